@@ -1,0 +1,39 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCALE ?= small
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test bench serve lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rentree demo --scale $(SCALE)
+
+# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no test: failing"; exit 1; fi; exit $$rc
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+serve: $(STAMP)
+	bash scripts/serve.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check rentree tests scripts
+	$(BIN)/ruff format --check rentree tests scripts
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var

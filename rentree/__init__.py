@@ -1,0 +1,1 @@
+"""rentree: the school-year rollover of a regional primary-school ENT."""

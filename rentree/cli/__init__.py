@@ -1,0 +1,20 @@
+"""The `rentree` command: from a terminal, what the Prefect UI does."""
+
+from __future__ import annotations
+
+import typer
+
+from rentree.cli import directory
+
+app = typer.Typer(
+    name="rentree",
+    help="School-year rollover of a regional primary-school ENT.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+directory.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,54 @@
+"""What every command shares: exit codes, the one-sentence failure, the workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import OperationalError
+
+from rentree.infra.settings import ConfigurationError
+from rentree.infra.workspace import Workspace, open_workspace
+
+# operations.md: 0 done, 1 done with rejected input or a hold, 2 unusable command or configuration.
+EXIT_DONE = 0
+EXIT_REJECTED = 1
+EXIT_UNUSABLE = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def fail(sentence: str, code: int = EXIT_UNUSABLE) -> NoReturn:
+    err_console.print(f"[bold red]rentree:[/] {sentence}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def workspace() -> Iterator[Workspace]:
+    """Open the workspace, turning configuration problems into one sentence and exit 2."""
+    try:
+        ws = open_workspace()
+    except ConfigurationError as exc:
+        fail(str(exc))
+    except OperationalError as exc:
+        fail(
+            f"the database in RENTREE_DATABASE_URL cannot be opened ({exc.orig}); "
+            "check the URL and that the server is running."
+        )
+    try:
+        yield ws
+    finally:
+        ws.engine.dispose()
+
+
+def guarded(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except ConfigurationError as exc:
+        fail(str(exc))

@@ -1,0 +1,183 @@
+"""Database engine, migrations and the set-based loaders every task uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+
+from rentree.infra import schema
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the directory; on SQLite, the file's folder is created and WAL is on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration; harmless when already there."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+def is_postgresql(conn: Connection | Engine) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def schema_is_current(engine: Engine) -> bool:
+    return set(schema.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+@contextmanager
+def directory_lock(conn: Connection) -> Iterator[None]:
+    """Serialise the runs that change the directory (operations.md: no two overlap).
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: the write lock taken by an
+    immediate write; SQLite already allows a single writer at a time.
+    """
+    if is_postgresql(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+    yield
+
+
+def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
+    """Bulk-insert a frame whose columns are a subset of the table's.
+
+    PostgreSQL takes the rows through COPY; SQLite through one `executemany`.
+    """
+    if frame.is_empty():
+        return 0
+    columns = [c for c in frame.columns if c in table.c]
+    frame = frame.select(columns)
+    if is_postgresql(conn):
+        _copy_into(conn, table.name, frame)
+    else:
+        conn.execute(table.insert(), frame.to_dicts())
+    return frame.height
+
+
+def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    raw = conn.connection.driver_connection
+    column_list = ", ".join(f'"{c}"' for c in frame.columns)
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{table_name}" ({column_list}) FROM STDIN') as copy:
+        for row in frame.iter_rows():
+            copy.write_row(row)
+
+
+def staging_table(conn: Connection, name: str, frame: pl.DataFrame, keys: Sequence[str]) -> str:
+    """Load a frame into a temporary table (dropped at commit) for joins; returns its name."""
+    tmp = f"tmp_{name}"
+    conn.execute(text(f'DROP TABLE IF EXISTS "{tmp}"'))
+    cols = ", ".join(f'"{c}" {_sql_type(frame.schema[c])}' for c in frame.columns)
+    conn.execute(text(f'CREATE TEMPORARY TABLE "{tmp}" ({cols})'))
+    if keys:
+        key_cols = ", ".join(f'"{k}"' for k in keys)
+        conn.execute(text(f'CREATE INDEX "ix_{tmp}" ON "{tmp}" ({key_cols})'))
+    if frame.height:
+        if is_postgresql(conn):
+            _copy_into(conn, tmp, frame)
+        else:
+            placeholders = ", ".join(f":{c}" for c in frame.columns)
+            conn.execute(text(f'INSERT INTO "{tmp}" VALUES ({placeholders})'), frame.to_dicts())
+    return tmp
+
+
+def _sql_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "BIGINT"
+    if dtype.is_float():
+        return "DOUBLE PRECISION"
+    if dtype == pl.Boolean:
+        return "BOOLEAN"
+    if dtype == pl.Date:
+        return "DATE"
+    if dtype == pl.Datetime:
+        return "TIMESTAMP"
+    return "TEXT"
+
+
+def read_frame(
+    conn: Connection,
+    sql: str,
+    params: dict[str, Any] | None = None,
+    schema_overrides: dict[str, Any] | None = None,
+) -> pl.DataFrame:
+    """Run a query and return its rows as a polars frame (one round trip)."""
+    result = conn.execute(text(sql), params or {})
+    columns = list(result.keys())
+    rows = result.fetchall()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema=columns,
+        orient="row",
+        schema_overrides=schema_overrides,
+        infer_schema_length=None,
+    )
+
+
+def read_table(conn: Connection, table: Table) -> pl.DataFrame:
+    """A whole table as a frame with the table's column types (empty tables keep their schema)."""
+    result = conn.execute(table.select())
+    rows = result.fetchall()
+    pl_schema = {c.name: _polars_type(c) for c in table.columns}
+    return pl.DataFrame([tuple(r) for r in rows], schema=pl_schema, orient="row")
+
+
+def _polars_type(column: Any) -> Any:
+    python_type = None
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return pl.Object
+    import datetime as _dt
+
+    return {
+        str: pl.String,
+        int: pl.Int64,
+        bool: pl.Boolean,
+        float: pl.Float64,
+        _dt.date: pl.Date,
+        _dt.datetime: pl.Datetime("us", "UTC"),
+        dict: pl.Object,
+    }.get(python_type, pl.String)
+
+
+def truncate_all(conn: Connection) -> None:
+    """Empty every table (tests, and `rentree demo` workspaces)."""
+    names = [t.name for t in reversed(schema.metadata.sorted_tables)]
+    if is_postgresql(conn):
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names)))
+    else:
+        for n in names:
+            conn.execute(text(f'DELETE FROM "{n}"'))

@@ -1,0 +1,165 @@
+"""The one place that knows names: feed files, storage keys and the ids rentree makes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+FeedType = Literal["EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve"]
+FEED_TYPES: tuple[FeedType, ...] = ("EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve")
+Mode = Literal["Complet", "Delta"]
+
+_FEED_NAME = re.compile(
+    r"^(?P<prefix>.*)_(?P<mode>Complet|Delta)_(?P<date>\d{8})_(?P<type>[A-Za-z]+)_(?P<chunk>\d{4})\.xml$"
+)
+_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
+
+
+class FeedNameError(ValueError):
+    """A feed file name that does not follow the AAF naming of feeds.md."""
+
+
+@dataclass(frozen=True, order=True)
+class FeedName:
+    """What a feed file's name says: extraction date, chunk, type and mode."""
+
+    extraction_date: date
+    chunk: int
+    file_type: FeedType
+    mode: Mode
+    name: str
+
+    @property
+    def complete(self) -> bool:
+        return self.mode == "Complet"
+
+    @property
+    def delivery(self) -> str:
+        """A delivery is the set of files of one extraction date (YYYYMMDD)."""
+        return self.extraction_date.strftime("%Y%m%d")
+
+
+def parse_feed_name(name: str) -> FeedName:
+    """Parse a feed file name, or raise FeedNameError with one sentence saying why."""
+    base = name.rsplit("/", 1)[-1]
+    match = _FEED_NAME.match(base)
+    if match is None:
+        raise FeedNameError(
+            f"{base}: the name does not match "
+            "<prefix>_<Complet|Delta>_<YYYYMMDD>_<Type>_<NNNN>.xml; "
+            "rename the file as the academy delivers it."
+        )
+    file_type = match["type"]
+    if file_type not in FEED_TYPES:
+        raise FeedNameError(
+            f"{base}: unknown file type {file_type!r}; expected one of {', '.join(FEED_TYPES)}."
+        )
+    try:
+        extraction = datetime.strptime(match["date"], "%Y%m%d").date()
+    except ValueError:
+        raise FeedNameError(
+            f"{base}: {match['date']} is not a real extraction date (YYYYMMDD)."
+        ) from None
+    return FeedName(
+        extraction_date=extraction,
+        chunk=int(match["chunk"]),
+        file_type=file_type,
+        mode=match["mode"],  # type: ignore[arg-type]
+        name=base,
+    )
+
+
+def feed_file_name(
+    file_type: FeedType, extraction: date, chunk: int, mode: Mode = "Complet", prefix: str = "ENT"
+) -> str:
+    return f"{prefix}_{mode}_{extraction:%Y%m%d}_{file_type}_{chunk:04d}.xml"
+
+
+# -- school years ---------------------------------------------------------------------------
+
+
+def check_school_year(year: str) -> str:
+    match = _SCHOOL_YEAR.match(year)
+    if match is None or int(match[2]) != int(match[1]) + 1:
+        raise ValueError(f"{year!r} is not a school year; write it as 2024-2025.")
+    return year
+
+
+def school_year_of(day: date) -> str:
+    """The school year a day belongs to: from the first of August to the end of July."""
+    start = day.year if day.month >= 8 else day.year - 1
+    return f"{start}-{start + 1}"
+
+
+def previous_school_year(year: str) -> str:
+    start = int(check_school_year(year)[:4])
+    return f"{start - 1}-{start}"
+
+
+def next_school_year(year: str) -> str:
+    start = int(check_school_year(year)[:4])
+    return f"{start + 1}-{start + 2}"
+
+
+def rentree_day(year: str) -> date:
+    """The first of September of a school year: the day ages are computed on (feeds.md)."""
+    return date(int(check_school_year(year)[:4]), 9, 1)
+
+
+# -- storage keys (storage.md) --------------------------------------------------------------
+
+
+def landing_prefix(year: str) -> str:
+    return f"landing/{year}/"
+
+
+def landing_key(year: str, name: str) -> str:
+    return f"{landing_prefix(year)}{name}"
+
+
+def archive_key(year: str, feed: FeedName) -> str:
+    return f"archive/{year}/{feed.delivery}/{feed.name}"
+
+
+def quarantine_prefix(year: str, delivery: str) -> str:
+    return f"quarantine/{year}/{delivery}/"
+
+
+def quarantine_key(year: str, feed: FeedName) -> str:
+    return f"{quarantine_prefix(year, feed.delivery)}{feed.name}"
+
+
+def held_key(year: str, name: str) -> str:
+    return f"held/{year}/{name}"
+
+
+def held_prefix(year: str) -> str:
+    return f"held/{year}/"
+
+
+def reports_prefix(year: str, phase: str, run: str) -> str:
+    return f"reports/{year}/{phase}/{run}/"
+
+
+def snapshot_prefix(year: str, label: str) -> str:
+    return f"snapshots/{year}/{label}/"
+
+
+STORAGE_ROOTS = ("landing", "archive", "quarantine", "held", "reports", "snapshots")
+
+
+# -- ids made by rentree (storage.md) -------------------------------------------------------
+
+
+def class_id(year: str, uai: str, code: str) -> str:
+    return f"{year}:{uai}:{code}"
+
+
+def class_group_id(class_external_id: str, audience: str) -> str:
+    return f"{class_external_id}:{audience}"
+
+
+def school_group_id(year: str, uai: str, audience: str) -> str:
+    return f"{year}:{uai}:{audience}"

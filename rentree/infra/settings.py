@@ -1,0 +1,74 @@
+"""Configuration from the environment (or a `.env` file), read once per command."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(Exception):
+    """A configuration value cannot be used; the message is one sentence for the operator."""
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn, with the embedded defaults of a demo machine."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RENTREE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite:///./var/rentree.db"
+    storage_url: str = "./var/storage"
+    s3_endpoint_url: str | None = None
+
+    # Hold thresholds (operations.md): share of unexpected newly-missing people.
+    hold_school_missing_ratio: float = Field(0.05, ge=0, le=1)
+    hold_region_missing_ratio: float = Field(0.02, ge=0, le=1)
+    hold_purge_max_shares: int = Field(50_000, ge=0)
+    # A file with more invalid records than this share rejects the whole delivery (feeds.md).
+    invalid_record_ratio: float = Field(0.05, ge=0, le=1)
+    # A school must have at least this many people before its own ratio can hold a delivery,
+    # so that one pupil leaving a three-pupil school does not stop the region.
+    hold_school_min_people: int = Field(20, ge=0)
+
+    # Storage quotas, per profile family, in bytes.
+    quota_staff_bytes: int = Field(2 * 1024**3, gt=0)
+    quota_family_bytes: int = Field(500 * 1024**2, gt=0)
+
+    # ONDE switch detection window (month-day, inclusive), for the hourly schedule.
+    switch_window_start: str = Field("08-25", pattern=r"^\d{2}-\d{2}$")
+    switch_window_end: str = Field("10-15", pattern=r"^\d{2}-\d{2}$")
+
+    # How the parallel parts of a flow run: threads, processes, or a Dask cluster.
+    task_runner: Literal["threads", "processes", "dask"] = "threads"
+    dask_address: str | None = None
+    max_workers: int = Field(2, ge=1)
+
+    # How long an approval form waits in the UI before the hold stays pending.
+    approval_timeout_seconds: int = Field(3600, ge=0)
+
+    @cached_property
+    def is_s3(self) -> bool:
+        return self.storage_url.startswith("s3://")
+
+    def local_storage_root(self) -> Path:
+        url = self.storage_url
+        return Path(url.removeprefix("file://")) if url.startswith("file://") else Path(url)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a wrong value raises one sentence that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        value = first.get("input")
+        raise ConfigurationError(
+            f"RENTREE_{field.upper()}={value!r} is not usable ({first['msg']}); "
+            "fix it in the environment or in .env."
+        ) from None

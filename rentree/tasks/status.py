@@ -1,0 +1,90 @@
+"""What the directory holds today, per school year (`rentree status`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from rentree.infra.schema import (
+    classes,
+    holds,
+    late_entries,
+    pending_attachments,
+    runs,
+    school_years,
+    structures,
+    users,
+)
+
+
+def directory_status(conn: Connection, last_runs: int = 5) -> dict[str, Any]:
+    """Phase, counts, holds, late entries, pending attachments and last runs, as plain data."""
+    profiles = {
+        profile: {"present": present, "missing": missing}
+        for profile, present, missing in conn.execute(
+            select(
+                users.c.profile,
+                func.count().filter(users.c.missing_since.is_(None)),
+                func.count().filter(users.c.missing_since.is_not(None)),
+            ).group_by(users.c.profile)
+        )
+    }
+    years: list[dict[str, Any]] = []
+    for row in conn.execute(select(school_years).order_by(school_years.c.school_year)):
+        year = row.school_year
+        years.append(
+            {
+                "school_year": year,
+                "phase": row.phase,
+                "frozen_at": _iso(row.frozen_at),
+                "onde_switched_at": _iso(row.onde_switched_at),
+                "classes": conn.scalar(select(func.count()).where(classes.c.school_year == year)),
+                "holds_pending": [
+                    {
+                        "hold_id": h.hold_id,
+                        "kind": h.kind,
+                        "delivery": h.delivery,
+                        "reason": h.reason,
+                    }
+                    for h in conn.execute(
+                        select(holds).where(
+                            holds.c.school_year == year, holds.c.status == "pending"
+                        )
+                    )
+                ],
+                "late_entries": [
+                    {"uai": e.structure_uai, "level": e.level}
+                    for e in conn.execute(
+                        select(late_entries)
+                        .where(
+                            late_entries.c.school_year == year, late_entries.c.resolved_at.is_(None)
+                        )
+                        .order_by(late_entries.c.structure_uai)
+                    )
+                ],
+                "pending_attachments": conn.scalar(
+                    select(func.count()).where(pending_attachments.c.school_year == year)
+                ),
+            }
+        )
+    return {
+        "structures": conn.scalar(select(func.count()).select_from(structures)),
+        "users": profiles,
+        "school_years": years,
+        "last_runs": [
+            {
+                "run_id": r.run_id,
+                "flow": r.flow,
+                "school_year": r.school_year,
+                "status": r.status,
+                "dry_run": r.dry_run,
+                "started_at": _iso(r.started_at),
+            }
+            for r in conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(last_runs))
+        ],
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,56 @@
+"""The schema migrates the same way on SQLite and PostgreSQL, and init is idempotent."""
+
+from __future__ import annotations
+
+import polars as pl
+from sqlalchemy import Engine, inspect, select
+
+from rentree.infra import schema
+from rentree.infra.db import insert_frame, read_table, staging_table, upgrade
+
+
+def test_upgrade_twice_is_harmless(engine: Engine) -> None:
+    upgrade(engine)
+    upgrade(engine)
+    assert set(schema.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_insert_frame_and_read_table_round_trip(engine: Engine) -> None:
+    frame = pl.DataFrame(
+        {
+            "external_id": ["s1", "s2"],
+            "uai": ["0590001A", "0590002B"],
+            "name": ["École Jean-Moulin", "École d'Été"],
+            "type": ["primaire", "maternelle"],
+        }
+    )
+    with engine.begin() as conn:
+        assert insert_frame(conn, schema.structures, frame) == 2
+    with engine.connect() as conn:
+        back = read_table(conn, schema.structures).sort("external_id")
+    assert back.select(frame.columns).equals(frame)
+
+
+def test_staging_table_joins_with_the_directory(engine: Engine) -> None:
+    with engine.begin() as conn:
+        insert_frame(
+            conn,
+            schema.structures,
+            pl.DataFrame(
+                {"external_id": ["s1"], "uai": ["0590001A"], "name": ["A"], "type": ["primaire"]}
+            ),
+        )
+        tmp = staging_table(conn, "probe", pl.DataFrame({"uai": ["0590001A", "0599999Z"]}), ["uai"])
+        from sqlalchemy import column, table
+
+        staged = table(tmp, column("uai"))
+        found = (
+            conn.execute(
+                select(schema.structures.c.external_id).join(
+                    staged, staged.c.uai == schema.structures.c.uai
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert found == ["s1"]
