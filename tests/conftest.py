@@ -80,3 +80,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     s3 = make_s3_store(request.getfixturevalue("moto_endpoint"))
     s3.ensure_layout()
     return s3
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the whole session, used only by the flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

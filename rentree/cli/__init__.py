@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rentree.cli import directory
+from rentree.cli import directory, feeds, flows, generate, inventory, sync
 
 app = typer.Typer(
     name="rentree",
@@ -14,6 +14,11 @@ app = typer.Typer(
     add_completion=False,
 )
 directory.register(app)
+feeds.register(app)
+inventory.register(app)
+flows.register(app)
+generate.register(app)
+sync.register(app)
 
 
 def main() -> None:

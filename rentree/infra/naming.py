@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
+from uuid import uuid4
 
 FeedType = Literal["EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve"]
 FEED_TYPES: tuple[FeedType, ...] = ("EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve")
@@ -163,3 +164,28 @@ def class_group_id(class_external_id: str, audience: str) -> str:
 
 def school_group_id(year: str, uai: str, audience: str) -> str:
     return f"{year}:{uai}:{audience}"
+
+
+# -- change sets (written by dry runs and holds) --------------------------------------------
+
+
+def change_set_part_key(prefix: str, kind: str) -> str:
+    """One Parquet file per kind of change under a change set's prefix."""
+    return f"{prefix.rstrip('/')}/{kind}.parquet"
+
+
+def change_set_summary_key(prefix: str) -> str:
+    return f"{prefix.rstrip('/')}/summary.json"
+
+
+# -- holds (operations.md: a held delivery or share purge waits for an operator) -------------
+
+
+def hold_id(kind: str, year: str, label: str, at: datetime) -> str:
+    """`<kind>-<year>-<label>-<YYYYMMDDTHHMMSS>-<random>`: readable in the UI, unique."""
+    return f"{kind}-{year}-{label[:16]}-{at:%Y%m%dT%H%M%S}-{uuid4().hex[:8]}"
+
+
+def hold_prefix(year: str, hold: str) -> str:
+    """Where a hold's change set lies until the operator decides."""
+    return f"reports/{year}/holds/{hold}/"

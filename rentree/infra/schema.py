@@ -99,6 +99,17 @@ users = Table(
     Index(None, "profile", "missing_since"),
 )
 
+# R1: feed ids under which an account was found by INE after its feed id changed; the
+# account keeps its own external_id (productions, shares and logins are keyed on it).
+user_feed_ids = Table(
+    "user_feed_ids",
+    metadata,
+    Column("feed_external_id", ID, primary_key=True),
+    Column("user_external_id", ID, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index(None, "user_external_id"),
+)
+
 user_structures = Table(
     "user_structures",
     metadata,
@@ -204,6 +215,10 @@ feed_files = Table(
     Column("status", String(12), nullable=False),  # applied | held | quarantined
     Column("run_id", ID),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # why a file is held or was quarantined by a decision: the rule code (R7, R9, order,
+    # freeze, stale-year, rejected) and one sentence for the operator
+    Column("held_rule", String(20)),
+    Column("reason", Text),
     Index(None, "school_year", "file_type", "extraction_date"),
 )
 

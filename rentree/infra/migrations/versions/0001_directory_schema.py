@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 14:35:04.545731
+Create Date: 2026-11-28 14:40:49.145762
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("run_id", sa.String(length=64), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("held_rule", sa.String(length=20), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("content_hash", name=op.f("pk_feed_files")),
     )
     with op.batch_alter_table("feed_files", schema=None) as batch_op:
@@ -284,6 +286,18 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "user_feed_ids",
+        sa.Column("feed_external_id", sa.String(length=64), nullable=False),
+        sa.Column("user_external_id", sa.String(length=64), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("feed_external_id", name=op.f("pk_user_feed_ids")),
+    )
+    with op.batch_alter_table("user_feed_ids", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_user_feed_ids_user_external_id"), ["user_external_id"], unique=False
+        )
+
+    op.create_table(
         "user_structures",
         sa.Column("user_external_id", sa.String(length=64), nullable=False),
         sa.Column("structure_uai", sa.String(length=8), nullable=False),
@@ -344,6 +358,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_user_structures_structure_uai"))
 
     op.drop_table("user_structures")
+    with op.batch_alter_table("user_feed_ids", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_user_feed_ids_user_external_id"))
+
+    op.drop_table("user_feed_ids")
     with op.batch_alter_table("user_classes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_classes_school_year"))
         batch_op.drop_index(batch_op.f("ix_user_classes_class_external_id"))

@@ -1,0 +1,247 @@
+"""Commands that run the phase flows: `rentree run`, `rentree demo`, `rentree serve`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, guarded
+from rentree.infra.settings import ConfigurationError, load_settings
+
+
+class FlowName(StrEnum):
+    freeze = "freeze"
+    staff_import = "staff-import"
+    onde_switch = "onde-switch"
+    family_import = "family-import"
+    attach_teachers = "attach-teachers"
+    share_purge = "share-purge"
+    storage_report = "storage-report"
+    nightly = "nightly"
+
+
+class Scale(StrEnum):
+    tiny = "tiny"
+    small = "small"
+    region = "region"
+
+
+def quiet_prefect(verbose: bool = False) -> None:
+    """Keep Prefect's own logs to warnings on a terminal: the summary says what happened."""
+    level = logging.INFO if verbose else logging.WARNING
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "httpx"):
+        logging.getLogger(name).setLevel(level)
+
+
+@contextmanager
+def embedded_prefect() -> Iterator[None]:
+    """A busy machine starts Prefect's embedded server slower than its 20 s default allows."""
+    from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED as ANALYTICS
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as TIMEOUT
+    from prefect.settings import temporary_settings
+
+    updates: dict[Any, Any] = {ANALYTICS: False}
+    if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
+        updates[TIMEOUT] = 180
+    with temporary_settings(updates=updates):
+        yield
+
+
+@contextmanager
+def progress_bars() -> Iterator[Progress]:
+    """Rich progress bars fed by the flows' progress steps (the same as their artifacts)."""
+    from rentree.flows.common import progress_listener
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    bars: dict[str, Any] = {}
+
+    def listen(description: str, done: int, total: int) -> None:
+        if description not in bars:
+            bars[description] = progress.add_task(description, total=total)
+        progress.update(bars[description], completed=done, total=total)
+
+    token = progress_listener.set(listen)
+    try:
+        with progress:
+            yield progress
+    finally:
+        progress_listener.reset(token)
+
+
+def flow_parameters(
+    flow: FlowName,
+    *,
+    year: str | None,
+    dry_run: bool,
+    schools: list[str],
+    hold_id: str | None,
+    approve: bool | None,
+    undo: str | None,
+    confirm: bool,
+    keep_for_members: bool,
+    requests: Path | None,
+) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The flow function and its parameters for one `rentree run` command line."""
+    from rentree.flows import registry
+
+    function = registry.flow_by_name(flow.value)
+    params: dict[str, Any] = {}
+    if flow is not FlowName.storage_report and flow is not FlowName.nightly:
+        params["year"] = year
+    if flow in registry.CHANGING_FLOWS:
+        params["dry_run"] = dry_run
+    if flow is FlowName.family_import:
+        params["schools"] = schools or None
+    if flow in (FlowName.family_import, FlowName.staff_import, FlowName.share_purge):
+        params["hold_id"] = hold_id
+        params["approve"] = approve
+        params["wait_for_approval"] = False
+    if flow is FlowName.nightly:
+        params["wait_for_approval"] = False
+    if flow is FlowName.share_purge:
+        params["undo_run_id"] = undo
+        params["keep_for_members"] = keep_for_members
+    if flow is FlowName.onde_switch:
+        params["confirm"] = confirm
+    if flow is FlowName.attach_teachers:
+        from rentree.flows.attach_teachers import RequestFileError, read_requests
+
+        if requests is not None:
+            try:
+                frame = read_requests(requests.read_bytes(), str(requests))
+            except (OSError, RequestFileError) as exc:
+                fail(str(exc) if isinstance(exc, RequestFileError) else f"{requests}: {exc}.")
+            params["requests"] = [list(r) for r in frame.iter_rows()]
+        params["school"] = schools[0] if schools else None
+    return function, params
+
+
+def print_outcome(name: str, outcome: dict[str, Any]) -> None:
+    table = Table("what", "value", title=f"{name}: {outcome.get('status', 'done')}")
+    for key, value in outcome.items():
+        if key in {"reports"}:
+            continue
+        table.add_row(key, str(value))
+    console.print(table)
+    folders: dict[str, int] = {}
+    for key in outcome.get("reports", []) or []:
+        folder = key.rsplit("/", 1)[0] + "/"
+        folders[folder] = folders.get(folder, 0) + 1
+    for folder, files in folders.items():
+        console.print(f"reports ({files} files): {folder}", highlight=False, soft_wrap=True)
+
+
+def run(
+    flow: FlowName = typer.Argument(..., help="The phase flow to run now."),
+    year: str | None = typer.Option(None, "--year", help="School year, e.g. 2024-2025."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Do everything but commit."),
+    school: list[str] = typer.Option(
+        [], "--school", help="UAI (family-import: only these schools; attach-teachers: team)."
+    ),
+    hold_id: str | None = typer.Option(None, "--hold-id", help="Decide on this pending hold."),
+    approve: bool | None = typer.Option(
+        None, "--approve/--reject", help="With --hold-id: apply or reject the held change set."
+    ),
+    undo: str | None = typer.Option(None, "--undo", help="share-purge: undo this purge run."),
+    confirm: bool = typer.Option(False, "--confirm", help="onde-switch: operator confirms."),
+    keep_for_members: bool = typer.Option(
+        False, "--keep-for-members", help="share-purge: re-share read-only to current members."
+    ),
+    requests: Path | None = typer.Option(
+        None, "--requests", help="attach-teachers: CSV teacher_external_id,class_external_id."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", help="Show Prefect's logs."),
+) -> None:
+    """Run one phase flow now (on the Prefect server in PREFECT_API_URL, or an embedded one)."""
+    guarded(load_settings)
+    if hold_id is not None and approve is None:
+        fail("--hold-id needs --approve or --reject: say what to do with the hold.")
+    function, params = flow_parameters(
+        flow,
+        year=year,
+        dry_run=dry_run,
+        schools=school,
+        hold_id=hold_id,
+        approve=approve,
+        undo=undo,
+        confirm=confirm,
+        keep_for_members=keep_for_members,
+        requests=requests,
+    )
+    quiet_prefect(verbose)
+    with embedded_prefect(), progress_bars():
+        state = function(**params, return_state=True)
+    if not state.is_completed():
+        fail(f"the {flow.value} run ended {state.name}: {state.message}; see its logs.")
+    outcome = state.result()
+    print_outcome(flow.value, outcome)
+    status = outcome.get("status", "completed")
+    raise typer.Exit(EXIT_DONE if status == "completed" else EXIT_REJECTED)
+
+
+def demo(
+    scale: Scale = typer.Option(Scale.small, "--scale", help="Size of the generated region."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", help="Where the demo workspace goes (default ./var/demo-<scale>)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", help="Show Prefect's logs."),
+) -> None:
+    """The whole rollover on a generated region, through the flows, in a fresh workspace."""
+    from rentree.flows.demo import run_demo
+
+    folder = workdir or Path("var") / f"demo-{scale.value}"
+    quiet_prefect(verbose)
+    try:
+        with embedded_prefect(), progress_bars():
+            summary = run_demo(folder, scale.value)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    console.print(summary.table())
+    for label, where in summary.locations:
+        console.print(f"{label}: {where}", highlight=False)
+
+
+def serve() -> None:
+    """Register the deployments (schedules, switch trigger) and serve them."""
+    if not os.environ.get("PREFECT_API_URL"):
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():
+            fail(
+                "PREFECT_API_URL is not set; start a Prefect server (`make serve` does it) "
+                "and point PREFECT_API_URL at it, e.g. http://127.0.0.1:4200/api."
+            )
+    settings = guarded(load_settings)
+    from prefect import serve as prefect_serve
+
+    from rentree.flows.common import ensure_directory_limit
+    from rentree.flows.deployments import build_deployments
+    from rentree.infra.workspace import open_workspace
+
+    ws = guarded(lambda: open_workspace(settings))
+    ws.store.ensure_layout()
+    ws.engine.dispose()
+    ensure_directory_limit()
+    prefect_serve(*build_deployments(settings))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(demo)
+    app.command()(serve)

@@ -1,0 +1,73 @@
+"""`rentree generate`: a synthetic region to try rentree on (demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from rentree.cli.common import console, fail
+from rentree.tasks.generate import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CLOSING_YEAR,
+    DEFAULT_SEED,
+    OutputNotEmpty,
+    generate_region,
+)
+
+
+class ScaleChoice(StrEnum):
+    tiny = "tiny"
+    small = "small"
+    region = "region"
+
+
+def generate(
+    out: Path = typer.Option(..., "--out", help="Folder to write the region into (new or empty)."),
+    scale: ScaleChoice = typer.Option(
+        ScaleChoice.tiny, "--scale", help="tiny: 5 schools; small: 100; region: 4,800."
+    ),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Same seed, same bytes."),
+    closing_year: str = typer.Option(
+        DEFAULT_CLOSING_YEAR, "--closing-year", help="The school year that closes (2024-2025)."
+    ),
+    chunk_size: int = typer.Option(
+        DEFAULT_CHUNK_SIZE, "--chunk-size", min=1, help="Most records in one AAF file."
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Overwrite a region generated in --out before."
+    ),
+) -> None:
+    """Write a synthetic region: AAF deliveries of a rollover (landing/<school-year>/), the
+    closing year's content inventory (content/*.parquet) and manifest.json."""
+    try:
+        generated = generate_region(
+            scale.value,
+            out,
+            seed=seed,
+            closing_year=closing_year,
+            chunk_size=chunk_size,
+            replace=replace,
+        )
+    except (OutputNotEmpty, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write into {out} ({exc.strerror}); choose a folder you can write to.")
+    manifest = generated.manifest
+    table = Table("school year", "delivery", "what", "records", "files", title="AAF deliveries")
+    for d in manifest["deliveries"]:
+        records = ", ".join(f"{k} {v:,}" for k, v in d["records"].items())
+        table.add_row(d["school_year"], d["delivery"], d["purpose"], records, str(len(d["files"])))
+    console.print(table)
+    content = ", ".join(f"{k} {v:,}" for k, v in manifest["counts"]["content"].items())
+    console.print(f"Content inventory ({manifest['closing_year']}): {content}")
+    console.print(
+        f"Region {manifest['scale']} (seed {manifest['seed']}) written to {out}; "
+        f"facts in {out / 'manifest.json'}."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(generate)

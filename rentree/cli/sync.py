@@ -1,0 +1,135 @@
+"""`rentree attach-teachers`: teacher-class attachments from a terminal (R10)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import polars as pl
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, workspace
+from rentree.infra.db import directory_lock
+from rentree.infra.naming import check_school_year, reports_prefix
+from rentree.infra.reports import write_report
+from rentree.infra.schema import runs, structures
+from rentree.tasks.attachments import (
+    AttachmentResult,
+    request_attachments,
+    school_team_requests,
+)
+from rentree.tasks.years import current_years
+
+FLOW = "attach-teachers"
+
+
+def attach_teachers(
+    file: Path | None = typer.Argument(
+        None, help="CSV with the header teacher_external_id,class_external_id (`,` or `;`)."
+    ),
+    school: str | None = typer.Option(
+        None, "--school", help="UAI: the school's whole teaching team to every class of the year."
+    ),
+    year: str | None = typer.Option(
+        None, "--year", help="School year of --school's classes (default: the new year)."
+    ),
+) -> None:
+    """Attach teachers to classes (R10); refusals and pending requests are listed with why.
+
+    Exit 0: all attached; 1: some kept pending (no student in the class yet) or refused;
+    2: the command cannot be used (file missing, bad header, unknown school).
+    """
+    if (file is None) == (school is None):
+        fail("give either a CSV file of requests or --school UAI (not both, not neither).")
+    requests = _read_file(file) if file is not None else None
+    if year is not None:
+        try:
+            check_school_year(year)
+        except ValueError as exc:
+            fail(f"--year: {exc}")
+    now = datetime.now(UTC)
+    run_id = f"cli-{FLOW}-{uuid4().hex[:12]}"
+    with workspace() as ws, ws.engine.begin() as conn:
+        directory_lock(conn)
+        if school is not None:
+            if conn.scalar(select(structures.c.uai).where(structures.c.uai == school)) is None:
+                fail(f"--school {school}: no school with this UAI in the directory; check it.")
+            target_year = year or current_years(conn)[1]
+            if target_year is None:
+                fail("the directory holds no school year yet; import the feeds first.")
+            requests = school_team_requests(conn, school, target_year)
+            if requests.is_empty():
+                fail(
+                    f"school {school} has no teacher or no class in {target_year} yet; run it "
+                    "again after the staff and family imports.",
+                    EXIT_REJECTED,
+                )
+        assert requests is not None
+        result = request_attachments(conn, requests, run_id, now)
+        report_year = year or _year_of(result) or "all"
+        status = "completed" if result.all_attached else "rejected"
+        conn.execute(
+            runs.insert().values(
+                run_id=run_id,
+                flow=FLOW,
+                school_year=report_year,
+                started_at=now,
+                finished_at=datetime.now(UTC),
+                status=status,
+                dry_run=False,
+                summary=result.counts(),
+            )
+        )
+    prefix = reports_prefix(report_year, FLOW, run_id)
+    written = [
+        write_report(ws.store, prefix, "attached", result.attached),
+        write_report(ws.store, prefix, "not_attached", result.not_attached()),
+    ]
+    _print(result)
+    for report in written:
+        console.print(f"report: {ws.store.link(report.csv_key)}", highlight=False)
+    raise typer.Exit(EXIT_DONE if result.all_attached else EXIT_REJECTED)
+
+
+def _read_file(file: Path) -> pl.DataFrame:
+    from rentree.flows.attach_teachers import RequestFileError, read_requests
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        fail(f"{file}: cannot be read ({exc.strerror}); check the path.")
+    try:
+        return read_requests(data, str(file))
+    except RequestFileError as exc:
+        fail(str(exc))
+
+
+def _year_of(result: AttachmentResult) -> str | None:
+    ids = pl.concat([result.attached, result.pending])["class_external_id"]
+    years = ids.str.extract(r"^(\d{4}-\d{4}):").drop_nulls().unique().sort()
+    return years[-1] if years.len() else None
+
+
+def _print(result: AttachmentResult) -> None:
+    counts = result.counts()
+    console.print(
+        f"{counts['attached']} attached, {counts['pending']} kept pending (applied by itself "
+        f"once a student of the class is in the ENT), {counts['refused']} refused.",
+        highlight=False,
+    )
+    not_attached = result.not_attached()
+    if not_attached.is_empty():
+        return
+    table = Table("teacher", "class", "outcome", "reason", title="Not attached")
+    for row in not_attached.iter_rows(named=True):
+        table.add_row(
+            row["teacher_external_id"], row["class_external_id"], row["outcome"], row["reason"]
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("attach-teachers")(attach_teachers)

@@ -1,0 +1,56 @@
+"""Contract of PersRelEleve records: relatives ("responsables légaux")."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from rentree.contracts.base import (
+    FeedContract,
+    RecordContract,
+    at_most,
+    matches,
+    required,
+)
+from rentree.contracts.staff import EMAIL_PATTERN
+from rentree.infra.naming import FeedType
+
+T: FeedType = "PersRelEleve"
+# digits, with an optional leading + and spaces or dots between them
+PHONE_PATTERN = r"^\+?[0-9 .]*[0-9][0-9 .]*$"
+
+
+class RelativeContract(RecordContract):
+    """A relative: names are required; contact values are optional."""
+
+    last_name: str = pa.Field(nullable=True)
+    first_name: str = pa.Field(nullable=True)
+    email: str = pa.Field(nullable=True)
+    mobile: str = pa.Field(nullable=True)
+    address: str = pa.Field(nullable=True)
+    postcode: str = pa.Field(nullable=True)
+    city: str = pa.Field(nullable=True)
+
+    last_name_required = required(T, "last_name")
+    last_name_too_long = at_most(T, "last_name", 200)
+    first_name_required = required(T, "first_name")
+    first_name_too_long = at_most(T, "first_name", 200)
+    email_format = matches(T, "email", "email", EMAIL_PATTERN)
+    email_too_long = at_most(T, "email", 254)
+    mobile_format = matches(T, "mobile", "phone", PHONE_PATTERN)
+    mobile_too_long = at_most(T, "mobile", 40)
+    address_too_long = at_most(T, "address", 400)
+    postcode_too_long = at_most(T, "postcode", 10)
+    city_too_long = at_most(T, "city", 200)
+
+
+def typed_relatives(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame
+
+
+CONTRACT = FeedContract(
+    file_type=T,
+    model=RelativeContract,
+    required_columns=frozenset({"external_id", "category", "last_name", "first_name"}),
+    typed=typed_relatives,
+)

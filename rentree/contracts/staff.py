@@ -1,0 +1,90 @@
+"""Contract of PersEducNat records: staff ("enseignants – personnels")."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from rentree.contracts.base import (
+    FeedContract,
+    RecordContract,
+    at_most,
+    matches,
+    one_of,
+    parsed_date,
+    real_date,
+    required,
+)
+from rentree.infra.naming import FeedType
+
+T: FeedType = "PersEducNat"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# STRUCTID$CODE$LABEL$DISCIPLINE_CODE$DISCIPLINE_LABEL, structure and code not empty
+FUNCTION_PATTERN = r"^[^$]+\$[^$]+\$[^$]*\$[^$]*\$[^$]*$"
+TEACHER_CATEGORY = {"O": True, "true": True, "N": False, "false": False}
+TEACHING_FUNCTIONS = ("ENS", "DOC")
+
+
+class StaffContract(RecordContract):
+    """A staff member: names and at least one structure are required."""
+
+    last_name: str = pa.Field(nullable=True)
+    first_name: str = pa.Field(nullable=True)
+    birth_date: str = pa.Field(nullable=True)
+    email: str = pa.Field(nullable=True)
+    struct_ids: list[str]
+    functions: list[str]
+    function_struct_ids: list[str]
+    function_codes: list[str]
+    director_of: list[str]
+    teacher_category: str = pa.Field(nullable=True)
+
+    last_name_required = required(T, "last_name")
+    last_name_too_long = at_most(T, "last_name", 200)
+    first_name_required = required(T, "first_name")
+    first_name_too_long = at_most(T, "first_name", 200)
+    birth_date_real = real_date(T, "birth_date")
+    email_format = matches(T, "email", "email", EMAIL_PATTERN)
+    email_too_long = at_most(T, "email", 254)
+    structures_required = required(T, "struct_ids", is_list=True)
+    structures_too_long = at_most(T, "struct_ids", 64, is_list=True)
+    functions_format = matches(T, "functions", "function_format", FUNCTION_PATTERN, is_list=True)
+    director_of_too_long = at_most(T, "director_of", 64, is_list=True)
+    category_known = one_of(T, "teacher_category", "teacher_category", tuple(TEACHER_CATEGORY))
+
+
+def typed_staff(frame: pl.DataFrame) -> pl.DataFrame:
+    """Birth date as a date, well-formed functions only, and Teacher versus Personnel."""
+    functions = pl.col("functions").list.eval(
+        pl.element().filter(pl.element().str.contains(FUNCTION_PATTERN))
+    )
+    frame = frame.with_columns(functions.alias("functions")).with_columns(
+        pl.col("functions")
+        .list.eval(pl.element().str.split("$").list.get(0, null_on_oob=True))
+        .alias("function_struct_ids"),
+        pl.col("functions")
+        .list.eval(pl.element().str.split("$").list.get(1, null_on_oob=True))
+        .alias("function_codes"),
+        parsed_date("birth_date").alias("birth_date"),
+    )
+    teaches = pl.col("function_codes").list.eval(pl.element().is_in(TEACHING_FUNCTIONS)).list.any()
+    declared = pl.col("teacher_category").replace_strict(
+        TEACHER_CATEGORY, default=None, return_dtype=pl.Boolean
+    )
+    # a modify record that replaces neither attribute says nothing about the profile
+    says = (pl.col("operation") == "add") | pl.col("modified").list.eval(
+        pl.element().is_in(["ENTPersonCategorieEnseignant", "ENTPersonFonctions"])
+    ).list.any()
+    return frame.with_columns(
+        pl.when(says).then(declared.fill_null(teaches)).otherwise(None).alias("is_teacher")
+    )
+
+
+CONTRACT = FeedContract(
+    file_type=T,
+    model=StaffContract,
+    required_columns=frozenset(
+        {"external_id", "category", "last_name", "first_name", "struct_ids"}
+    ),
+    typed=typed_staff,
+)

@@ -1,0 +1,125 @@
+"""Contract of Eleve records: pupils ("élèves")."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from rentree.contracts.base import (
+    FeedContract,
+    RecordContract,
+    at_most,
+    matches,
+    one_of,
+    parsed_date,
+    real_date,
+    required,
+    rule_check,
+)
+from rentree.infra.naming import FeedType
+
+T: FeedType = "Eleve"
+INE_PATTERN = r"^[0-9A-Z]{10}[A-Z]$"
+LEVELS = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
+# STRUCTID$x$y$CLASS_CODE$CLASS_LABEL: structure and class code not empty
+CLASS_PATTERN = r"^[^$]+\$[^$]*\$[^$]*\$[^$]+\$[^$]*$"
+MIN_AGE, MAX_AGE = 2, 14
+
+
+def age_on_rentree_day() -> pl.Expr:
+    """Whole years of age on the first of September of the school year (column rentree_day)."""
+    born = parsed_date("birth_date")
+    day = pl.col("rentree_day")
+    before_birthday = (born.dt.month() > day.dt.month()) | (
+        (born.dt.month() == day.dt.month()) & (born.dt.day() > day.dt.day())
+    )
+    return day.dt.year() - born.dt.year() - before_birthday.cast(pl.Int32)
+
+
+def _age_in_range() -> pl.Expr:
+    return age_on_rentree_day().is_between(MIN_AGE, MAX_AGE)
+
+
+def _one_structure() -> pl.Expr:
+    return pl.col("struct_ids").list.len() <= 1
+
+
+def _classes_in_own_structure() -> pl.Expr:
+    # unknown when the record does not name the structure (a modify replacing classes only)
+    own = pl.col("struct_ids")
+    return (own.list.len() != 1) | (
+        pl.col("class_struct_ids").list.set_difference(own).list.len() == 0
+    )
+
+
+class StudentContract(RecordContract):
+    """A pupil: INE, names, birth date, one structure, a class of it and a level."""
+
+    ine: str = pa.Field(nullable=True)
+    last_name: str = pa.Field(nullable=True)
+    first_name: str = pa.Field(nullable=True)
+    birth_date: str = pa.Field(nullable=True)
+    struct_ids: list[str]
+    classes: list[str]
+    class_struct_ids: list[str]
+    class_codes: list[str]
+    class_labels: list[str]
+    level: str = pa.Field(nullable=True)
+    relative_ids: list[str]
+
+    ine_required = required(T, "ine")
+    ine_format = matches(T, "ine", "ine_format", INE_PATTERN)
+    last_name_required = required(T, "last_name")
+    last_name_too_long = at_most(T, "last_name", 200)
+    first_name_required = required(T, "first_name")
+    first_name_too_long = at_most(T, "first_name", 200)
+    birth_date_required = required(T, "birth_date")
+    birth_date_real = real_date(T, "birth_date")
+    birth_date_age = rule_check(T, "birth_date", "age_2_to_14", _age_in_range)
+    structure_required = required(T, "struct_ids", is_list=True)
+    structure_exactly_one = rule_check(T, "struct_ids", "exactly_one", _one_structure)
+    structure_too_long = at_most(T, "struct_ids", 64, is_list=True)
+    classes_required = required(T, "classes", is_list=True)
+    classes_format = matches(T, "classes", "class_format", CLASS_PATTERN, is_list=True)
+    classes_own_structure = rule_check(
+        T, "classes", "class_of_another_school", _classes_in_own_structure
+    )
+    class_code_too_long = at_most(T, "class_codes", 100, is_list=True)
+    class_label_too_long = at_most(T, "class_labels", 200, is_list=True)
+    level_required = required(T, "level")
+    level_known = one_of(T, "level", "level", LEVELS)
+    relatives_too_long = at_most(T, "relative_ids", 64, is_list=True)
+
+
+def typed_students(frame: pl.DataFrame) -> pl.DataFrame:
+    """Birth date as a date; the one structure; the class held in that structure."""
+    # every class of a valid record is in the pupil's structure: the first one is the class
+    return frame.with_columns(
+        parsed_date("birth_date").alias("birth_date"),
+        pl.col("struct_ids").list.first().alias("struct_id"),
+        pl.col("class_codes").list.first().alias("class_code"),
+        pl.col("class_labels").list.first().alias("class_label"),
+    )
+
+
+CONTRACT = FeedContract(
+    file_type=T,
+    model=StudentContract,
+    required_columns=frozenset(
+        {
+            "external_id",
+            "category",
+            "ine",
+            "last_name",
+            "first_name",
+            "birth_date",
+            "struct_ids",
+            "classes",
+            "class_struct_ids",
+            "class_codes",
+            "class_labels",
+            "level",
+        }
+    ),
+    typed=typed_students,
+)

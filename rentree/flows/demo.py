@@ -1,0 +1,262 @@
+"""`rentree demo`: the whole rollover of a generated region, through the flows, in a fresh
+local workspace (SQLite file and storage folder under one folder, wiped first).
+
+The timeline (domain.md): the closing year imported (first year: simply imported), the
+content inventory, freeze, staff import and its late Delta, the ONDE switch detected, the
+first family delivery, teacher attachments (one refused: its class has no pupil yet), the
+late entries' delivery through a nightly run (which applies that attachment by itself),
+the share purge and the storage report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rich.table import Table
+from sqlalchemy import select
+
+from rentree.flows.attach_teachers import attach_teachers, read_requests
+from rentree.flows.common import Progress
+from rentree.flows.family_import import family_import
+from rentree.flows.freeze import freeze
+from rentree.flows.nightly import nightly
+from rentree.flows.onde_switch import onde_switch
+from rentree.flows.share_purge import share_purge
+from rentree.flows.staff_import import staff_import
+from rentree.flows.storage_report import storage_report
+from rentree.infra.naming import landing_key
+from rentree.infra.schema import pending_attachments
+from rentree.infra.settings import load_settings
+from rentree.infra.workspace import Workspace, open_workspace
+from rentree.tasks.content import import_content, read_inventory
+from rentree.tasks.generate import generate_region
+from rentree.tasks.status import directory_status
+
+STEPS = 15
+
+
+@dataclass
+class DemoSummary:
+    """One row per step of the timeline, and where the operator finds the results."""
+
+    steps: list[dict[str, str]] = field(default_factory=list)
+    locations: list[tuple[str, str]] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, step: str, flow: str, result: dict[str, Any], figures: str) -> None:
+        self.steps.append(
+            {"step": step, "flow": flow, "status": str(result.get("status", "")), "what": figures}
+        )
+
+    def table(self) -> Table:
+        table = Table("step", "flow", "status", "what happened", title="rentree demo")
+        for row in self.steps:
+            table.add_row(row["step"], row["flow"], row["status"], row["what"])
+        return table
+
+
+def land_delivery(ws: Workspace, region: Path, manifest: dict[str, Any], delivery: str) -> int:
+    """Put one generated delivery into landing/, as the academy's transfer would."""
+    entry = next(d for d in manifest["deliveries"] if d["delivery"] == delivery)
+    year = entry["school_year"]
+    for file in entry["files"]:
+        ws.store.upload(region / "landing" / year / file["name"], landing_key(year, file["name"]))
+    return len(entry["files"])
+
+
+def _counts(result: dict[str, Any]) -> str:
+    counts = result.get("counts") or {}
+    done = {k: v for k, v in counts.items() if v}
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in list(done.items())[:4]) or "-"
+
+
+def approve_pending_holds(
+    flow: Callable[..., dict[str, Any]], result: dict[str, Any], **params: Any
+) -> dict[str, Any]:
+    """The demo plays the operator: a hold raised on the way is approved by its id."""
+    for hold in result.get("pending_holds") or []:
+        result = flow(**params, hold_id=hold, approve=True, wait_for_approval=False)
+    return result
+
+
+def run_demo(folder: Path, scale: str) -> DemoSummary:
+    """Wipe `folder`, generate the region into it and run the timeline through the flows."""
+    folder = folder.resolve()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    # The flows open their workspace from the environment, like deployed runs do.
+    os.environ["RENTREE_DATABASE_URL"] = f"sqlite:///{folder / 'rentree.db'}"
+    os.environ["RENTREE_STORAGE_URL"] = str(folder / "storage")
+    ws = open_workspace(load_settings())
+    ws.store.ensure_layout()
+    summary = DemoSummary()
+    progress = Progress("rollover timeline", STEPS)
+    try:
+        _timeline(ws, folder, scale, summary, progress)
+        with ws.engine.connect() as conn:
+            summary.status = directory_status(conn)
+    finally:
+        ws.engine.dispose()
+    summary.locations += [
+        ("Database", os.environ["RENTREE_DATABASE_URL"]),
+        ("Storage", str(folder / "storage")),
+        ("Generated region", str(folder / "region")),
+    ]
+    return summary
+
+
+def _timeline(
+    ws: Workspace, folder: Path, scale: str, summary: DemoSummary, progress: Progress
+) -> None:
+    region_dir = folder / "region"
+    region = generate_region(scale, region_dir)  # type: ignore[arg-type]
+    manifest = region.manifest
+    closing, new = manifest["closing_year"], manifest["new_year"]
+    dates = [d["delivery"] for d in manifest["deliveries"]]
+    closing_delivery, staff_first, staff_late, family_first, family_late = dates
+    summary.add(
+        "generate",
+        "-",
+        {"status": "completed"},
+        f"{manifest['counts']['schools']} schools, {region.files} files",
+    )
+    progress.advance()
+
+    land_delivery(ws, region_dir, manifest, closing_delivery)
+    staff = approve_pending_holds(
+        staff_import, staff_import(year=closing, wait_for_approval=False), year=closing
+    )
+    summary.add(f"{closing} (first year)", "staff-import", staff, _counts(staff))
+    progress.advance()
+    family = approve_pending_holds(
+        family_import, family_import(year=closing, wait_for_approval=False), year=closing
+    )
+    summary.add(f"{closing} (first year)", "family-import", family, _counts(family))
+    progress.advance()
+
+    with ws.engine.begin() as conn:
+        content = import_content(conn, ws.store, read_inventory(region_dir / "content"))
+    imported = int(content.counts()["imported"].sum())
+    summary.add(
+        "content inventory",
+        "content import",
+        {"status": "completed" if not content.rejected else "rejected"},
+        f"{imported} rows, {content.rejected} rejected",
+    )
+    progress.advance()
+
+    frozen = freeze(year=closing)
+    summary.add("1 freeze", "freeze", frozen, f"{frozen['pre_purge_notice_rows']} shares in notice")
+    progress.advance()
+
+    land_delivery(ws, region_dir, manifest, staff_first)
+    first = approve_pending_holds(
+        staff_import, staff_import(year=new, wait_for_approval=False), year=new
+    )
+    summary.add("2 first staff file", "staff-import", first, _counts(first))
+    progress.advance()
+    land_delivery(ws, region_dir, manifest, staff_late)
+    late = approve_pending_holds(
+        staff_import, staff_import(year=new, wait_for_approval=False), year=new
+    )
+    summary.add("2 late staff Delta", "staff-import", late, _counts(late))
+    progress.advance()
+
+    land_delivery(ws, region_dir, manifest, family_first)
+    switch = onde_switch(year=new)
+    summary.add("4 ONDE switch", "onde-switch", switch, switch["message"])
+    progress.advance()
+    # A teacher asks for a class before its pupils are in the ENT: kept pending (R10).
+    requests = _attach_file(region_dir, new)
+    early = attach_teachers(year=new, requests=[list(requests.row(0))])
+    summary.add(
+        "5 early attachment request",
+        "attach-teachers",
+        early,
+        f"{early['pending']} pending (R10: class has no pupil yet)",
+    )
+    progress.advance()
+    fam = approve_pending_holds(
+        family_import, family_import(year=new, wait_for_approval=False), year=new
+    )
+    summary.add(
+        "5 first family files",
+        "family-import",
+        fam,
+        f"{_counts(fam)}; pending attachments left {_pending(ws, new)}; late entries "
+        f"{fam['late_entries']}",
+    )
+    progress.advance()
+
+    attached = attach_teachers(year=new, requests=[list(r) for r in requests.iter_rows()])
+    summary.add(
+        "5 teacher attachments",
+        "attach-teachers",
+        attached,
+        f"{attached['attached']} attached, {attached['pending']} pending (R10), "
+        f"{attached['refused']} refused",
+    )
+    progress.advance()
+
+    land_delivery(ws, region_dir, manifest, family_late)
+    night = approve_pending_holds(nightly, nightly(wait_for_approval=False))
+    summary.add(
+        "6 late entries (nightly)",
+        "nightly",
+        night,
+        f"{_counts(night)}; pending attachments left {_pending(ws, new)} (of "
+        f"{attached['pending']}); late entries still watched {night['late_entries']}",
+    )
+    progress.advance()
+
+    purge = approve_pending_holds(
+        share_purge, share_purge(year=closing, wait_for_approval=False), year=closing
+    )
+    summary.add("7 share purge", "share-purge", purge, f"{purge.get('shares_removed', 0)} shares")
+    progress.advance()
+
+    report = storage_report()
+    summary.add(
+        "storage report",
+        "storage-report",
+        report,
+        f"{report['users']} users, {report['users_above_80pc']} above 80%",
+    )
+    progress.advance()
+    for label, result in (
+        ("Freeze snapshot", frozen.get("snapshot", "")),
+        ("Storage report", _folder_of(report)),
+        ("Share purge reports", _folder_of(purge)),
+        ("Late-entry reports", _folder_of(night)),
+    ):
+        if result:
+            summary.locations.append((label, ws.store.link(result) if "/" in result else result))
+    progress.advance()
+
+
+def _pending(ws: Workspace, year: str) -> int:
+    with ws.engine.connect() as conn:
+        return len(
+            conn.execute(
+                select(pending_attachments.c.teacher_external_id).where(
+                    pending_attachments.c.school_year == year
+                )
+            ).all()
+        )
+
+
+def _attach_file(region_dir: Path, year: str) -> pl.DataFrame:
+    path = region_dir / "attach-teachers" / f"{year}.csv"
+    return read_requests(path.read_bytes(), str(path))
+
+
+def _folder_of(result: dict[str, Any]) -> str:
+    reports = result.get("reports") or []
+    return reports[0].rsplit("/", 1)[0] + "/" if reports else ""

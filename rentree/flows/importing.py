@@ -1,0 +1,269 @@
+"""What the import flows (staff-import, family-import, nightly) share: import the landing
+deliveries of a phase in order, ask the operator about the holds they raise, then run the
+pending teacher attachments (R10) and the late-entry watch (R12), and report it all."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from rentree.flows.common import (
+    Approval,
+    RunContext,
+    approval_form_text,
+    decided_by,
+    hold_decision,
+    markdown_table,
+    publish_links,
+    publish_summary,
+    publish_table,
+)
+from rentree.flows.staging import FileCheckMapper
+from rentree.infra.reports import write_report
+from rentree.tasks.attachments import AttachmentResult, apply_pending_attachments
+from rentree.tasks.holds import get_hold
+from rentree.tasks.imports import ImportOutcome, approve_hold, import_pending, reject_hold
+from rentree.tasks.late_entries import late_entry_watch
+
+# A run asks about each hold once; this bounds the rounds of "import, hold, decide".
+MAX_DECISIONS = 20
+
+
+@dataclass
+class PhaseOutcome:
+    outcomes: list[ImportOutcome] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    pending_holds: list[str] = field(default_factory=list)
+    attachments: dict[str, int] = field(default_factory=dict)
+    late_entries: pl.DataFrame = field(default_factory=pl.DataFrame)
+    report_keys: list[str] = field(default_factory=list)
+
+
+def _stage_mapper_kwargs(mapper: FileCheckMapper) -> dict[str, Any]:
+    # import_pending hands `map_files` to stage_delivery when it accepts it (internals.md).
+    if "map_files" in inspect.signature(import_pending).parameters:
+        return {"map_files": mapper}
+    return {}
+
+
+@task(cache_policy=NO_CACHE, task_run_name="import {year} {phase}")
+def import_landing(
+    ctx: RunContext,
+    year: str,
+    types: Sequence[str],
+    schools: Collection[str] | None,
+    phase: str | None,
+    mapper: FileCheckMapper,
+) -> list[ImportOutcome]:
+    """Every landing delivery of those types, in order (transactional: no retry)."""
+    return import_pending(
+        ctx.workspace.engine,
+        ctx.store,
+        ctx.settings,
+        year,
+        types,
+        run_id=ctx.run_id,
+        dry_run=ctx.dry_run,
+        schools=schools,
+        phase=phase,
+        **_stage_mapper_kwargs(mapper),
+    )
+
+
+@task(cache_policy=NO_CACHE, task_run_name="decide hold {hold_id}")
+def settle_hold(ctx: RunContext, hold_id: str, decision: Approval) -> dict[str, Any]:
+    """Approve (apply, re-checking first if the directory moved) or reject a held delivery."""
+    who = decided_by() + (f" ({decision.comment})" if decision.comment else "")
+    if decision.approve:
+        result = approve_hold(
+            ctx.workspace.engine, ctx.store, ctx.settings, hold_id, who, ctx.run_id
+        )
+    else:
+        result = reject_hold(ctx.workspace.engine, ctx.store, hold_id, who, ctx.run_id)
+    return {
+        "hold_id": hold_id,
+        "decision": result.hold.status,
+        "comment": decision.comment,
+        "outcome": result.outcome,
+    }
+
+
+@task(cache_policy=NO_CACHE, task_run_name="follow-ups {year}")
+def follow_ups(ctx: RunContext, year: str) -> tuple[AttachmentResult, pl.DataFrame]:
+    """R10 pending attachments, then R12 late-entry watch, in one transaction."""
+    now = datetime.now(UTC)
+    with ctx.workspace.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            attachments = apply_pending_attachments(conn, year, ctx.run_id, now)
+            late = late_entry_watch(conn, year, now)
+        except BaseException:
+            transaction.rollback()
+            raise
+        if ctx.dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+    return attachments, late
+
+
+def hold_form(hold_id: str, ctx: RunContext) -> str:
+    with ctx.workspace.engine.connect() as conn:
+        hold = get_hold(conn, hold_id)
+    summary = dict(hold.summary or {})
+    reasons = summary.pop("reasons", None) or [hold.reason]
+    shown = {k: v for k, v in summary.items() if k not in {"files", "types", "schools"}}
+    return approval_form_text(
+        f"Delivery {hold.delivery} of {hold.school_year} (hold {hold_id})", reasons, shown
+    )
+
+
+def run_phase(
+    ctx: RunContext,
+    years: Sequence[str],
+    types: Sequence[str],
+    *,
+    phase: str | None,
+    schools: Collection[str] | None = None,
+    hold_id: str | None = None,
+    approve: bool | None = None,
+    wait_for_approval: bool = True,
+    mapper: FileCheckMapper,
+) -> PhaseOutcome:
+    """Import the phase's deliveries of each year, deciding the holds as they come."""
+    result = PhaseOutcome()
+    asked: set[str] = set()
+    if hold_id is not None:
+        asked.add(hold_id)
+        decision = hold_decision(
+            ctx,
+            approve=approve,
+            wait_for_approval=wait_for_approval,
+            form_description=hold_form(hold_id, ctx),
+        )
+        if decision is None:
+            result.pending_holds.append(hold_id)
+        else:
+            result.decisions.append(settle_hold(ctx, hold_id, decision))
+    for year in years:
+        for _ in range(MAX_DECISIONS):
+            outcomes = import_landing(ctx, year, types, schools, phase, mapper)
+            result.outcomes.extend(outcomes)
+            held = [
+                o.hold_id
+                for o in outcomes
+                if o.status == "held" and o.hold_id is not None and o.hold_id not in asked
+            ]
+            if not held or ctx.dry_run:
+                break
+            asked.add(held[0])
+            decision = hold_decision(
+                ctx,
+                approve=None,
+                wait_for_approval=wait_for_approval,
+                form_description=hold_form(held[0], ctx),
+            )
+            if decision is None:
+                result.pending_holds.append(held[0])
+                break
+            result.decisions.append(settle_hold(ctx, held[0], decision))
+    return result
+
+
+def finish_phase(
+    ctx: RunContext, result: PhaseOutcome, title: str, follow_up_year: str | None
+) -> dict[str, Any]:
+    """Follow-ups, reports and artifacts; sets the run's status and summary."""
+    if follow_up_year is not None:
+        attachments, late = follow_ups(ctx, follow_up_year)
+        result.attachments = attachments.counts()
+        result.late_entries = late
+        prefix = ctx.reports_prefix()
+        for name, frame in (
+            ("pending_attachments", attachments.not_attached()),
+            ("late_entries", late),
+        ):
+            written = write_report(ctx.store, prefix, name, frame)
+            result.report_keys += [written.csv_key, written.parquet_key]
+    outcomes = [*result.outcomes, *(d["outcome"] for d in result.decisions if d["outcome"])]
+    for outcome in outcomes:
+        result.report_keys += outcome.report_keys
+    publish_links(ctx, result.report_keys)
+    per_school = _counts_per_school(outcomes)
+    publish_table(ctx, "counts-per-school", per_school, "Changes per school")
+    rows = [
+        {
+            "year": o.school_year,
+            "delivery": o.delivery,
+            "status": o.status,
+            "changes": sum(o.counts.values()),
+            "why": o.reason,
+        }
+        for o in outcomes
+    ]
+    decisions = [
+        {"hold": d["hold_id"], "decision": d["decision"], "comment": d["comment"]}
+        for d in result.decisions
+    ]
+    pending = "".join(
+        f"- `{h}` stays pending: approve it later by running this flow with hold_id={h} "
+        "and approve=true (or in its approval form).\n"
+        for h in result.pending_holds
+    )
+    rejected = [r for r in rows if r["status"] == "quarantined"]
+    publish_summary(
+        ctx,
+        title,
+        [
+            ("Deliveries", markdown_table(rows) if rows else "No delivery to import."),
+            ("Decisions on holds", markdown_table(decisions) if decisions else ""),
+            ("Held, waiting for an operator", pending),
+            ("Rejected", markdown_table(rejected) if rejected else ""),
+            (
+                "Follow-ups",
+                f"Teacher attachments (R10): {result.attachments}; late entries still "
+                f"watched (R12): {result.late_entries.height}."
+                if follow_up_year
+                else "",
+            ),
+        ],
+    )
+    totals: dict[str, int] = {}
+    for outcome in outcomes:
+        for kind, n in outcome.counts.items():
+            totals[kind] = totals.get(kind, 0) + n
+    statuses = [o.status for o in outcomes]
+    if result.pending_holds:
+        ctx.status = "held"
+    elif "quarantined" in statuses or any(d["decision"] == "rejected" for d in result.decisions):
+        ctx.status = "rejected"
+    ctx.summary = {
+        "school_years": sorted({o.school_year for o in outcomes}),
+        "deliveries": [{k: r[k] for k in ("year", "delivery", "status")} for r in rows],
+        "applied": statuses.count("applied"),
+        "held": [o.hold_id or o.delivery for o in outcomes if o.status == "held"],
+        "quarantined": statuses.count("quarantined"),
+        "decisions": decisions,
+        "pending_holds": result.pending_holds,
+        "counts": totals,
+        "attachments": result.attachments,
+        "late_entries": result.late_entries.height,
+        "reports": result.report_keys,
+    }
+    return ctx.result()
+
+
+def _counts_per_school(outcomes: Sequence[ImportOutcome]) -> pl.DataFrame:
+    frames = [o.counts_per_school for o in outcomes if o.counts_per_school.height]
+    if not frames:
+        return pl.DataFrame()
+    both = pl.concat(frames, how="diagonal_relaxed")
+    numeric = [c for c, t in both.schema.items() if t.is_numeric()]
+    return both.group_by("structure_uai").agg(pl.col(numeric).sum()).sort("structure_uai")

@@ -1,0 +1,46 @@
+"""`nightly`: what is due, in order: held files to re-check, new deliveries of the current
+phase (closing year's files are held, R7), pending teacher attachments, late-entry watch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from rentree.flows.common import new_year_of, open_run, publish_summary, run_name
+from rentree.flows.importing import finish_phase, run_phase
+from rentree.flows.staging import FileCheckMapper
+from rentree.infra.naming import FEED_TYPES
+from rentree.tasks.years import current_years
+
+PHASE = "nightly"
+
+
+@flow(name="nightly", flow_run_name=run_name(PHASE), log_prints=True)
+def nightly(
+    hold_id: str | None = None, approve: bool | None = None, wait_for_approval: bool = True
+) -> dict[str, Any]:
+    """Re-check held files and import the new deliveries of the closing and the new year
+    (routing holds what may not apply yet: R7 frozen year, R9 before the ONDE switch), then
+    the pending attachments (R10) and the late-entry watch (R12) of the new year.
+    `hold_id` + `approve` decide on a held delivery first."""
+    with open_run(PHASE, None, resolve_year=new_year_of) as ctx:
+        with ctx.workspace.engine.connect() as conn:
+            closing, new = current_years(conn)
+        years = [y for y in (closing, new) if y is not None]
+        if not years:
+            ctx.summary = {"message": "The directory holds no school year yet: nothing is due."}
+            publish_summary(ctx, "Nightly", [("Nothing done", ctx.summary["message"])])
+            return ctx.result()
+        with FileCheckMapper(ctx.settings) as mapper:
+            result = run_phase(
+                ctx,
+                years,
+                FEED_TYPES,
+                phase=None,
+                hold_id=hold_id,
+                approve=approve,
+                wait_for_approval=wait_for_approval,
+                mapper=mapper,
+            )
+        return finish_phase(ctx, result, f"Nightly {new}", new)

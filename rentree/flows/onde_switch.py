@@ -1,0 +1,112 @@
+"""`onde-switch`: detect the ONDE switch ("bascule ONDE", R9) or take an operator's
+confirmation, record it, and announce it with the event `rentree.onde.switched`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from rentree.flows.common import (
+    RunContext,
+    directory_guard,
+    new_year_of,
+    open_run,
+    publish_summary,
+    run_name,
+)
+from rentree.infra.settings import Settings
+from rentree.tasks.years import detect_onde_switch, record_onde_switch, year_state
+
+PHASE = "onde-switch"
+ONDE_SWITCHED = "rentree.onde.switched"
+SCHOOL_YEAR_RESOURCE = "rentree.school-year"
+
+
+def in_switch_window(day: date, settings: Settings) -> bool:
+    """Is `day` inside the rentrée window (MM-DD bounds, inclusive; may span the new year)?"""
+    today = f"{day:%m-%d}"
+    start, end = settings.switch_window_start, settings.switch_window_end
+    if start <= end:
+        return start <= today <= end
+    return today >= start or today <= end
+
+
+def switch_event(year: str, source: str) -> dict[str, Any]:
+    """The event's fields: the school year is the resource, its name in the payload too."""
+    return {
+        "event": ONDE_SWITCHED,
+        "resource": {
+            "prefect.resource.id": f"{SCHOOL_YEAR_RESOURCE}.{year}",
+            "prefect.resource.name": year,
+        },
+        "payload": {"year": year, "source": source},
+    }
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+def look_for_switch(ctx: RunContext) -> tuple[bool, bool]:
+    """(already recorded, detected now): reads the landing and held folders and the year."""
+    assert ctx.school_year is not None
+    with ctx.workspace.engine.connect() as conn:
+        state = year_state(conn, ctx.school_year)
+        already = state is not None and state.switched
+        return already, already or detect_onde_switch(ctx.store, conn, ctx.school_year)
+
+
+@task(cache_policy=NO_CACHE)
+def record_switch(ctx: RunContext, source: str) -> None:
+    assert ctx.school_year is not None
+    with ctx.workspace.engine.begin() as conn:
+        record_onde_switch(conn, ctx.school_year, source, datetime.now(UTC))  # type: ignore[arg-type]
+
+
+@flow(name="onde-switch", flow_run_name=run_name(PHASE), log_prints=True)
+def onde_switch(
+    year: str | None = None,
+    confirm: bool = False,
+    dry_run: bool = False,
+    only_in_window: bool = False,
+) -> dict[str, Any]:
+    """Detect the ONDE switch of the new year (its first complete Eleve or PersRelEleve file
+    in landing/), or record it on an operator's confirmation (`confirm`); then emit
+    `rentree.onde.switched`, which starts family-import."""
+    with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
+        if only_in_window and not in_switch_window(date.today(), ctx.settings):
+            ctx.summary = {"switched": False, "message": "Outside the rentrée window: not checked."}
+            return ctx.result()
+        if ctx.school_year is None:
+            ctx.status = "rejected"
+            ctx.summary = {"switched": False, "message": "The directory holds no school year."}
+            publish_summary(ctx, "ONDE switch", [("Nothing done", ctx.summary["message"])])
+            return ctx.result()
+        already, detected = look_for_switch(ctx)
+        switched = already or detected or confirm
+        source = "detected" if detected else "operator"
+        newly = switched and not already
+        if newly and not dry_run:
+            with directory_guard(ctx):
+                record_switch(ctx, source)
+            emit_event(**switch_event(ctx.school_year, source))
+        if already:
+            message = f"The ONDE switch of {ctx.school_year} was already recorded."
+        elif newly:
+            verb = "would be recorded" if dry_run else "is recorded"
+            message = f"The ONDE switch of {ctx.school_year} {verb} ({source})."
+        else:
+            message = (
+                f"No complete Eleve or PersRelEleve file of {ctx.school_year} in landing/ yet: "
+                "the switch has not happened; an operator can confirm it with `confirm`."
+            )
+        ctx.summary = {
+            "school_year": ctx.school_year,
+            "switched": switched,
+            "newly_recorded": newly and not dry_run,
+            "source": source if switched else None,
+            "message": message,
+        }
+        publish_summary(ctx, f"ONDE switch of {ctx.school_year}", [("Outcome", message)])
+        return ctx.result()

@@ -1,0 +1,175 @@
+"""`share-purge`: preview, then apply, the purge of shares made to the closing year's
+scolarité groups (R5); a purge above the threshold waits for an operator's approval.
+What it removed is journalled, so a run can be undone (`undo_run_id`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from rentree.flows.common import (
+    RunContext,
+    approval_form_text,
+    closing_year_of,
+    decided_by,
+    directory_guard,
+    hold_decision,
+    markdown_table,
+    open_run,
+    publish_links,
+    publish_summary,
+    publish_table,
+    run_name,
+)
+from rentree.infra.naming import next_school_year
+from rentree.tasks.holds import create_hold, decide_hold, get_hold
+from rentree.tasks.purge import (
+    PurgePlan,
+    apply_share_purge,
+    plan_share_purge,
+    purge_needs_hold,
+    undo_share_purge,
+    write_purge_preview,
+)
+from rentree.tasks.years import advance_phase
+
+PHASE = "share-purge"
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+def preview(ctx: RunContext) -> tuple[PurgePlan, list[str]]:
+    """The plan (reads only) and its preview reports: retried on connection/storage errors."""
+    assert ctx.school_year is not None
+    with ctx.workspace.engine.connect() as conn:
+        plan = plan_share_purge(conn, ctx.school_year)
+    return plan, write_purge_preview(ctx.store, ctx.reports_prefix(), plan)
+
+
+@task(cache_policy=NO_CACHE)
+def purge(ctx: RunContext, keep_for_members: bool, hold_id: str | None) -> dict[str, int]:
+    """Plan again under the guard (the directory may have moved) and apply, in one transaction."""
+    assert ctx.school_year is not None
+    now = datetime.now(UTC)
+    with ctx.workspace.engine.begin() as conn:
+        if hold_id is not None:
+            decide_hold(conn, hold_id, "approved", decided_by(), now)
+        plan = plan_share_purge(conn, ctx.school_year)
+        counts = apply_share_purge(conn, plan, ctx.run_id, now, keep_for_members=keep_for_members)
+        advance_phase(conn, next_school_year(ctx.school_year), "purged")
+    return counts
+
+
+@task(cache_policy=NO_CACHE)
+def undo(ctx: RunContext, run_id: str) -> int:
+    with ctx.workspace.engine.begin() as conn:
+        return undo_share_purge(conn, run_id, datetime.now(UTC))
+
+
+@task(cache_policy=NO_CACHE)
+def hold(ctx: RunContext, plan: PurgePlan, reason: str) -> str:
+    assert ctx.school_year is not None
+    with ctx.workspace.engine.begin() as conn:
+        return create_hold(
+            conn,
+            ctx.store,
+            kind="share_purge",
+            school_year=ctx.school_year,
+            reason=reason,
+            summary=plan.summary(),
+            run_id=ctx.run_id,
+            now=datetime.now(UTC),
+            label="purge",
+        )
+
+
+@task(cache_policy=NO_CACHE)
+def reject(ctx: RunContext, hold_id: str) -> None:
+    with ctx.workspace.engine.begin() as conn:
+        decide_hold(conn, hold_id, "rejected", decided_by(), datetime.now(UTC))
+
+
+@flow(name="share-purge", flow_run_name=run_name(PHASE), log_prints=True)
+def share_purge(
+    year: str | None = None,
+    dry_run: bool = False,
+    keep_for_members: bool = False,
+    undo_run_id: str | None = None,
+    hold_id: str | None = None,
+    approve: bool | None = None,
+    wait_for_approval: bool = True,
+) -> dict[str, Any]:
+    """Purge the shares made to the scolarité groups of the closing year `year` (default: the
+    latest frozen year). `keep_for_members` re-shares read-only to the groups' members;
+    `undo_run_id` puts back what that purge run removed; `hold_id` + `approve` decide on a
+    purge held for approval."""
+    with open_run(PHASE, year, dry_run=dry_run, resolve_year=closing_year_of) as ctx:
+        if ctx.school_year is None:
+            ctx.status = "rejected"
+            ctx.summary = {"message": "No school year is frozen: there is nothing to purge yet."}
+            publish_summary(ctx, "Share purge", [("Nothing done", ctx.summary["message"])])
+            return ctx.result()
+        if undo_run_id:
+            with directory_guard(ctx):
+                restored = 0 if dry_run else undo(ctx, undo_run_id)
+            ctx.summary = {"undone_run": undo_run_id, "shares_restored": restored}
+            publish_summary(
+                ctx,
+                f"Undo of share purge run {undo_run_id}",
+                [("Applied", f"{restored} shares put back.")],
+            )
+            return ctx.result()
+        plan, keys = preview(ctx)
+        publish_links(ctx, keys)
+        publish_table(ctx, "per-school", plan.per_school, "Shares to purge per school")
+        ctx.summary = {**plan.summary(), "reports": keys}
+        sections = [("Preview", markdown_table([plan.summary() | {"per_app": ""}]))]
+        if dry_run:
+            publish_summary(ctx, f"Share purge of {ctx.school_year} (preview)", sections)
+            return ctx.result()
+        reason = purge_needs_hold(plan, ctx.settings) if hold_id is None else None
+        if hold_id is not None:
+            with ctx.workspace.engine.connect() as conn:
+                reason = get_hold(conn, hold_id).reason
+        decision = None
+        if reason is not None:
+            hold_id = hold_id or hold(ctx, plan, reason)
+            decision = hold_decision(
+                ctx,
+                approve=approve,
+                wait_for_approval=wait_for_approval,
+                form_description=approval_form_text(
+                    f"Share purge of {ctx.school_year}", [reason], plan.summary()
+                ),
+            )
+            if decision is None:
+                ctx.status = "held"
+                message = (
+                    f"The purge is held ({reason}) as {hold_id}: nothing removed. Approve it "
+                    f"later by running share-purge with hold_id={hold_id} and approve=true."
+                )
+                ctx.summary.update(hold_id=hold_id, message=message)
+                publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Held", message)])
+                return ctx.result()
+            if not decision.approve:
+                reject(ctx, hold_id)
+                ctx.status = "rejected"
+                message = f"The purge held as {hold_id} was rejected: nothing removed."
+                ctx.summary.update(hold_id=hold_id, message=message, comment=decision.comment)
+                publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Rejected", message)])
+                return ctx.result()
+        with directory_guard(ctx):
+            counts = purge(ctx, keep_for_members, hold_id)
+        ctx.summary.update(counts, hold_id=hold_id)
+        sections.append(
+            (
+                "Applied",
+                f"{counts['shares_removed']} shares removed (R5), "
+                f"{counts['member_shares_created']} read-only shares kept for members; undo "
+                f"with undo_run_id={ctx.run_id}.",
+            )
+        )
+        publish_summary(ctx, f"Share purge of {ctx.school_year}", sections)
+        return ctx.result()

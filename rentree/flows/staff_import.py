@@ -1,0 +1,46 @@
+"""`staff-import`: apply the new year's PersEducNat deliveries in order (R8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from rentree.flows.common import new_year_of, open_run, publish_summary, run_name
+from rentree.flows.importing import finish_phase, run_phase
+from rentree.flows.staging import FileCheckMapper
+from rentree.tasks.imports import STAFF_TYPES
+
+PHASE = "staff-import"
+
+
+@flow(name="staff-import", flow_run_name=run_name(PHASE), log_prints=True)
+def staff_import(
+    year: str | None = None,
+    dry_run: bool = False,
+    hold_id: str | None = None,
+    approve: bool | None = None,
+    wait_for_approval: bool = True,
+) -> dict[str, Any]:
+    """Import the PersEducNat deliveries waiting in landing/<year>/ (default: the new year),
+    oldest first: staff get their new schools and leave the ones they left (R8). A delivery
+    above a hold threshold waits for approval in this run's form, or later with `hold_id`
+    and `approve`."""
+    with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
+        if ctx.school_year is None:
+            ctx.status = "rejected"
+            ctx.summary = {"message": "No school year given and the directory holds none."}
+            publish_summary(ctx, "Staff import", [("Nothing done", ctx.summary["message"])])
+            return ctx.result()
+        with FileCheckMapper(ctx.settings) as mapper:
+            result = run_phase(
+                ctx,
+                [ctx.school_year],
+                STAFF_TYPES,
+                phase=PHASE,
+                hold_id=hold_id,
+                approve=approve,
+                wait_for_approval=wait_for_approval,
+                mapper=mapper,
+            )
+        return finish_phase(ctx, result, f"Staff import {ctx.school_year}", None)

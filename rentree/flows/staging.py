@@ -1,0 +1,87 @@
+"""Scale-out of a delivery's staging: each file (chunk) is read and checked as one task on
+the run's task runner (threads, processes or Dask), then stage.py assembles the results.
+
+The runner is started on the first delivery that has files to check and stopped when the
+flow run ends, so a run with nothing to import never starts a Dask cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner
+from prefect.utilities.annotations import unmapped
+
+from rentree.flows.common import Progress, make_task_runner
+from rentree.infra.settings import Settings
+from rentree.tasks.validate import CheckContext, FileCheck, check_file
+
+FileChecker = Callable[[str | Path, str, CheckContext], FileCheck]
+
+
+@task(name="check-file", cache_policy=NO_CACHE, task_run_name="check {file_name}")
+def check_file_task(
+    path: str, file_name: str, context: CheckContext, check: FileChecker = check_file
+) -> FileCheck:
+    """Read and validate one feed file (a chunk of a delivery)."""
+    return check(path, file_name, context)
+
+
+class FileCheckMapper:
+    """A `stage.FileMapper` that maps the file checks over the settings' task runner."""
+
+    def __init__(self, settings: Settings, *, cluster_kwargs: dict[str, Any] | None = None):
+        self.settings = settings
+        self.cluster_kwargs = cluster_kwargs
+        self._runner: TaskRunner[Any] | None = None
+        self.files_checked = 0
+
+    def __enter__(self) -> FileCheckMapper:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            self._runner.__exit__(exc_type, exc, tb)
+            self._runner = None
+
+    def _started(self) -> TaskRunner[Any]:
+        if self._runner is None:
+            runner = make_task_runner(self.settings, cluster_kwargs=self.cluster_kwargs)
+            self._runner = runner.__enter__()
+        return self._runner
+
+    def __call__(
+        self,
+        check: FileChecker,
+        paths: Sequence[Path],
+        names: Sequence[str],
+        contexts: Sequence[CheckContext],
+    ) -> Iterable[FileCheck]:
+        if not paths:
+            return []
+        progress = Progress(f"checking {len(paths)} files", len(paths))
+        futures = self._started().map(
+            check_file_task,  # type: ignore[arg-type]
+            parameters={
+                "path": [str(p) for p in paths],
+                "file_name": list(names),
+                "context": list(contexts),
+                "check": unmapped(check),
+            },
+        )
+        checks: list[FileCheck] = []
+        for future in futures:
+            checks.append(future.result())
+            progress.advance()
+        self.files_checked += len(checks)
+        return checks

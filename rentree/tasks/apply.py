@@ -1,0 +1,366 @@
+"""Apply a change set inside the caller's transaction, set-based, and fingerprint the directory.
+
+Creations go through `insert_frame` (COPY on PostgreSQL, executemany on SQLite); updates and
+deletions through a temporary table and one statement per kind. Every change is written to
+`change_log` with the run id, and the delivery's files to `feed_files`. Nothing here commits:
+a failure anywhere leaves the directory as it was once the caller's transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import polars as pl
+from sqlalchemy import Connection, Table, func, select, text
+
+from rentree.infra.db import insert_frame, is_postgresql, staging_table
+from rentree.infra.schema import (
+    change_log,
+    classes,
+    feed_files,
+    group_members,
+    groups,
+    relations,
+    structures,
+    user_classes,
+    user_feed_ids,
+    user_structures,
+    users,
+)
+from rentree.tasks.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
+
+_BATCH = 50_000
+
+
+def directory_fingerprint(conn: Connection, school_year: str) -> str:
+    """A digest of the directory state a change set depends on.
+
+    It moves whenever a change is logged (last change id) or a table a plan reads changes
+    size, so that approving a held change set can tell that the directory moved meanwhile.
+    """
+    figures: dict[str, object] = {"school_year": school_year}
+    last = conn.execute(select(func.max(change_log.c.change_id), func.count())).one()
+    figures["change_log"] = [last[0], last[1]]
+    for table in (structures, users, user_feed_ids, user_structures, relations, group_members):
+        figures[table.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
+    figures["missing"] = conn.execute(
+        select(func.count()).where(users.c.missing_since.is_not(None))
+    ).scalar_one()
+    for table in (classes, user_classes, groups):
+        figures[table.name] = conn.execute(
+            select(func.count()).where(table.c.school_year == school_year)
+        ).scalar_one()
+    return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()
+
+
+def apply_change_set(
+    conn: Connection, change_set: ChangeSet, run_id: str, now: datetime
+) -> dict[str, int]:
+    """Write the change set; returns the number of rows per kind. The caller commits."""
+    cs = change_set
+    _insert(conn, structures, cs.structures_created)
+    _update(conn, structures, "external_id", cs.structures_updated, list(STRUCTURE_ATTRIBUTES))
+    _insert(
+        conn,
+        users,
+        cs.users_created.with_columns(
+            pl.lit(now).alias("created_at"), pl.lit(now).alias("updated_at")
+        ),
+    )
+    _update(
+        conn,
+        users,
+        "external_id",
+        cs.users_updated,
+        list(USER_ATTRIBUTES),
+        stamp=("updated_at", now),
+    )
+    _update(
+        conn, users, "external_id", cs.users_missing, ["missing_since"], stamp=("updated_at", now)
+    )
+    _update(
+        conn,
+        users,
+        "external_id",
+        cs.users_back.select("external_id", pl.lit(None, dtype=pl.Date).alias("missing_since")),
+        ["missing_since"],
+        stamp=("updated_at", now),
+    )
+    _insert(
+        conn, user_feed_ids, cs.identities_linked.with_columns(pl.lit(now).alias("recorded_at"))
+    )
+    _insert(conn, classes, cs.classes_created)
+    _update(conn, classes, "external_id", cs.classes_updated, ["label", "levels"])
+    _insert(conn, groups, cs.groups_created)
+    # cuts before makes: a link whose flag changed is cut then made again
+    _delete(conn, user_structures, cs.structure_links_cut, ["user_external_id", "structure_uai"])
+    _delete(conn, user_classes, cs.class_links_cut, ["user_external_id", "class_external_id"])
+    _delete(conn, relations, cs.relations_cut, ["student_external_id", "relative_external_id"])
+    _delete(conn, group_members, cs.group_members_removed, ["group_id", "user_external_id"])
+    _insert(conn, user_structures, cs.structure_links_made)
+    _insert(conn, user_classes, cs.class_links_made)
+    _insert(conn, relations, cs.relations_made)
+    _insert(conn, group_members, cs.group_members_added)
+    logged = _log(conn, change_log_rows(cs), run_id, now)
+    _record_files(conn, cs, run_id, now)
+    counts = cs.counts()
+    counts["change_log"] = logged
+    return counts
+
+
+def _insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
+    for start in range(0, frame.height, _BATCH):
+        insert_frame(conn, table, frame.slice(start, _BATCH))
+
+
+def _update(
+    conn: Connection,
+    table: Table,
+    key: str,
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    stamp: tuple[str, datetime] | None = None,
+) -> None:
+    """One `UPDATE ... FROM` a temporary table holding the new values."""
+    if frame.is_empty():
+        return
+    tmp = staging_table(conn, f"upd_{table.name}", frame.select(key, *columns), [key])
+    assignments = [f'"{c}" = s."{c}"' for c in columns]
+    params: dict[str, object] = {}
+    if stamp is not None:
+        assignments.append(f'"{stamp[0]}" = :stamp')
+        params["stamp"] = stamp[1]
+    conn.execute(
+        text(
+            f'UPDATE "{table.name}" SET {", ".join(assignments)} FROM "{tmp}" AS s '
+            f'WHERE "{table.name}"."{key}" = s."{key}"'
+        ),
+        params,
+    )
+
+
+def _delete(conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str]) -> None:
+    if frame.is_empty():
+        return
+    tmp = staging_table(conn, f"del_{table.name}", frame.select(keys), keys)
+    key_list = ", ".join(f'"{k}"' for k in keys)
+    conn.execute(
+        text(f'DELETE FROM "{table.name}" WHERE ({key_list}) IN (SELECT {key_list} FROM "{tmp}")')
+    )
+
+
+def _record_files(conn: Connection, cs: ChangeSet, run_id: str, now: datetime) -> None:
+    files = cs.files
+    if files.is_empty():
+        return
+    tmp = staging_table(conn, "applied_files", files.select("content_hash"), ["content_hash"])
+    conn.execute(
+        text(f'DELETE FROM feed_files WHERE content_hash IN (SELECT content_hash FROM "{tmp}")')
+    )
+    _insert(
+        conn,
+        feed_files,
+        files.with_columns(
+            pl.lit(cs.school_year).alias("school_year"),
+            pl.lit("applied").alias("status"),
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(now).alias("recorded_at"),
+        ),
+    )
+
+
+# -- the change log -------------------------------------------------------------------------
+
+
+def _json(*columns: str) -> pl.Expr:
+    return pl.struct(*columns).struct.json_encode()
+
+
+def _none() -> pl.Expr:
+    return pl.lit(None, dtype=pl.String)
+
+
+def _pair(a: str, b: str) -> pl.Expr:
+    return pl.concat_str(pl.col(a), pl.lit("|"), pl.col(b))
+
+
+def change_log_rows(cs: ChangeSet) -> pl.DataFrame:
+    """entity, entity_id, operation, before, after (JSON text) for every change.
+
+    Activation codes are secrets: they never reach the log.
+    """
+    user_columns = [c for c in cs.users_created.columns if c not in ("activation_code",)]
+    specs: list[tuple[pl.DataFrame, str, pl.Expr, str, pl.Expr, pl.Expr]] = [
+        (
+            cs.structures_created,
+            "structure",
+            pl.col("external_id"),
+            "create",
+            _none(),
+            _json(*STRUCTURE_ATTRIBUTES),
+        ),
+        (
+            cs.structures_updated,
+            "structure",
+            pl.col("external_id"),
+            "update",
+            pl.col("before"),
+            _json("changed", *STRUCTURE_ATTRIBUTES),
+        ),
+        (cs.users_created, "user", pl.col("external_id"), "create", _none(), _json(*user_columns)),
+        (
+            cs.users_updated,
+            "user",
+            pl.col("external_id"),
+            "update",
+            pl.col("before"),
+            _json("changed", *USER_ATTRIBUTES),
+        ),
+        (
+            cs.users_missing,
+            "user",
+            pl.col("external_id"),
+            "mark_missing",
+            _none(),
+            _json("missing_since", "structure_uai", "expected_leaver"),
+        ),
+        (cs.users_back, "user", pl.col("external_id"), "clear_missing", _none(), _none()),
+        (
+            cs.identities_linked,
+            "user_feed_id",
+            pl.col("feed_external_id"),
+            "link",
+            _none(),
+            _json("user_external_id"),
+        ),
+        (
+            cs.structure_links_made,
+            "user_structure",
+            _pair("user_external_id", "structure_uai"),
+            "link",
+            _none(),
+            _json("source", "director"),
+        ),
+        (
+            cs.structure_links_cut,
+            "user_structure",
+            _pair("user_external_id", "structure_uai"),
+            "unlink",
+            _none(),
+            _none(),
+        ),
+        (
+            cs.class_links_made,
+            "user_class",
+            _pair("user_external_id", "class_external_id"),
+            "link",
+            _none(),
+            _json("school_year", "source"),
+        ),
+        (
+            cs.class_links_cut,
+            "user_class",
+            _pair("user_external_id", "class_external_id"),
+            "unlink",
+            _none(),
+            _none(),
+        ),
+        (
+            cs.relations_made,
+            "relation",
+            _pair("student_external_id", "relative_external_id"),
+            "link",
+            _none(),
+            _none(),
+        ),
+        (
+            cs.relations_cut,
+            "relation",
+            _pair("student_external_id", "relative_external_id"),
+            "unlink",
+            _none(),
+            _none(),
+        ),
+        (
+            cs.classes_created,
+            "class",
+            pl.col("external_id"),
+            "create",
+            _none(),
+            _json("structure_uai", "school_year", "code", "label", "levels"),
+        ),
+        (
+            cs.classes_updated,
+            "class",
+            pl.col("external_id"),
+            "update",
+            pl.col("before"),
+            _json("label", "levels"),
+        ),
+        (
+            cs.groups_created,
+            "group",
+            pl.col("group_id"),
+            "create",
+            _none(),
+            _json("kind", "school_year", "structure_uai", "class_external_id", "audience", "name"),
+        ),
+        (
+            cs.group_members_added,
+            "group_member",
+            _pair("group_id", "user_external_id"),
+            "link",
+            _none(),
+            _none(),
+        ),
+        (
+            cs.group_members_removed,
+            "group_member",
+            _pair("group_id", "user_external_id"),
+            "unlink",
+            _none(),
+            _none(),
+        ),
+    ]
+    parts = [
+        frame.select(
+            pl.lit(entity).alias("entity"),
+            entity_id.alias("entity_id"),
+            pl.lit(operation).alias("operation"),
+            before.alias("before"),
+            after.alias("after"),
+        )
+        for frame, entity, entity_id, operation, before, after in specs
+        if frame.height
+    ]
+    if not parts:
+        return pl.DataFrame(
+            schema={c: pl.String for c in ("entity", "entity_id", "operation", "before", "after")}
+        )
+    return pl.concat(parts, how="vertical")
+
+
+def _log(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> int:
+    if rows.is_empty():
+        return 0
+    if is_postgresql(conn):
+        _insert(
+            conn,
+            change_log,
+            rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("at")),
+        )
+        return rows.height
+    # SQLite: JSON columns take the text as it is (the Core JSON type would encode it again);
+    # the timestamp is written the way SQLAlchemy's SQLite DateTime reads it back
+    at = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    statement = text(
+        "INSERT INTO change_log (run_id, at, entity, entity_id, operation, before, after) "
+        "VALUES (:run_id, :at, :entity, :entity_id, :operation, :before, :after)"
+    )
+    with_meta = rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(at).alias("at"))
+    for start in range(0, with_meta.height, _BATCH):
+        conn.execute(statement, with_meta.slice(start, _BATCH).to_dicts())
+    return rows.height

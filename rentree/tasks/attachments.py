@@ -1,0 +1,335 @@
+"""R10: a teacher is attached to a class ("rattachement enseignant – classe") only once at
+least one student of that class is in the ENT; until then the request waits, pending, and is
+applied by itself when a student arrives.
+
+Every request is decided in one set-based pass (a staging table joined to the directory):
+- attached: valid teacher (profile Teacher, not missing), known class with a present
+  student: a `user_classes` link (source manual) and membership of `<class id>:teachers`;
+- pending (kept in `pending_attachments` with the reason): the class has no student yet,
+  the class is not in the ENT yet (classes appear with the family import), or the teacher
+  is marked missing;
+- refused (not kept): unknown teacher, a person who is not a teacher, a class id that
+  does not name a class (`<school-year>:<UAI>:<code>`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+from sqlalchemy import Connection, text
+
+from rentree.infra.db import read_frame, staging_table
+from rentree.infra.naming import class_group_id
+from rentree.tasks.apply import apply_change_set
+from rentree.tasks.changeset import ChangeSet
+
+_CLASS_ID = r"^\d{4}-\d{4}:[0-9]{7}[A-Z]:.+$"
+_REQUEST_SCHEMA = {"teacher_external_id": pl.String, "class_external_id": pl.String}
+_RESULT_SCHEMA = {**_REQUEST_SCHEMA, "reason": pl.String}
+
+NO_STUDENT = "no student of this class is in the ENT yet (R10): kept pending"
+UNKNOWN_CLASS = "the class is not in the ENT yet: kept pending until it appears with a student"
+TEACHER_MISSING = "the teacher is marked missing from the staff feed: kept pending"
+UNKNOWN_TEACHER = "no person with this id in the ENT: check the teacher id"
+NOT_A_TEACHER = "this person is not a teacher (profile {profile}): refused"
+BAD_CLASS_ID = "not a class id (<school-year>:<UAI>:<class code>): refused"
+
+
+@dataclass(frozen=True)
+class AttachmentResult:
+    """What became of each request: attached, pending (with reason) or refused (with reason)."""
+
+    attached: pl.DataFrame  # teacher_external_id, class_external_id, reason (null or "already")
+    pending: pl.DataFrame  # teacher_external_id, class_external_id, reason
+    refused: pl.DataFrame  # teacher_external_id, class_external_id, reason
+
+    @property
+    def all_attached(self) -> bool:
+        return self.pending.is_empty() and self.refused.is_empty()
+
+    def not_attached(self) -> pl.DataFrame:
+        """Pending and refused requests together, with their outcome, for reports and the CLI."""
+        return pl.concat(
+            [
+                self.pending.with_columns(pl.lit("pending").alias("outcome")),
+                self.refused.with_columns(pl.lit("refused").alias("outcome")),
+            ]
+        ).sort("teacher_external_id", "class_external_id")
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "attached": self.attached.height,
+            "pending": self.pending.height,
+            "refused": self.refused.height,
+        }
+
+
+def request_attachments(
+    conn: Connection, requests: pl.DataFrame, run_id: str, now: datetime
+) -> AttachmentResult:
+    """Decide and apply teacher-class attachment requests (R10), inside the caller's transaction."""
+    wanted = (
+        requests.select(
+            pl.col("teacher_external_id").cast(pl.String).str.strip_chars(),
+            pl.col("class_external_id").cast(pl.String).str.strip_chars(),
+        )
+        .drop_nulls()
+        .unique()
+        .sort("teacher_external_id", "class_external_id")
+    )
+    if wanted.is_empty():
+        empty = pl.DataFrame(schema=_RESULT_SCHEMA)
+        return AttachmentResult(attached=empty, pending=empty, refused=empty)
+    tmp = staging_table(conn, "attach_requests", wanted, ["class_external_id"])
+    decided = read_frame(
+        conn,
+        f"""
+        SELECT r.teacher_external_id, r.class_external_id,
+               u.profile AS profile,
+               CASE WHEN u.missing_since IS NULL THEN 0 ELSE 1 END AS teacher_missing,
+               c.school_year AS school_year, c.structure_uai AS structure_uai,
+               c.label AS class_label,
+               CASE WHEN c.external_id IS NULL THEN 0 ELSE 1 END AS class_known,
+               CASE WHEN EXISTS (
+                   SELECT 1 FROM user_classes uc JOIN users s
+                     ON s.external_id = uc.user_external_id
+                   WHERE uc.class_external_id = r.class_external_id
+                     AND s.profile = 'Student' AND s.missing_since IS NULL
+               ) THEN 1 ELSE 0 END AS has_student,
+               CASE WHEN EXISTS (
+                   SELECT 1 FROM user_classes l
+                   WHERE l.class_external_id = r.class_external_id
+                     AND l.user_external_id = r.teacher_external_id
+               ) THEN 1 ELSE 0 END AS already
+        FROM "{tmp}" r
+        LEFT JOIN users u ON u.external_id = r.teacher_external_id
+        LEFT JOIN classes c ON c.external_id = r.class_external_id
+        """,
+        schema_overrides={
+            "teacher_external_id": pl.String,
+            "class_external_id": pl.String,
+            "profile": pl.String,
+            "school_year": pl.String,
+            "structure_uai": pl.String,
+            "class_label": pl.String,
+        },
+    )
+    decided = decided.with_columns(
+        pl.when(pl.col("profile").is_null())
+        .then(pl.lit("refused"))
+        .when(pl.col("profile") != "Teacher")
+        .then(pl.lit("refused"))
+        .when(~pl.col("class_external_id").str.contains(_CLASS_ID))
+        .then(pl.lit("refused"))
+        .when(pl.col("already") == 1)
+        .then(pl.lit("attached"))
+        .when(pl.col("teacher_missing") == 1)
+        .then(pl.lit("pending"))
+        .when(pl.col("class_known") == 0)
+        .then(pl.lit("pending"))
+        .when(pl.col("has_student") == 0)
+        .then(pl.lit("pending"))
+        .otherwise(pl.lit("attach"))
+        .alias("outcome"),
+        pl.when(pl.col("profile").is_null())
+        .then(pl.lit(UNKNOWN_TEACHER))
+        .when(pl.col("profile") != "Teacher")
+        .then(pl.format(NOT_A_TEACHER.replace("{profile}", "{}"), pl.col("profile")))
+        .when(~pl.col("class_external_id").str.contains(_CLASS_ID))
+        .then(pl.lit(BAD_CLASS_ID))
+        .when(pl.col("already") == 1)
+        .then(pl.lit("already attached"))
+        .when(pl.col("teacher_missing") == 1)
+        .then(pl.lit(TEACHER_MISSING))
+        .when(pl.col("class_known") == 0)
+        .then(pl.lit(UNKNOWN_CLASS))
+        .when(pl.col("has_student") == 0)
+        .then(pl.lit(NO_STUDENT))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("reason"),
+        # a pending request for an unknown class is filed under the class id's school year
+        pl.coalesce(
+            pl.col("school_year"), pl.col("class_external_id").str.extract(r"^(\d{4}-\d{4}):")
+        ).alias("school_year"),
+    )
+    to_attach = decided.filter(pl.col("outcome") == "attach")
+    _attach(conn, to_attach, run_id, now)
+    pending = decided.filter(pl.col("outcome") == "pending")
+    _keep_pending(conn, pending, run_id, now)
+    # attached or refused requests leave the pending list
+    done = decided.filter(pl.col("outcome") != "pending").select(*_REQUEST_SCHEMA)
+    if done.height:
+        done_tmp = staging_table(conn, "attach_done", done, ["class_external_id"])
+        conn.execute(
+            text(
+                f"""DELETE FROM pending_attachments WHERE EXISTS (
+                    SELECT 1 FROM "{done_tmp}" d
+                    WHERE d.teacher_external_id = pending_attachments.teacher_external_id
+                      AND d.class_external_id = pending_attachments.class_external_id)"""
+            )
+        )
+    columns = [*_REQUEST_SCHEMA, "reason"]
+    return AttachmentResult(
+        attached=decided.filter(pl.col("outcome").is_in(["attach", "attached"])).select(columns),
+        pending=pending.select(columns),
+        refused=decided.filter(pl.col("outcome") == "refused").select(columns),
+    )
+
+
+def _attach(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> None:
+    """Links (source manual) and teachers-group memberships, written and logged like any
+    change set (tasks.apply)."""
+    if rows.is_empty():
+        return
+    links = rows.select(
+        pl.col("teacher_external_id").alias("user_external_id"),
+        "class_external_id",
+        "school_year",
+        pl.lit("manual").alias("source"),
+    )
+    teachers_group = rows.with_columns(
+        pl.col("class_external_id")
+        .map_elements(lambda c: class_group_id(c, "teachers"), return_dtype=pl.String)
+        .alias("group_id")
+    )
+    existing = _existing_groups(conn, teachers_group["group_id"].unique())
+    # the plan creates every class's groups with the class; this only covers a class made
+    # by hand or by an older version
+    missing_groups = (
+        teachers_group.filter(~pl.col("group_id").is_in(existing))
+        .unique("group_id")
+        .select(
+            "group_id",
+            pl.lit("scolarite").alias("kind"),
+            "school_year",
+            "structure_uai",
+            "class_external_id",
+            pl.lit("teachers").alias("audience"),
+            pl.format("{} – enseignants", pl.col("class_label")).alias("name"),
+        )
+    )
+    members = teachers_group.select(
+        "group_id", pl.col("teacher_external_id").alias("user_external_id")
+    )
+    members = members.join(
+        _existing_members(conn, members), on=["group_id", "user_external_id"], how="anti"
+    )
+    change_set = ChangeSet(
+        school_year=str(rows["school_year"][0]),
+        delivery="",
+        file_hashes=(),
+        fingerprint="",
+        class_links_made=links,
+        groups_created=missing_groups,
+        group_members_added=members,
+    )
+    apply_change_set(conn, change_set, run_id, now)
+
+
+def _existing_groups(conn: Connection, ids: pl.Series) -> list[str]:
+    tmp = staging_table(conn, "attach_groups", ids.to_frame("group_id"), ["group_id"])
+    found = read_frame(
+        conn,
+        f'SELECT g.group_id FROM groups g JOIN "{tmp}" t ON t.group_id = g.group_id',
+        schema_overrides={"group_id": pl.String},
+    )
+    return found["group_id"].to_list() if found.height else []
+
+
+def _existing_members(conn: Connection, members: pl.DataFrame) -> pl.DataFrame:
+    tmp = staging_table(conn, "attach_members", members, ["group_id"])
+    found = read_frame(
+        conn,
+        f"""SELECT m.group_id, m.user_external_id FROM group_members m
+            JOIN "{tmp}" t
+              ON t.group_id = m.group_id AND t.user_external_id = m.user_external_id""",
+        schema_overrides={"group_id": pl.String, "user_external_id": pl.String},
+    )
+    if found.is_empty():
+        return pl.DataFrame(schema={"group_id": pl.String, "user_external_id": pl.String})
+    return found
+
+
+def _keep_pending(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> None:
+    """Upsert the pending requests: a request asked again keeps its first date, new reason."""
+    if rows.is_empty():
+        return
+    tmp = staging_table(
+        conn,
+        "attach_pending",
+        rows.select(*_REQUEST_SCHEMA, "school_year", "reason"),
+        ["class_external_id"],
+    )
+    conn.execute(
+        text(
+            f"""UPDATE pending_attachments SET reason = (
+                    SELECT p.reason FROM "{tmp}" p
+                    WHERE p.teacher_external_id = pending_attachments.teacher_external_id
+                      AND p.class_external_id = pending_attachments.class_external_id)
+                WHERE EXISTS (
+                    SELECT 1 FROM "{tmp}" p
+                    WHERE p.teacher_external_id = pending_attachments.teacher_external_id
+                      AND p.class_external_id = pending_attachments.class_external_id)"""
+        )
+    )
+    conn.execute(
+        text(
+            f"""INSERT INTO pending_attachments
+                  (teacher_external_id, class_external_id, school_year, reason,
+                   requested_at, run_id)
+                SELECT p.teacher_external_id, p.class_external_id, p.school_year, p.reason,
+                       :now, :run_id
+                FROM "{tmp}" p
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM pending_attachments a
+                    WHERE a.teacher_external_id = p.teacher_external_id
+                      AND a.class_external_id = p.class_external_id)"""
+        ),
+        {"now": now, "run_id": run_id},
+    )
+
+
+def apply_pending_attachments(
+    conn: Connection, year: str, run_id: str, now: datetime
+) -> AttachmentResult:
+    """R10, by itself: the year's pending requests are decided again; those whose class now
+    has a student are attached and leave the list."""
+    pending = read_frame(
+        conn,
+        "SELECT teacher_external_id, class_external_id FROM pending_attachments "
+        "WHERE school_year = :year",
+        {"year": year},
+        schema_overrides=_REQUEST_SCHEMA,
+    )
+    if pending.is_empty():
+        pending = pl.DataFrame(schema=_REQUEST_SCHEMA)
+    return request_attachments(conn, pending, run_id, now)
+
+
+def school_team_requests(conn: Connection, uai: str, year: str) -> pl.DataFrame:
+    """Every present teacher of the school (feed structure link) x every class of the school
+    in that year: the whole-team form of the attachment."""
+    frame = read_frame(
+        conn,
+        """
+        SELECT u.external_id AS teacher_external_id, c.external_id AS class_external_id
+        FROM user_structures us
+        JOIN users u ON u.external_id = us.user_external_id
+        JOIN classes c ON c.structure_uai = us.structure_uai AND c.school_year = :year
+        WHERE us.structure_uai = :uai AND us.source = 'feed'
+          AND u.profile = 'Teacher' AND u.missing_since IS NULL
+        ORDER BY 1, 2
+        """,
+        {"uai": uai, "year": year},
+        schema_overrides=_REQUEST_SCHEMA,
+    )
+    return frame if frame.height else pl.DataFrame(schema=_REQUEST_SCHEMA)
+
+
+def attach_school_team(
+    conn: Connection, uai: str, year: str, run_id: str, now: datetime
+) -> AttachmentResult:
+    """The whole teaching team of a school to every class of that school year, under R10."""
+    return request_attachments(conn, school_team_requests(conn, uai, year), run_id, now)

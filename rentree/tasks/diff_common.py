@@ -1,0 +1,342 @@
+"""What every diff of the sync engine shares: the directory as read once, identity resolution
+(R1), people's attribute changes and missing marks (R11), and link differences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from rentree.tasks.changeset import SCHEMAS, USER_ATTRIBUTES, conform, empty_frame
+
+LEVELS: tuple[str, ...] = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
+# a school's final level: its pupils leave it at the end of the year (expected leavers)
+FINAL_LEVEL_OF_TYPE = {"maternelle": "GS", "elementaire": "CM2", "primaire": "CM2"}
+
+# AAF attribute names a modifyRequest may name -> columns of the typed frames they fill
+AAF_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ENTStructureUAI": ("uai",),
+    "ENTStructureNomCourant": ("name",),
+    "ENTStructureTypeStruct": ("structure_type",),
+    "ENTEcoleCirconscription": ("district",),
+    "ENTEcoleCommune": ("town",),
+    "ENTStructureCodePostal": ("postcode",),
+    "ENTEcoleRPI": ("rpi",),
+    "ENTPersonNom": ("last_name",),
+    "ENTPersonPrenom": ("first_name",),
+    "ENTPersonDateNaissance": ("birth_date",),
+    "ENTPersonMail": ("email",),
+    "ENTPersonStructRattach": ("struct_ids", "struct_id"),
+    "ENTPersonFonctions": ("functions", "is_teacher", "profile"),
+    "ENTEnsFonctionDir": ("director_of",),
+    "ENTPersonCategorieEnseignant": ("teacher_category", "is_teacher", "profile"),
+    "is_teacher": ("is_teacher", "profile"),
+    "structure_type": ("structure_type", "type"),
+    "ENTEleveINE": ("ine",),
+    "ENTPersonClasses": ("classes", "class_code", "class_label"),
+    "ENTEleveNiveau": ("level",),
+    "ENTEleveAutoriteParentale": ("relative_ids",),
+    "ENTPersRelEleveTelMobile": ("mobile",),
+    "ENTPersonAdresse": ("address",),
+    "ENTPersonCodePostal": ("postcode",),
+    "ENTPersonVille": ("city",),
+}
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The parts of the directory a plan needs, read once (one query per table)."""
+
+    school_year: str
+    structures: pl.DataFrame  # structures rows
+    users: pl.DataFrame  # feed people: external_id, source, login, USER_ATTRIBUTES, missing_since
+    logins: pl.Series  # every login in use (local accounts of all sources)
+    feed_ids: pl.DataFrame  # feed_external_id, user_external_id (R1)
+    structure_links: pl.DataFrame  # user_external_id, structure_uai, source, director
+    class_links: pl.DataFrame  # the year's: user_external_id, class_external_id, source
+    relations: pl.DataFrame  # student_external_id, relative_external_id
+    classes: pl.DataFrame  # the year's classes rows
+    groups: pl.DataFrame  # the year's scolarite groups: group_id
+    group_members: pl.DataFrame  # members of the year's groups rentree manages
+
+
+@dataclass
+class Changes:
+    """Frames collected kind by kind while planning."""
+
+    parts: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+
+    def add(self, kind: str, frame: pl.DataFrame) -> None:
+        if frame.height:
+            self.parts.setdefault(kind, []).append(conform(kind, frame))
+
+    def get(self, kind: str) -> pl.DataFrame:
+        frames = self.parts.get(kind)
+        if not frames:
+            return empty_frame(kind)
+        return pl.concat(frames, how="vertical").unique(maintain_order=True)
+
+
+def modified_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """`modified` as column names of the typed frames (AAF attribute names are mapped)."""
+    mapping = pl.DataFrame(
+        {
+            "attribute": [a for a, cols in AAF_COLUMNS.items() for _ in cols],
+            "column": [c for cols in AAF_COLUMNS.values() for c in cols],
+        }
+    )
+    exploded = (
+        frame.select("feed_id", pl.col("modified").alias("attribute"))
+        .explode("attribute")
+        .drop_nulls("attribute")
+        .join(mapping, on="attribute", how="left")
+        .select("feed_id", pl.coalesce("column", "attribute").alias("column"))
+    )
+    lists = exploded.group_by("feed_id").agg(pl.col("column").unique().alias("modified"))
+    return frame.drop("modified").join(lists, on="feed_id", how="left")
+
+
+def touches(*columns: str) -> pl.Expr:
+    """True for add records, and for modify records that replace one of the columns."""
+    modified = pl.col("modified").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    touched = pl.lit(False)
+    for column in columns:
+        touched = touched | modified.list.contains(column)
+    return (pl.col("operation") == "add") | ((pl.col("operation") == "modify") & touched)
+
+
+def resolve_accounts(
+    rows: pl.DataFrame, directory: Directory, profiles: Sequence[str], *, by_ine: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add `account_id`, the directory account each feed record is about (R1).
+
+    The feed id first (the account's own id, then a feed id recorded earlier), then for
+    students the INE of an account no other record of the delivery already matched. Records
+    that match nothing keep their feed id: they are new people. Also returns the new
+    (feed id -> account) links found through the INE.
+    """
+    known = directory.users.select("external_id")
+    direct = rows.join(known, left_on="feed_id", right_on="external_id", how="semi")
+    direct = direct.with_columns(pl.col("feed_id").alias("account_id"))
+    rest = rows.join(known, left_on="feed_id", right_on="external_id", how="anti")
+    aliased = rest.join(
+        directory.feed_ids.rename(
+            {"feed_external_id": "feed_id", "user_external_id": "account_id"}
+        ),
+        on="feed_id",
+        how="inner",
+    )
+    rest = rest.join(aliased.select("feed_id"), on="feed_id", how="anti")
+    linked = pl.DataFrame(schema=SCHEMAS["identities_linked"])
+    if by_ine and "ine" in rest.columns and rest.height:
+        taken = pl.concat([direct.select("account_id"), aliased.select("account_id")])
+        candidates = (
+            directory.users.filter(
+                pl.col("profile").is_in(list(profiles)) & pl.col("ine").is_not_null()
+            )
+            .select(pl.col("external_id").alias("account_id"), "ine")
+            .join(taken, on="account_id", how="anti")
+            .unique("ine", keep="first")
+        )
+        by_ine_rows = rest.filter(pl.col("ine").is_not_null()).join(
+            candidates, on="ine", how="inner"
+        )
+        by_ine_rows = by_ine_rows.unique("account_id", keep="first")
+        linked = by_ine_rows.select(
+            pl.col("feed_id").alias("feed_external_id"),
+            pl.col("account_id").alias("user_external_id"),
+        )
+        rest = rest.join(by_ine_rows.select("feed_id"), on="feed_id", how="anti")
+        aliased = pl.concat([aliased, by_ine_rows], how="diagonal_relaxed")
+    fresh = rest.with_columns(pl.col("feed_id").alias("account_id"))
+    resolved = pl.concat([direct, aliased, fresh], how="diagonal_relaxed")
+    return resolved.select([*rows.columns, "account_id"]), linked
+
+
+def resolve_ids(ids: pl.DataFrame, column: str, directory: Directory) -> pl.DataFrame:
+    """Map a column of feed ids to account ids through the recorded feed ids (R1)."""
+    aliases = directory.feed_ids.rename({"feed_external_id": column})
+    return (
+        ids.join(aliases, on=column, how="left")
+        .with_columns(pl.coalesce("user_external_id", column).alias(column))
+        .drop("user_external_id")
+    )
+
+
+@dataclass(frozen=True)
+class PeoplePlan:
+    created: pl.DataFrame  # rows of new people (feed values), account_id
+    updated: pl.DataFrame  # users_updated
+    missing: pl.DataFrame  # users_missing
+    back: pl.DataFrame  # users_back
+    present: pl.DataFrame  # account_id of every record about an existing or new person
+
+
+def plan_people(
+    rows: pl.DataFrame,
+    directory: Directory,
+    *,
+    profiles: Sequence[str],
+    owned: Sequence[str],
+    complete: bool,
+    rejected: pl.DataFrame,
+    today: date,
+    schools: Iterable[str] | None,
+) -> PeoplePlan:
+    """Creations, attribute updates, missing marks and returns for one type of people.
+
+    `rows` are resolved records: account_id, operation, modified (column names) and the
+    owned attributes (new values). Add records are the whole person; modify records replace
+    only what they name; delete records and absence from a Complet file mark missing (R11).
+    """
+    current = directory.users.filter(pl.col("profile").is_in(list(profiles)))
+    existing = rows.join(
+        current.select(pl.col("external_id").alias("account_id")), on="account_id", how="semi"
+    )
+    created = rows.filter(pl.col("operation") == "add").join(
+        existing.select("account_id"), on="account_id", how="anti"
+    )
+    alive = existing.filter(pl.col("operation") != "delete")
+    updated = _attribute_updates(alive, current, owned)
+
+    dated = current.filter(pl.col("missing_since").is_not_null())
+    back = alive.join(
+        dated.select(pl.col("external_id").alias("account_id")), on="account_id", how="semi"
+    ).select(pl.col("account_id").alias("external_id"))
+
+    gone = existing.filter(pl.col("operation") == "delete").select("account_id")
+    if complete:
+        absent = (
+            current.filter(pl.col("source") == "feed")
+            .select(pl.col("external_id").alias("account_id"))
+            .join(rows.select("account_id"), on="account_id", how="anti")
+            .join(rejected, on="account_id", how="anti")
+        )
+        gone = pl.concat([gone, absent])
+    missing = (
+        gone.unique()
+        .join(
+            current.filter(pl.col("missing_since").is_null()).select(
+                pl.col("external_id").alias("account_id"), "profile", "level"
+            ),
+            on="account_id",
+            how="inner",
+        )
+        .rename({"account_id": "external_id"})
+    )
+    missing = _with_school(missing, directory)
+    if schools is not None:
+        missing = missing.filter(pl.col("structure_uai").is_in(list(schools)))
+    missing = missing.with_columns(pl.lit(today).alias("missing_since"))
+    back = _with_school(
+        back.join(current.select("external_id", "profile"), on="external_id"), directory
+    )
+    present = rows.filter(pl.col("operation") != "delete").select("account_id")
+    return PeoplePlan(created=created, updated=updated, missing=missing, back=back, present=present)
+
+
+def _attribute_updates(
+    records: pl.DataFrame, current: pl.DataFrame, owned: Sequence[str]
+) -> pl.DataFrame:
+    """users_updated rows: the new value of each owned attribute a record carries."""
+    attributes = list(USER_ATTRIBUTES)
+    base = current.select("external_id", *attributes)
+    new_values = records.select(
+        pl.col("account_id").alias("external_id"),
+        "operation",
+        "modified",
+        *[pl.col(c).alias(f"{c}__new") for c in owned],
+    )
+    joined = base.join(new_values, on="external_id", how="inner")
+    replace = {
+        c: (pl.col("operation") == "add")
+        | pl.col("modified").fill_null(pl.lit([], dtype=pl.List(pl.String))).list.contains(c)
+        for c in owned
+    }
+    merged = joined.with_columns(
+        pl.when(replace[c]).then(pl.col(f"{c}__new")).otherwise(pl.col(c)).alias(f"{c}__after")
+        for c in owned
+    )
+    changed_flags = [pl.col(f"{c}__after").ne_missing(pl.col(c)) for c in owned]
+    merged = merged.with_columns(
+        pl.concat_list(
+            pl.when(flag).then(pl.lit(c)).otherwise(pl.lit(None, dtype=pl.String))
+            for c, flag in zip(owned, changed_flags, strict=True)
+        )
+        .list.drop_nulls()
+        .alias("changed")
+    ).filter(pl.col("changed").list.len() > 0)
+    before = pl.struct(
+        [
+            pl.when(flag).then(pl.col(c)).alias(c)
+            for c, flag in zip(owned, changed_flags, strict=True)
+        ]
+    ).struct.json_encode()
+    return merged.select(
+        "external_id",
+        "changed",
+        *[(pl.col(f"{c}__after") if c in owned else pl.col(c)).alias(c) for c in attributes],
+        before.alias("before"),
+    )
+
+
+def _with_school(people: pl.DataFrame, directory: Directory) -> pl.DataFrame:
+    """Add the person's current school (their first feed link) and whether they are an
+    expected leaver: a student whose level is the final level of that school."""
+    schools = (
+        directory.structure_links.sort("source", "structure_uai")
+        .unique("user_external_id", keep="first")
+        .select(pl.col("user_external_id").alias("external_id"), "structure_uai")
+    )
+    out = people.join(schools, on="external_id", how="left").join(
+        final_levels(directory), on="structure_uai", how="left"
+    )
+    level = pl.col("level") if "level" in out.columns else pl.lit(None, dtype=pl.String)
+    return out.with_columns(
+        ((pl.col("profile") == "Student") & level.eq_missing(pl.col("final_level")))
+        .fill_null(False)
+        .alias("expected_leaver")
+    )
+
+
+def final_levels(directory: Directory) -> pl.DataFrame:
+    """structure_uai, final_level: GS in a maternelle, CM2 in an élémentaire or primaire; in
+    an RPI school, the highest level of its pupils now (a level-1 school ends before CM2)."""
+    finals = pl.DataFrame(
+        {"type": list(FINAL_LEVEL_OF_TYPE), "by_type": list(FINAL_LEVEL_OF_TYPE.values())}
+    )
+    rank = {level: i for i, level in enumerate(LEVELS)}
+    highest = (
+        directory.users.filter((pl.col("profile") == "Student") & pl.col("level").is_not_null())
+        .select(pl.col("external_id").alias("user_external_id"), "level")
+        .join(directory.structure_links.filter(pl.col("source") == "feed"), on="user_external_id")
+        .with_columns(pl.col("level").replace_strict(rank, default=-1).alias("rank"))
+        .sort("rank")
+        .group_by("structure_uai")
+        .agg(pl.col("level").last().alias("highest"))
+    )
+    return (
+        directory.structures.select(pl.col("uai").alias("structure_uai"), "type", "rpi")
+        .join(finals, on="type", how="left")
+        .join(highest, on="structure_uai", how="left")
+        .select(
+            "structure_uai",
+            pl.when(pl.col("rpi").is_not_null() & pl.col("highest").is_not_null())
+            .then(pl.col("highest"))
+            .otherwise(pl.col("by_type"))
+            .alias("final_level"),
+        )
+    )
+
+
+def diff_links(
+    target: pl.DataFrame, current: pl.DataFrame, keys: Sequence[str], compare: Sequence[str] = ()
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(made, cut): rows of `target` not in `current`, and rows of `current` not in `target`,
+    comparing `keys` plus `compare` (a changed compared value is a cut then a make)."""
+    on = [*keys, *compare]
+    made = target.unique(on).join(current.select(on), on=on, how="anti", nulls_equal=True)
+    cut = current.unique(on).join(target.select(on), on=on, how="anti", nulls_equal=True)
+    return made, cut

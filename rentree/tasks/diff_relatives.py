@@ -1,0 +1,100 @@
+"""Relatives ("responsables légaux") of a PersRelEleve delivery, and their schools.
+
+A relative's school links (source feed) are the schools of their children; they are derived
+from the students and relations after the delivery, not read from the relatives' file.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from rentree.tasks.diff_common import (
+    Changes,
+    Directory,
+    diff_links,
+    modified_columns,
+    plan_people,
+    resolve_accounts,
+)
+
+RELATIVE_PROFILES = ("Relative",)
+_OWNED = ("first_name", "last_name", "email", "mobile", "address", "postcode", "city")
+
+
+def relative_rows(frame: pl.DataFrame, directory: Directory) -> pl.DataFrame:
+    rows = frame.select(pl.col("external_id").alias("feed_id"), "operation", "modified", *_OWNED)
+    rows, _ = resolve_accounts(modified_columns(rows), directory, RELATIVE_PROFILES, by_ine=False)
+    return rows
+
+
+def plan_relatives(
+    rows: pl.DataFrame,
+    directory: Directory,
+    changes: Changes,
+    *,
+    complete: bool,
+    rejected: pl.DataFrame,
+    today: date,
+    schools: list[str] | None,
+) -> None:
+    people = plan_people(
+        rows,
+        directory,
+        profiles=RELATIVE_PROFILES,
+        owned=_OWNED,
+        complete=complete,
+        rejected=rejected,
+        today=today,
+        schools=schools,
+    )
+    created = people.created.select(
+        pl.col("account_id").alias("external_id"),
+        pl.lit("Relative").alias("profile"),
+        pl.lit("feed").alias("source"),
+        pl.lit("educonnect").alias("identity"),
+        *_OWNED,
+        pl.lit("none").alias("activation_state"),
+    )
+    changes.add("users_created", created)
+    changes.add("users_updated", people.updated)
+    changes.add("users_missing", people.missing)
+    changes.add("users_back", people.back)
+
+
+def plan_relative_schools(
+    directory: Directory,
+    relatives: pl.DataFrame,
+    student_links_after: pl.DataFrame,
+    relations_after: pl.DataFrame,
+    changes: Changes,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Feed school links of `relatives` (user_external_id) = their children's schools.
+
+    Returns (made, cut) so that the caller can build the links after the delivery.
+    """
+    target = (
+        relations_after.join(
+            student_links_after.select(
+                pl.col("user_external_id").alias("student_external_id"), "structure_uai"
+            ),
+            on="student_external_id",
+            how="inner",
+        )
+        .select(pl.col("relative_external_id").alias("user_external_id"), "structure_uai")
+        .join(relatives, on="user_external_id", how="semi")
+        .unique()
+        .with_columns(pl.lit("feed").alias("source"), pl.lit(False).alias("director"))
+    )
+    current = directory.structure_links.join(relatives, on="user_external_id", how="semi")
+    made, cut = diff_links(
+        target,
+        current.filter(pl.col("source") == "feed"),
+        ["user_external_id", "structure_uai"],
+    )
+    manual = current.filter(pl.col("source") != "feed").select("user_external_id", "structure_uai")
+    made = made.join(manual, on=["user_external_id", "structure_uai"], how="anti")
+    changes.add("structure_links_made", made)
+    changes.add("structure_links_cut", cut)
+    return made, cut

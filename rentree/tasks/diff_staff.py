@@ -1,0 +1,164 @@
+"""Staff ("enseignants – personnels") of a PersEducNat delivery (R8).
+
+Staff are attached to the schools the feed names and detached from the schools they left,
+only for links that came from the feed: links made by hand survive. No class link is made,
+and students' and relatives' links are not looked at.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from rentree.tasks.diff_common import (
+    Changes,
+    Directory,
+    diff_links,
+    modified_columns,
+    plan_people,
+    resolve_accounts,
+    touches,
+)
+
+STAFF_PROFILES = ("Teacher", "Personnel")
+_OWNED = ("profile", "first_name", "last_name", "birth_date", "email")
+
+
+def staff_rows(frame: pl.DataFrame, structure_uais: pl.DataFrame) -> pl.DataFrame:
+    """Typed PersEducNat records with their profile; `struct_ids` and `director_of` become UAIs."""
+    rows = frame.select(
+        pl.col("external_id").alias("feed_id"),
+        "operation",
+        "modified",
+        pl.when(pl.col("is_teacher").is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("is_teacher"))
+        .then(pl.lit("Teacher"))
+        .otherwise(pl.lit("Personnel"))
+        .alias("profile"),
+        "first_name",
+        "last_name",
+        "birth_date",
+        "email",
+        "struct_ids",
+        "director_of",
+    )
+    rows = modified_columns(rows)
+    return rows.with_columns(
+        _map_ids("struct_ids", structure_uais), _map_ids("director_of", structure_uais)
+    )
+
+
+def _map_ids(column: str, structure_uais: pl.DataFrame) -> pl.Expr:
+    """Structure ids -> UAIs (ids unknown in the delivery and the directory are dropped)."""
+    mapping = dict(
+        zip(structure_uais["external_id"].to_list(), structure_uais["uai"].to_list(), strict=True)
+    )
+    return (
+        pl.col(column)
+        .list.eval(pl.element().replace_strict(mapping, default=None, return_dtype=pl.String))
+        .list.drop_nulls()
+        .alias(column)
+    )
+
+
+def plan_staff(
+    frame: pl.DataFrame,
+    directory: Directory,
+    structures_after: pl.DataFrame,
+    changes: Changes,
+    *,
+    complete: bool,
+    rejected: pl.DataFrame,
+    today: date,
+    schools: list[str] | None,
+) -> None:
+    rows = staff_rows(frame, structures_after)
+    rows, linked = resolve_accounts(rows, directory, STAFF_PROFILES, by_ine=False)
+    changes.add("identities_linked", linked)
+    people = plan_people(
+        rows,
+        directory,
+        profiles=STAFF_PROFILES,
+        owned=_OWNED,
+        complete=complete,
+        rejected=rejected,
+        today=today,
+        schools=schools,
+    )
+    created = people.created.select(
+        pl.col("account_id").alias("external_id"),
+        pl.lit("feed").alias("source"),
+        pl.lit("academic_sso").alias("identity"),
+        *_OWNED,
+        pl.lit("none").alias("activation_state"),
+        pl.col("struct_ids").list.first().alias("structure_uai"),
+    )
+    changes.add("users_created", created)
+    changes.add("users_updated", people.updated)
+    changes.add("users_missing", people.missing)
+    changes.add("users_back", people.back)
+
+    scoped = rows.filter(touches("struct_ids", "director_of"))
+    current = directory.structure_links.join(
+        scoped.select(pl.col("account_id").alias("user_external_id")),
+        on="user_external_id",
+        how="semi",
+    )
+    feed_links = current.filter(pl.col("source") == "feed")
+    given_structs = scoped.filter(touches("struct_ids"))
+    kept_structs = feed_links.join(
+        scoped.filter(~touches("struct_ids")).select(
+            pl.col("account_id").alias("user_external_id")
+        ),
+        on="user_external_id",
+        how="semi",
+    ).select("user_external_id", "structure_uai")
+    targets = pl.concat(
+        [
+            given_structs.select(
+                pl.col("account_id").alias("user_external_id"),
+                pl.col("struct_ids").alias("structure_uai"),
+            ).explode("structure_uai"),
+            kept_structs,
+        ]
+    ).drop_nulls()
+    directors_given = (
+        scoped.filter(touches("director_of"))
+        .select(
+            pl.col("account_id").alias("user_external_id"),
+            pl.col("director_of").alias("structure_uai"),
+        )
+        .explode("structure_uai")
+        .drop_nulls()
+        .with_columns(pl.lit(True).alias("named"))
+    )
+    directors_kept = feed_links.filter(pl.col("director")).join(
+        scoped.filter(~touches("director_of")).select(
+            pl.col("account_id").alias("user_external_id")
+        ),
+        on="user_external_id",
+        how="semi",
+    )
+    directors = pl.concat(
+        [
+            directors_given.select("user_external_id", "structure_uai"),
+            directors_kept.select("user_external_id", "structure_uai"),
+        ]
+    ).with_columns(pl.lit(True).alias("director"))
+    targets = (
+        targets.unique()
+        .join(directors, on=["user_external_id", "structure_uai"], how="left")
+        .with_columns(pl.col("director").fill_null(False), pl.lit("feed").alias("source"))
+    )
+    made, cut = diff_links(
+        targets,
+        feed_links.select("user_external_id", "structure_uai", "source", "director"),
+        ["user_external_id", "structure_uai"],
+        ["director"],
+    )
+    manual = current.filter(pl.col("source") != "feed").select("user_external_id", "structure_uai")
+    made = made.join(manual, on=["user_external_id", "structure_uai"], how="anti")
+    changes.add("structure_links_made", made)
+    changes.add("structure_links_cut", cut)

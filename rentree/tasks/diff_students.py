@@ -1,0 +1,211 @@
+"""Students ("élèves") of an Eleve delivery: accounts (R1, R2, R3), school, class, relations."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from rentree.infra.naming import class_id
+from rentree.tasks.accounts import activation_codes, assign_logins
+from rentree.tasks.diff_common import (
+    Changes,
+    Directory,
+    diff_links,
+    modified_columns,
+    plan_people,
+    resolve_accounts,
+    resolve_ids,
+    touches,
+)
+
+STUDENT_PROFILES = ("Student",)
+_OWNED = ("ine", "first_name", "last_name", "birth_date", "level")
+
+
+def class_ids(year: str, uais: pl.Series, codes: pl.Series) -> pl.Series:
+    """naming.class_id over two columns (null when either part is)."""
+    return pl.Series(
+        [
+            None if u is None or c is None else class_id(year, u, c)
+            for u, c in zip(uais.to_list(), codes.to_list(), strict=True)
+        ],
+        dtype=pl.String,
+    )
+
+
+def student_rows(frame: pl.DataFrame, structure_uais: pl.DataFrame) -> pl.DataFrame:
+    """Typed Eleve records; `struct_id` becomes the school's UAI."""
+    rows = frame.select(
+        pl.col("external_id").alias("feed_id"),
+        "operation",
+        "modified",
+        "ine",
+        "first_name",
+        "last_name",
+        "birth_date",
+        "level",
+        "struct_id",
+        "class_code",
+        "class_label",
+        "relative_ids",
+    )
+    rows = modified_columns(rows)
+    return (
+        rows.join(
+            structure_uais.select(pl.col("external_id").alias("struct_id"), pl.col("uai")),
+            on="struct_id",
+            how="left",
+        )
+        .with_columns(pl.col("uai").alias("struct_id"))
+        .drop("uai")
+    )
+
+
+def plan_students(
+    frame: pl.DataFrame,
+    directory: Directory,
+    structures_after: pl.DataFrame,
+    relative_accounts: pl.DataFrame,
+    changes: Changes,
+    *,
+    complete: bool,
+    rejected: pl.DataFrame,
+    today: date,
+    schools: list[str] | None,
+) -> pl.DataFrame:
+    """Add the students' changes; return the classes the delivery names (id, uai, code, label).
+
+    `relative_accounts` (account_id) are the relatives of the delivery; with the directory's
+    relatives they are the ones a relation can name (unknown ones are skipped, feeds.md).
+    """
+    year = directory.school_year
+    rows = student_rows(frame, structures_after)
+    rows, linked = resolve_accounts(rows, directory, STUDENT_PROFILES, by_ine=True)
+    changes.add("identities_linked", linked)
+    people = plan_people(
+        rows,
+        directory,
+        profiles=STUDENT_PROFILES,
+        owned=_OWNED,
+        complete=complete,
+        rejected=rejected,
+        today=today,
+        schools=schools,
+    )
+    new = people.created.rename({"account_id": "external_id"})
+    logins = assign_logins(new.select("external_id", "first_name", "last_name"), directory.logins)
+    created = (
+        new.join(logins, on="external_id", how="left")
+        .sort("external_id")
+        .with_columns(
+            activation_codes(new.height),
+            pl.lit("Student").alias("profile"),
+            pl.lit("feed").alias("source"),
+            pl.lit("local").alias("identity"),
+            pl.lit("pending").alias("activation_state"),
+            pl.col("struct_id").alias("structure_uai"),
+        )
+    )
+    changes.add("users_created", created)
+    changes.add("users_updated", people.updated)
+    changes.add("users_missing", people.missing)
+    changes.add("users_back", people.back)
+
+    current_school = (
+        directory.structure_links.filter(pl.col("source") == "feed")
+        .sort("structure_uai")
+        .unique("user_external_id", keep="first")
+        .select(pl.col("user_external_id").alias("account_id"), pl.col("structure_uai"))
+    )
+    rows = rows.join(current_school, on="account_id", how="left").with_columns(
+        pl.when(touches("struct_id"))
+        .then(pl.col("struct_id"))
+        .otherwise(pl.col("structure_uai"))
+        .alias("school")
+    )
+
+    # school link (feed): exactly the school the record names
+    scoped = rows.filter(touches("struct_id"))
+    current = directory.structure_links.join(
+        scoped.select(pl.col("account_id").alias("user_external_id")),
+        on="user_external_id",
+        how="semi",
+    )
+    target = scoped.select(
+        pl.col("account_id").alias("user_external_id"),
+        pl.col("struct_id").alias("structure_uai"),
+        pl.lit("feed").alias("source"),
+        pl.lit(False).alias("director"),
+    ).drop_nulls("structure_uai")
+    made, cut = diff_links(
+        target,
+        current.filter(pl.col("source") == "feed"),
+        ["user_external_id", "structure_uai"],
+    )
+    manual = current.filter(pl.col("source") != "feed")
+    made = made.join(manual, on=["user_external_id", "structure_uai"], how="anti")
+    changes.add("structure_links_made", made)
+    changes.add("structure_links_cut", cut)
+
+    # class link of this school year (feed)
+    scoped = rows.filter(touches("class_code", "struct_id"))
+    scoped = scoped.with_columns(
+        class_ids(year, scoped["school"], scoped["class_code"]).alias("class_id")
+    )
+    current = directory.class_links.filter(pl.col("source") == "feed").join(
+        scoped.select(pl.col("account_id").alias("user_external_id")),
+        on="user_external_id",
+        how="semi",
+    )
+    target = scoped.select(
+        pl.col("account_id").alias("user_external_id"),
+        pl.col("class_id").alias("class_external_id"),
+        pl.lit(year).alias("school_year"),
+        pl.lit("feed").alias("source"),
+    ).drop_nulls("class_external_id")
+    made, cut = diff_links(target, current, ["user_external_id", "class_external_id"])
+    changes.add("class_links_made", made)
+    changes.add("class_links_cut", cut)
+    named_classes = (
+        scoped.filter(pl.col("class_id").is_not_null())
+        .sort("class_id", "account_id")
+        .unique("class_id", keep="first")
+        .select(
+            pl.col("class_id").alias("external_id"),
+            pl.col("school").alias("structure_uai"),
+            pl.lit(year).alias("school_year"),
+            pl.col("class_code").alias("code"),
+            pl.coalesce("class_label", "class_code").alias("label"),
+        )
+    )
+
+    # relations ("autorité parentale"): the relatives the record names that exist
+    scoped = rows.filter(touches("relative_ids"))
+    known = pl.concat(
+        [
+            directory.users.filter(pl.col("profile") == "Relative").select(
+                pl.col("external_id").alias("relative_external_id")
+            ),
+            relative_accounts.select(pl.col("account_id").alias("relative_external_id")),
+        ]
+    ).unique()
+    target = resolve_ids(
+        scoped.select(
+            pl.col("account_id").alias("student_external_id"),
+            pl.col("relative_ids").alias("relative_external_id"),
+        )
+        .explode("relative_external_id")
+        .drop_nulls(),
+        "relative_external_id",
+        directory,
+    ).join(known, on="relative_external_id", how="semi")
+    current = directory.relations.join(
+        scoped.select(pl.col("account_id").alias("student_external_id")),
+        on="student_external_id",
+        how="semi",
+    )
+    made, cut = diff_links(target, current, ["student_external_id", "relative_external_id"])
+    changes.add("relations_made", made)
+    changes.add("relations_cut", cut)
+    return named_classes

@@ -1,0 +1,272 @@
+"""Plan a delivery: from its validated frames and the directory, the change set it would make.
+
+Pure: reads the directory (each table needed once), writes nothing. The diffs per feed type
+live in `diff_structures`, `diff_staff`, `diff_students`, `diff_relatives`, `diff_groups`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any, Protocol
+
+import polars as pl
+from sqlalchemy import Connection, Select, and_, not_, or_, select
+
+from rentree.infra.schema import (
+    classes,
+    group_members,
+    groups,
+    relations,
+    structures,
+    user_classes,
+    user_feed_ids,
+    user_structures,
+    users,
+)
+from rentree.tasks.apply import directory_fingerprint
+from rentree.tasks.changeset import FILES_SCHEMA, KINDS, USER_ATTRIBUTES, ChangeSet
+from rentree.tasks.diff_common import Changes, Directory, resolve_ids
+from rentree.tasks.diff_groups import plan_classes_and_groups
+from rentree.tasks.diff_relatives import plan_relatives, relative_rows
+from rentree.tasks.diff_staff import plan_staff
+from rentree.tasks.diff_structures import plan_structures
+from rentree.tasks.diff_students import plan_students
+
+# validation report severities whose record was rejected (feeds.md "Severity")
+REJECTED_SEVERITIES = ("record", "error")
+
+
+class StagedFileLike(Protocol):
+    @property
+    def content_hash(self) -> str: ...
+
+
+class StagedLike(Protocol):
+    """What a plan needs of `tasks.stage.StagedDelivery`."""
+
+    @property
+    def school_year(self) -> str: ...
+    @property
+    def delivery(self) -> str: ...
+    @property
+    def files(self) -> tuple[Any, ...]: ...
+    @property
+    def frames(self) -> Mapping[str, pl.DataFrame]: ...
+    @property
+    def complete(self) -> Mapping[str, bool]: ...
+    @property
+    def problems(self) -> pl.DataFrame: ...
+
+
+def plan_delivery(
+    conn: Connection,
+    staged: StagedLike,
+    *,
+    today: date,
+    rejected_ids: Iterable[str] | None = None,
+    schools: Iterable[str] | None = None,
+) -> ChangeSet:
+    """The change set of a validated delivery against the directory of its school year.
+
+    `rejected_ids`: feed ids of records validation rejected (default: read from
+    `staged.problems`); those people are neither updated nor marked missing. `schools`: when
+    given (a family import for some schools only), only people of those schools are marked
+    missing.
+    """
+    year = staged.school_year
+    fingerprint = directory_fingerprint(conn, year)
+    directory = read_directory(conn, year)
+    ids = list(rejected_ids) if rejected_ids is not None else rejected_from(staged.problems)
+    rejected = resolve_ids(
+        pl.DataFrame({"account_id": ids}, schema={"account_id": pl.String}), "account_id", directory
+    )
+    school_list = sorted(set(schools)) if schools is not None else None
+    frames = staged.frames
+    complete = dict(staged.complete)
+    changes = Changes()
+
+    structures_after = directory.structures.select("external_id", "uai", "name")
+    if "EtabEducNat" in frames:
+        structures_after = plan_structures(frames["EtabEducNat"], directory, changes)
+    if "PersEducNat" in frames:
+        plan_staff(
+            frames["PersEducNat"],
+            directory,
+            structures_after,
+            changes,
+            complete=complete.get("PersEducNat", False),
+            rejected=rejected,
+            today=today,
+            schools=school_list,
+        )
+    relatives = pl.DataFrame(schema={"account_id": pl.String})
+    if "PersRelEleve" in frames:
+        rows = relative_rows(frames["PersRelEleve"], directory)
+        relatives = rows.filter(pl.col("operation") != "delete").select("account_id")
+        plan_relatives(
+            rows,
+            directory,
+            changes,
+            complete=complete.get("PersRelEleve", False),
+            rejected=rejected,
+            today=today,
+            schools=school_list,
+        )
+    named_classes = pl.DataFrame(schema={"external_id": pl.String})
+    if "Eleve" in frames:
+        named_classes = plan_students(
+            frames["Eleve"],
+            directory,
+            structures_after,
+            relatives,
+            changes,
+            complete=complete.get("Eleve", False),
+            rejected=rejected,
+            today=today,
+            schools=school_list,
+        )
+    plan_classes_and_groups(
+        directory,
+        changes,
+        structures_after=structures_after,
+        named_classes=named_classes.select(
+            "external_id", "structure_uai", "school_year", "code", "label"
+        )
+        if named_classes.width > 1
+        else pl.DataFrame(
+            schema={
+                "external_id": pl.String,
+                "structure_uai": pl.String,
+                "school_year": pl.String,
+                "code": pl.String,
+                "label": pl.String,
+            }
+        ),
+        family=bool({"Eleve", "PersRelEleve"} & set(frames)),
+        rejected=rejected,
+    )
+    return ChangeSet(
+        school_year=year,
+        delivery=staged.delivery,
+        file_hashes=tuple(f.content_hash for f in staged.files),
+        fingerprint=fingerprint,
+        complete=complete,
+        files=files_frame(staged.files),
+        **{kind: changes.get(kind) for kind in KINDS},
+    )
+
+
+def files_frame(files: Iterable[Any]) -> pl.DataFrame:
+    """The delivery's files as `ChangeSet.files` rows (from each file's parsed name)."""
+    rows = [
+        {
+            "content_hash": f.content_hash,
+            "file_name": f.feed.name,
+            "file_type": f.feed.file_type,
+            "mode": f.feed.mode,
+            "extraction_date": f.feed.extraction_date,
+            "chunk": f.feed.chunk,
+        }
+        for f in files
+    ]
+    return pl.DataFrame(rows, schema=FILES_SCHEMA)
+
+
+def rejected_from(problems: pl.DataFrame | None) -> list[str]:
+    """Feed ids of the records a validation report rejected."""
+    if problems is None or problems.is_empty():
+        return []
+    column = next((c for c in ("record_id", "external_id") if c in problems.columns), None)
+    if column is None:
+        return []
+    if "severity" in problems.columns:
+        problems = problems.filter(pl.col("severity").is_in(REJECTED_SEVERITIES))
+    return problems[column].drop_nulls().unique().to_list()
+
+
+# -- reading the directory ------------------------------------------------------------------
+
+_STRUCTURE_SCHEMA = {c.name: pl.String for c in structures.columns} | {"missing_since": pl.Date}
+_USER_SCHEMA: dict[str, Any] = {
+    "external_id": pl.String,
+    "source": pl.String,
+    "login": pl.String,
+    **USER_ATTRIBUTES,
+    "missing_since": pl.Date,
+}
+
+
+def _frame(conn: Connection, statement: Select[Any], schema: Mapping[str, Any]) -> pl.DataFrame:
+    rows = conn.execute(statement).fetchall()
+    return pl.DataFrame([tuple(r) for r in rows], schema=dict(schema), orient="row")
+
+
+def read_directory(conn: Connection, school_year: str) -> Directory:
+    """The tables a plan compares against, one query each."""
+    feed_people = users.c.source == "feed"
+    managed = and_(
+        groups.c.kind == "scolarite",
+        groups.c.school_year == school_year,
+        not_(and_(groups.c.class_external_id.is_not(None), groups.c.audience == "teachers")),
+    )
+    return Directory(
+        school_year=school_year,
+        structures=_frame(conn, select(structures), _STRUCTURE_SCHEMA),
+        users=_frame(
+            conn,
+            select(*[users.c[c] for c in _USER_SCHEMA]).where(feed_people),
+            _USER_SCHEMA,
+        ),
+        logins=_frame(
+            conn, select(users.c.login).where(users.c.login.is_not(None)), {"login": pl.String}
+        )["login"],
+        feed_ids=_frame(
+            conn,
+            select(user_feed_ids.c.feed_external_id, user_feed_ids.c.user_external_id),
+            {"feed_external_id": pl.String, "user_external_id": pl.String},
+        ),
+        structure_links=_frame(
+            conn,
+            select(user_structures),
+            {
+                "user_external_id": pl.String,
+                "structure_uai": pl.String,
+                "source": pl.String,
+                "director": pl.Boolean,
+            },
+        ),
+        class_links=_frame(
+            conn,
+            select(
+                user_classes.c.user_external_id,
+                user_classes.c.class_external_id,
+                user_classes.c.source,
+            ).where(user_classes.c.school_year == school_year),
+            {"user_external_id": pl.String, "class_external_id": pl.String, "source": pl.String},
+        ),
+        relations=_frame(
+            conn,
+            select(relations),
+            {"student_external_id": pl.String, "relative_external_id": pl.String},
+        ),
+        classes=_frame(
+            conn,
+            select(classes).where(classes.c.school_year == school_year),
+            {c.name: pl.String for c in classes.columns},
+        ),
+        groups=_frame(
+            conn,
+            select(groups.c.group_id).where(
+                or_(groups.c.school_year == school_year, groups.c.school_year.is_(None))
+            ),
+            {"group_id": pl.String},
+        ),
+        group_members=_frame(
+            conn,
+            select(group_members.c.group_id, group_members.c.user_external_id)
+            .join(groups, groups.c.group_id == group_members.c.group_id)
+            .where(managed),
+            {"group_id": pl.String, "user_external_id": pl.String},
+        ),
+    )

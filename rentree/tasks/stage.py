@@ -1,0 +1,323 @@
+"""Staging a delivery: from `landing/<school-year>/` to checked frames, or to quarantine.
+
+A delivery is the set of files of one extraction date (feeds.md). Each file is downloaded
+to a temporary file (streamed), hashed and checked on its own (`check_file`, which a flow
+can map over a task runner); then the delivery is checked as a whole. A file error, or a
+file with too many invalid records, moves every file of the delivery to
+`quarantine/<school-year>/<YYYYMMDD>/` with one report for the delivery beside them
+(`validation-report.csv` and `.parquet`) and a `quarantined` row per file in `feed_files`.
+Nothing is written to the directory tables: applying a staged delivery is the sync
+engine's work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, delete, select
+
+from rentree.contracts.delivery import KnownIds
+from rentree.infra.db import insert_frame, staging_table
+from rentree.infra.naming import (
+    FEED_TYPES,
+    FeedName,
+    FeedNameError,
+    landing_prefix,
+    parse_feed_name,
+    quarantine_key,
+    quarantine_prefix,
+)
+from rentree.infra.reports import WrittenReport
+from rentree.infra.schema import feed_files
+from rentree.infra.settings import Settings
+from rentree.infra.storage import ObjectStore
+from rentree.tasks.validate import (
+    CheckContext,
+    FileCheck,
+    assess_delivery,
+    check_file,
+    lookups,
+    write_validation_report,
+)
+
+REPORT_NAME = "validation-report"
+_HASH_BLOCK = 1024 * 1024
+
+# How a flow runs the file checks: `map` here, a task runner's map in the flows.
+FileMapper = Callable[..., Iterable[FileCheck]]
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    key: str
+    feed: FeedName
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The files of one extraction date in `landing/<school-year>/`, in applying order.
+
+    `strays` are landing files whose name is not an AAF name (an unknown type, say) but
+    carries this extraction date as `_YYYYMMDD_`: they reject the delivery.
+    """
+
+    school_year: str
+    delivery: str  # YYYYMMDD
+    files: tuple[LandedFile, ...]
+    strays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    key: str
+    feed: FeedName
+    content_hash: str
+    records: int
+
+
+@dataclass(frozen=True)
+class StagedDelivery:
+    """A usable delivery: valid typed frames per type, ready for the sync engine."""
+
+    school_year: str
+    delivery: str
+    files: tuple[StagedFile, ...]
+    frames: dict[str, pl.DataFrame]
+    complete: dict[str, bool]
+    problems: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A rejected delivery: its files and its report are in quarantine."""
+
+    school_year: str
+    delivery: str
+    sentence: str
+    keys: tuple[str, ...]
+    report: WrittenReport
+
+
+@dataclass(frozen=True)
+class AlreadyApplied:
+    """Every file of the delivery has been applied before (same content hash)."""
+
+    school_year: str
+    delivery: str
+    keys: tuple[str, ...]
+
+
+StageOutcome = StagedDelivery | Quarantined | AlreadyApplied
+
+
+class StageError(ValueError):
+    """A delivery that cannot be staged at all; the message is one sentence."""
+
+
+def _landing_order(landed: LandedFile) -> tuple[int, int, str]:
+    return (FEED_TYPES.index(landed.feed.file_type), landed.feed.chunk, landed.feed.name)
+
+
+def list_deliveries(store: ObjectStore, school_year: str) -> list[Delivery]:
+    """The deliveries waiting in `landing/<school-year>/`, oldest extraction date first,
+    each file in type order then chunk number order. A file whose name does not follow
+    the AAF naming joins, as a stray, the delivery whose date it carries (`stray_files`
+    lists them all)."""
+    by_date: dict[str, list[LandedFile]] = {}
+    strays: list[str] = []
+    for key in store.list(landing_prefix(school_year)):
+        try:
+            feed = parse_feed_name(key)
+        except FeedNameError:
+            strays.append(key)
+            continue
+        by_date.setdefault(feed.delivery, []).append(LandedFile(key, feed))
+    return [
+        Delivery(
+            school_year,
+            day,
+            tuple(sorted(files, key=_landing_order)),
+            tuple(k for k in strays if f"_{day}_" in k.rsplit("/", 1)[-1]),
+        )
+        for day, files in sorted(by_date.items())
+    ]
+
+
+def stray_files(store: ObjectStore, school_year: str) -> list[tuple[str, str]]:
+    """Landing files that belong to no delivery, with the sentence saying why."""
+    strays = []
+    for key in store.list(landing_prefix(school_year)):
+        try:
+            parse_feed_name(key)
+        except FeedNameError as exc:
+            strays.append((key, str(exc)))
+    return strays
+
+
+def stage_delivery(
+    conn: Connection,
+    store: ObjectStore,
+    school_year: str,
+    delivery: str,
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    map_files: FileMapper = map,
+) -> StageOutcome:
+    """Check one delivery of `landing/<school-year>/` and hand it over or quarantine it.
+
+    `map_files(check_file, paths, names, contexts)` runs the file checks; a flow passes
+    its task runner's map to check the chunks in parallel. The `feed_files` rows of a
+    quarantine are written on `conn` (the caller commits) before the files move.
+    """
+    found = [d for d in list_deliveries(store, school_year) if d.delivery == delivery]
+    if not found:
+        raise StageError(
+            f"{landing_prefix(school_year)} holds no file of the delivery {delivery}; "
+            "check the extraction date and the school year."
+        )
+    landed = found[0].files
+    strays = found[0].strays
+    with tempfile.TemporaryDirectory(prefix="rentree-stage-") as tmp:
+        paths = [Path(tmp) / f"{i:04d}-{f.feed.name}" for i, f in enumerate(landed)]
+        for file, path in zip(landed, paths, strict=True):
+            store.download(file.key, path)
+        hashes = [_sha256(path) for path in paths]
+        applied = _applied_hashes(conn, hashes)
+        pending = [i for i, h in enumerate(hashes) if h not in applied]
+        keys = tuple(f.key for f in landed)
+        if not pending and not strays:
+            return AlreadyApplied(school_year, delivery, keys)
+        context = CheckContext(school_year=school_year)
+        names = [landed[i].feed.name for i in pending] + [_base(k) for k in strays]
+        checks = list(
+            map_files(
+                check_file,
+                [paths[i] for i in pending] + [Path(tmp) / "stray"] * len(strays),
+                names,
+                [context] * len(names),
+            )
+        )
+    known = known_in_directory(conn, lookups(checks))
+    assessment = assess_delivery(checks, known, settings.invalid_record_ratio)
+    if not assessment.accepted:
+        pending_files = [(landed[i].feed, hashes[i]) for i in pending]
+        _record_quarantine(conn, school_year, pending_files, run_id)
+        prefix = quarantine_prefix(school_year, delivery)
+        moved = [(f.key, quarantine_key(school_year, f.feed)) for f in landed]
+        moved += [(k, f"{prefix}{_base(k)}") for k in strays]
+        for source, target in moved:
+            store.move(source, target)
+        report = write_validation_report(store, prefix, assessment.report, REPORT_NAME)
+        sentence = (
+            f"Delivery {delivery} of {school_year} is quarantined with its report "
+            f"({store.link(report.csv_key)}): {assessment.sentence}"
+        )
+        return Quarantined(school_year, delivery, sentence, tuple(t for _, t in moved), report)
+    by_name = {c.file_name: c for c in checks}
+    staged = tuple(
+        StagedFile(
+            key=landed[i].key,
+            feed=landed[i].feed,
+            content_hash=hashes[i],
+            records=by_name[landed[i].feed.name].records,
+        )
+        for i in pending
+    )
+    return StagedDelivery(
+        school_year=school_year,
+        delivery=delivery,
+        files=staged,
+        frames={str(t): f for t, f in assessment.frames.items()},
+        complete={str(t): c for t, c in assessment.complete.items()},
+        problems=assessment.problems,
+    )
+
+
+def _base(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _applied_hashes(conn: Connection, hashes: list[str]) -> set[str]:
+    rows = conn.execute(
+        select(feed_files.c.content_hash).where(
+            feed_files.c.content_hash.in_(hashes), feed_files.c.status == "applied"
+        )
+    )
+    return {r[0] for r in rows}
+
+
+def known_in_directory(conn: Connection, asked: KnownIds) -> KnownIds:
+    """Which of the ids a delivery names but lacks the directory holds (one join each)."""
+    return KnownIds(
+        structures=_present(conn, asked.structures, "structures", ""),
+        relatives=_present(conn, asked.relatives, "users", "AND u.profile = 'Relative'"),
+    )
+
+
+def _present(conn: Connection, ids: pl.Series, table: str, condition: str) -> pl.Series:
+    if ids.is_empty():
+        return ids
+    tmp = staging_table(conn, f"asked_{table}", pl.DataFrame({"external_id": ids}), ["external_id"])
+    rows = conn.exec_driver_sql(
+        f'SELECT a.external_id FROM "{tmp}" a JOIN "{table}" u '
+        f"ON u.external_id = a.external_id {condition}"
+    )
+    return pl.Series("external_id", [r[0] for r in rows], dtype=pl.String)
+
+
+def _record_quarantine(
+    conn: Connection, school_year: str, files: list[tuple[FeedName, str]], run_id: str | None
+) -> None:
+    """A `quarantined` ledger row per file; a row of an earlier quarantine is replaced."""
+    now = datetime.now(UTC)
+    rows: dict[str, dict[str, Any]] = {}
+    for feed, content_hash in files:
+        rows.setdefault(
+            content_hash,
+            {
+                "content_hash": content_hash,
+                "file_name": feed.name,
+                "school_year": school_year,
+                "file_type": feed.file_type,
+                "mode": feed.mode,
+                "extraction_date": feed.extraction_date,
+                "chunk": feed.chunk,
+                "status": "quarantined",
+                "run_id": run_id,
+                "recorded_at": now,
+            },
+        )
+    conn.execute(
+        delete(feed_files).where(
+            feed_files.c.content_hash.in_(list(rows)), feed_files.c.status != "applied"
+        )
+    )
+    frame = pl.DataFrame(
+        list(rows.values()),
+        schema={
+            "content_hash": pl.String,
+            "file_name": pl.String,
+            "school_year": pl.String,
+            "file_type": pl.String,
+            "mode": pl.String,
+            "extraction_date": pl.Date,
+            "chunk": pl.Int64,
+            "status": pl.String,
+            "run_id": pl.String,
+            "recorded_at": pl.Datetime("us", "UTC"),
+        },
+    )
+    insert_frame(conn, feed_files, frame)

@@ -1,0 +1,403 @@
+"""Checking AAF files and deliveries, and the validation report ("rapport de validation").
+
+`check_file` reads and checks one file on its own: a plain function, so that a flow can
+map it over the chunks of a delivery in parallel. `assess_delivery` then runs the checks
+across the files of one delivery and decides, with the severities of feeds.md, whether
+the delivery is usable. Every problem becomes one report row with a French and an
+English sentence and the support channel that can fix it (domain.md, "Who to contact").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from rentree.contracts import validate_records
+from rentree.contracts.base import FAILURE_SCHEMA, empty_failures
+from rentree.contracts.delivery import KnownIds, check_delivery, referenced_ids
+from rentree.contracts.rules import CONSEQUENCE, rule_texts
+from rentree.infra.aaf import AafFileError, feed_name_of, read_aaf
+from rentree.infra.naming import FEED_TYPES, FeedName, FeedType, school_year_of
+from rentree.infra.reports import WrittenReport, write_report
+from rentree.infra.storage import ObjectStore
+
+REPORT_SCHEMA: dict[str, Any] = {
+    "file": pl.String,
+    "file_type": pl.String,
+    "record_id": pl.String,
+    "position": pl.Int64,
+    "line": pl.Int64,
+    "name": pl.String,
+    "attribute": pl.String,
+    "rule": pl.String,
+    "value": pl.String,
+    "severity": pl.String,
+    "message_fr": pl.String,
+    "message_en": pl.String,
+    "support_channel": pl.String,
+}
+
+# domain.md, "Who to contact": who can fix a problem about each kind of record. Files and
+# structures come from the academy's feed: its incident tool is the way in.
+ACADEMY_CHANNEL = "users' service centre, through the academic incident tool"
+SUPPORT_CHANNELS: dict[str, str] = {
+    "PersEducNat": ACADEMY_CHANNEL,
+    "PersRelEleve": (
+        "the school director, who escalates to the users' service centre; "
+        "EduConnect's national platform for the EduConnect account"
+    ),
+    "Eleve": "the ENT administrator",
+    "EtabEducNat": ACADEMY_CHANNEL,
+}
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a file check needs besides the file (kept small: it travels to workers)."""
+
+    school_year: str
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file error, kept as plain data so that a check result pickles across workers."""
+
+    rule: str
+    message_en: str
+    message_fr: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file read and checked on its own."""
+
+    file_name: str
+    feed: FeedName | None
+    records: int
+    valid: pl.DataFrame | None
+    failures: pl.DataFrame
+    problem: FileProblem | None = None
+
+    @property
+    def file_type(self) -> FeedType | None:
+        return self.feed.file_type if self.feed else None
+
+
+def check_file(path: str | Path, file_name: str, context: CheckContext) -> FileCheck:
+    """Read and check one AAF file: its valid records typed, and every problem found."""
+    feed: FeedName | None = None
+    try:
+        feed = feed_name_of(file_name)
+        parsed = read_aaf(path, file_name)
+    except AafFileError as exc:
+        problem = FileProblem(exc.rule, str(exc), exc.message_fr, exc.line)
+        return FileCheck(file_name, feed, 0, None, empty_failures(), problem)
+    result = validate_records(feed.file_type, parsed.records, context.school_year)
+    return FileCheck(
+        file_name=feed.name,
+        feed=feed,
+        records=parsed.records.height,
+        valid=result.valid,
+        failures=result.failures,
+    )
+
+
+def school_year_for(feed: FeedName, folder: str | None = None) -> str:
+    """A file's school year: its landing folder's name when it is one, else the year its
+    extraction date falls in."""
+    if folder:
+        name = folder.rstrip("/").rsplit("/", 1)[-1]
+        start, _, end = name.partition("-")
+        if start.isdigit() and end.isdigit() and int(end) == int(start) + 1:
+            return name
+    return school_year_of(feed.extraction_date)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A delivery checked as a whole: usable or not, its frames and its report rows."""
+
+    accepted: bool
+    sentence: str
+    frames: dict[FeedType, pl.DataFrame]
+    complete: dict[FeedType, bool]
+    report: pl.DataFrame
+    records: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> pl.DataFrame:
+        """Record errors and warnings only (what a usable delivery hands over)."""
+        return self.report.filter(pl.col("severity") != "file")
+
+
+def assess_delivery(
+    checks: Sequence[FileCheck], known: KnownIds, invalid_record_ratio: float
+) -> Assessment:
+    """Decide on a delivery from its file checks (feeds.md, Severity).
+
+    A file error, or a file with more than `invalid_record_ratio` of its records invalid,
+    rejects the whole delivery. Cross-file checks only run when every file could be read.
+    """
+    ordered = sorted(checks, key=_check_order)
+    records = {c.file_name: c.records for c in ordered}
+    file_rows = [_file_row(c.file_name, c.file_type, c.problem) for c in ordered if c.problem]
+    failures = pl.concat([c.failures for c in ordered] or [empty_failures()])
+    frames = _frames_by_type(ordered)
+    if not file_rows:
+        cross = check_delivery(frames, known)
+        frames = cross.frames
+        failures = pl.concat([failures, cross.failures])
+        file_rows = _too_many_invalid(ordered, failures, invalid_record_ratio)
+    report = pl.concat([pl.DataFrame(file_rows, schema=REPORT_SCHEMA), report_rows(failures)])
+    complete = {
+        c.feed.file_type: c.feed.complete
+        for c in ordered
+        if c.feed is not None and c.valid is not None
+    }
+    if file_rows:
+        return Assessment(False, _rejection(file_rows), {}, complete, report, records)
+    return Assessment(True, _acceptance(report, records), frames, complete, report, records)
+
+
+def known_from_files(checks: Iterable[FileCheck]) -> KnownIds:
+    """The structure and relative ids that a set of files holds: what `rentree validate`
+    treats as known when it checks deliveries without a directory."""
+    frames = _frames_by_type(list(checks))
+    empty = pl.Series("external_id", [], dtype=pl.String)
+
+    def ids(file_type: FeedType) -> pl.Series:
+        frame = frames.get(file_type)
+        return frame["external_id"].drop_nulls() if frame is not None else empty
+
+    return KnownIds(structures=ids("EtabEducNat"), relatives=ids("PersRelEleve"))
+
+
+def lookups(checks: Sequence[FileCheck]) -> KnownIds:
+    """The ids a delivery names but does not hold: what to ask the directory about."""
+    return referenced_ids(_frames_by_type(sorted(checks, key=_check_order)))
+
+
+def _check_order(check: FileCheck) -> tuple[int, int, str]:
+    if check.feed is None:
+        return (len(FEED_TYPES), 0, check.file_name)
+    return (FEED_TYPES.index(check.feed.file_type), check.feed.chunk, check.file_name)
+
+
+def _frames_by_type(checks: Sequence[FileCheck]) -> dict[FeedType, pl.DataFrame]:
+    frames: dict[FeedType, list[pl.DataFrame]] = {}
+    for check in checks:
+        if check.feed is not None and check.valid is not None:
+            frames.setdefault(check.feed.file_type, []).append(check.valid)
+    return {t: pl.concat(parts, how="vertical") for t, parts in frames.items()}
+
+
+def _file_row(file_name: str, file_type: str | None, problem: FileProblem) -> dict[str, Any]:
+    return {
+        "file": file_name,
+        "file_type": file_type,
+        "record_id": None,
+        "position": None,
+        "line": problem.line,
+        "name": None,
+        "attribute": None,
+        "rule": problem.rule,
+        "value": None,
+        "severity": "file",
+        "message_fr": problem.message_fr,
+        "message_en": problem.message_en,
+        "support_channel": ACADEMY_CHANNEL,
+    }
+
+
+def _too_many_invalid(
+    checks: Sequence[FileCheck], failures: pl.DataFrame, ratio: float
+) -> list[dict[str, Any]]:
+    invalid = (
+        failures.filter(pl.col("severity") == "record")
+        .group_by("file")
+        .agg(pl.col("position").n_unique().alias("invalid"))
+    )
+    counts = dict(zip(invalid["file"].to_list(), invalid["invalid"].to_list(), strict=True))
+    rows = []
+    for check in checks:
+        bad = counts.get(check.file_name, 0)
+        if check.records and bad / check.records > ratio:
+            share = f"{bad} of {check.records} records ({bad / check.records:.0%})"
+            share_fr = f"{bad} enregistrements sur {check.records} ({bad / check.records:.0%})"
+            problem = FileProblem(
+                "too_many_invalid_records",
+                f"{check.file_name}: {share} are invalid, more than the {ratio:.0%} allowed "
+                "(RENTREE_INVALID_RECORD_RATIO); fix the records listed in the report and "
+                "deliver the file again.",
+                f"{check.file_name} : {share_fr} sont invalides, plus que les {ratio:.0%} "
+                "permis ; corrigez les enregistrements listés dans le rapport et livrez à "
+                "nouveau le fichier.",
+            )
+            rows.append(_file_row(check.file_name, check.file_type, problem))
+    return rows
+
+
+def report_rows(failures: pl.DataFrame) -> pl.DataFrame:
+    """Failure rows of the contracts as report rows: sentences and support channel added."""
+    if failures.is_empty():
+        return pl.DataFrame(schema=REPORT_SCHEMA)
+    consequence = pl.DataFrame(
+        {
+            "severity": list(CONSEQUENCE),
+            "then_en": [en for en, _ in CONSEQUENCE.values()],
+            "then_fr": [fr for _, fr in CONSEQUENCE.values()],
+        }
+    )
+    channels = pl.DataFrame(
+        {"file_type": list(SUPPORT_CHANNELS), "support_channel": list(SUPPORT_CHANNELS.values())}
+    )
+    rows = (
+        failures.cast(FAILURE_SCHEMA)  # type: ignore[arg-type]
+        .join(rule_texts(), on="rule", how="left")
+        .join(consequence, on="severity", how="left")
+        .join(channels, on="file_type", how="left")
+    )
+    attribute = pl.col("attribute").fill_null("")
+    return rows.select(
+        "file",
+        "file_type",
+        "record_id",
+        "position",
+        "line",
+        "name",
+        "attribute",
+        "rule",
+        "value",
+        "severity",
+        (
+            pl.col("text_fr").str.replace_all("{attribute}", attribute, literal=True)
+            + " "
+            + pl.col("then_fr")
+        ).alias("message_fr"),
+        (
+            pl.col("text_en").str.replace_all("{attribute}", attribute, literal=True)
+            + " "
+            + pl.col("then_en")
+        ).alias("message_en"),
+        "support_channel",
+    ).cast(REPORT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _rejection(file_rows: list[dict[str, Any]]) -> str:
+    first = str(file_rows[0]["message_en"])
+    more = len(file_rows) - 1
+    if not more:
+        return first
+    return f"{first.removesuffix('.')}; {more} more file error(s) are listed in the report."
+
+
+def _acceptance(report: pl.DataFrame, records: dict[str, int]) -> str:
+    rejected = report.filter(pl.col("severity") == "record").select("file", "position").unique()
+    warnings = report.filter(pl.col("severity") == "warning").height
+    total = sum(records.values())
+    return (
+        f"{len(records)} file(s), {total} record(s): {rejected.height} rejected, "
+        f"{warnings} warning(s)."
+    )
+
+
+def write_validation_report(
+    store: ObjectStore, prefix: str, report: pl.DataFrame, name: str = "validation-report"
+) -> WrittenReport:
+    """The report as CSV (`;`, formula-safe) and Parquet, through the one report writer."""
+    return write_report(store, prefix, name, report)
+
+
+# -- `rentree validate`: files and folders, one delivery per extraction date ---------------
+
+
+@dataclass(frozen=True)
+class FileGroup:
+    """The files given for one delivery (school year and extraction date); files whose
+    name does not parse form groups of their own, with `delivery` None."""
+
+    school_year: str | None
+    delivery: str | None
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    group: FileGroup
+    assessment: Assessment
+
+    @property
+    def valid(self) -> bool:
+        return (
+            self.assessment.accepted and not (self.assessment.report["severity"] == "record").any()
+        )
+
+
+def collect_files(paths: Sequence[Path]) -> list[Path]:
+    """The files named, and the `.xml` files under the folders named, in a stable order.
+
+    Raises FileNotFoundError with one sentence for a path that does not exist.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix == ".xml"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(
+                f"{path} does not exist; give AAF files or folders holding them."
+            )
+    return list(dict.fromkeys(files))
+
+
+def group_files(files: Sequence[Path]) -> list[FileGroup]:
+    """One group per delivery, in applying order (school year, extraction date)."""
+    groups: dict[tuple[str, str], list[Path]] = {}
+    strays: list[FileGroup] = []
+    for path in files:
+        try:
+            feed = feed_name_of(path.name)
+        except AafFileError:
+            strays.append(FileGroup(None, None, (path,)))
+            continue
+        year = school_year_for(feed, path.parent.name)
+        groups.setdefault((year, feed.delivery), []).append(path)
+    ordered = [FileGroup(y, d, tuple(p)) for (y, d), p in sorted(groups.items())]
+    return ordered + strays
+
+
+def validate_groups(
+    groups: Sequence[FileGroup],
+    invalid_record_ratio: float,
+    directory: Callable[[KnownIds], KnownIds] | None = None,
+) -> Iterator[Verdict]:
+    """Check each delivery in applying order. A structure or relative counts as known when
+    an earlier or the same delivery holds it, or (with `directory`) when the directory does."""
+    known = KnownIds()
+    for group in groups:
+        if group.school_year is None:
+            # a file whose name does not parse: check_file reports it before using the year
+            path = group.paths[0]
+            today = CheckContext(school_year=school_year_of(date.today()))
+            checks = [check_file(path, path.name, today)]
+        else:
+            context = CheckContext(school_year=group.school_year)
+            checks = [check_file(p, p.name, context) for p in group.paths]
+        known = _merge(known, known_from_files(checks))
+        if directory is not None:
+            known = _merge(known, directory(lookups(checks)))
+        yield Verdict(group, assess_delivery(checks, known, invalid_record_ratio))
+
+
+def _merge(a: KnownIds, b: KnownIds) -> KnownIds:
+    return KnownIds(
+        structures=pl.concat([a.structures, b.structures]).unique(),
+        relatives=pl.concat([a.relatives, b.relatives]).unique(),
+    )

@@ -1,0 +1,133 @@
+"""Feeds at region scale: parse + validate the Eleve and PersRelEleve files of one delivery.
+
+Figures: records per second for rentree (hardened reader, Pandera contracts and delivery
+checks) and for lxml alone (plain iterparse with clearing) over the same files in the same
+run, their ratio, the peak memory of checking one chunk in a fresh process, and the peak
+resident memory of this process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from lxml import etree
+
+from rentree.infra.aaf import RECORD_TAGS
+from rentree.infra.naming import FeedName, FeedNameError, parse_feed_name
+from rentree.tasks.validate import (
+    CheckContext,
+    assess_delivery,
+    check_file,
+    known_from_files,
+    school_year_for,
+)
+
+MEASURED = ("Eleve", "PersRelEleve")
+
+
+def _feeds(region: Path) -> list[tuple[Path, FeedName]]:
+    found = []
+    for path in sorted(region.rglob("*.xml")):
+        try:
+            found.append((path, parse_feed_name(path.name)))
+        except FeedNameError:
+            continue
+    return found
+
+
+def _largest_delivery(region: Path) -> tuple[str, list[tuple[Path, FeedName]]] | None:
+    """The delivery (school year, date) whose Eleve and PersRelEleve files weigh most."""
+    deliveries: dict[tuple[str, str], list[tuple[Path, FeedName]]] = {}
+    for path, feed in _feeds(region):
+        year = school_year_for(feed, path.parent.name)
+        deliveries.setdefault((year, feed.delivery), []).append((path, feed))
+
+    def weight(files: list[tuple[Path, FeedName]]) -> int:
+        return sum(p.stat().st_size for p, f in files if f.file_type in MEASURED)
+
+    if not deliveries:
+        return None
+    (year, _), files = max(deliveries.items(), key=lambda item: weight(item[1]))
+    return (year, files) if weight(files) else None
+
+
+def _lxml_alone(paths: list[Path]) -> int:
+    count = 0
+    for path in paths:
+        for _event, record in etree.iterparse(
+            str(path),
+            events=("end",),
+            tag=tuple(RECORD_TAGS),
+            resolve_entities=False,
+            load_dtd=False,
+            no_network=True,
+        ):
+            count += 1
+            record.clear(keep_tail=False)
+            parent = record.getparent()
+            while record.getprevious() is not None:
+                del parent[0]
+    return count
+
+
+def _chunk_peak(path: str, year: str) -> tuple[int, float]:
+    """Runs in a fresh process: records of one chunk and the process's peak RSS in MB."""
+    check = check_file(path, Path(path).name, CheckContext(year))
+    return check.records, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(workdir: Path) -> list[tuple[str, str]]:
+    region = workdir / "region"
+    chosen = _largest_delivery(region) if region.exists() else None
+    if chosen is None:
+        return [("feeds", f"no Eleve or PersRelEleve file under {region}: nothing measured")]
+    year, files = chosen
+    measured = [(p, f) for p, f in files if f.file_type in MEASURED]
+    structures = [(p, f) for p, f in files if f.file_type == "EtabEducNat"]
+    size_mb = sum(p.stat().st_size for p, _ in measured) / 1e6
+
+    started = time.perf_counter()
+    lxml_records = _lxml_alone([p for p, _ in measured])
+    lxml_seconds = time.perf_counter() - started
+
+    context = CheckContext(year)
+    started = time.perf_counter()
+    checks = [check_file(p, f.name, context) for p, f in structures + measured]
+    assessment = assess_delivery(checks, known_from_files(checks), 0.05)
+    rentree_seconds = time.perf_counter() - started
+    records = sum(c.records for c in checks if c.file_type in MEASURED)
+    invalid = assessment.report.filter(assessment.report["severity"] != "warning").height
+    process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    biggest = max(measured, key=lambda item: item[0].stat().st_size)[0]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        chunk_records, chunk_peak = pool.submit(_chunk_peak, str(biggest), year).result()
+
+    counts = {t: sum(c.records for c in checks if c.file_type == t) for t in MEASURED}
+    return [
+        (
+            "feeds: files measured",
+            f"{len(measured)} files of delivery {measured[0][1].delivery} ({year}), "
+            f"{size_mb:,.0f} MB: " + ", ".join(f"{counts[t]:,} {t}" for t in MEASURED),
+        ),
+        (
+            "feeds: lxml alone",
+            f"{lxml_records / lxml_seconds:,.0f} records/s ({lxml_seconds:.1f} s)",
+        ),
+        (
+            "feeds: parse + validate",
+            f"{records / rentree_seconds:,.0f} records/s ({rentree_seconds:.1f} s, "
+            f"{invalid} file or record errors)",
+        ),
+        ("feeds: ratio to lxml alone", f"{rentree_seconds / lxml_seconds:.1f}x the time"),
+        (
+            "feeds: peak memory, one chunk",
+            f"{chunk_peak:,.0f} MB RSS for {chunk_records:,} records ({biggest.name})",
+        ),
+        ("feeds: peak memory, whole delivery", f"{process_peak:,.0f} MB RSS (this process)"),
+    ]

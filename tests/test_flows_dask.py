@@ -1,0 +1,85 @@
+"""Scale-out: RENTREE_TASK_RUNNER selects the task runner, and a delivery's files are
+parsed and validated as parallel tasks on a (local) Dask cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distributed import LocalCluster
+from flows_harness import flow_store  # noqa: F401
+from prefect import flow
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from prefect_dask import DaskTaskRunner
+from sqlalchemy import Engine
+
+from rentree.flows.common import make_task_runner
+from rentree.flows.demo import land_delivery
+from rentree.flows.staging import FileCheckMapper
+from rentree.infra.settings import load_settings
+from rentree.infra.storage import LocalStore
+from rentree.infra.workspace import open_workspace
+from rentree.tasks.generate import generate_region
+from rentree.tasks.stage import StagedDelivery, stage_delivery
+
+pytestmark = pytest.mark.flows
+
+
+@flow(name="parse-on-dask")
+def parse_on_dask(year: str, delivery: str, address: str) -> tuple[Any, int, Any]:
+    """Stage one delivery with its file checks mapped over the Dask cluster at `address`."""
+    settings = load_settings(task_runner="dask", dask_address=address)
+    ws = open_workspace(settings)
+    try:
+        with FileCheckMapper(settings) as mapper, ws.engine.connect() as conn:
+            staged = stage_delivery(conn, ws.store, year, delivery, settings, map_files=mapper)
+            return staged, mapper.files_checked, type(mapper._runner)
+    finally:
+        ws.engine.dispose()
+
+
+def test_task_runner_follows_the_setting() -> None:
+    assert isinstance(make_task_runner(load_settings(task_runner="threads")), ThreadPoolTaskRunner)
+    assert isinstance(
+        make_task_runner(load_settings(task_runner="processes")), ProcessPoolTaskRunner
+    )
+    remote = make_task_runner(load_settings(task_runner="dask", dask_address="tcp://x:8786"))
+    assert isinstance(remote, DaskTaskRunner)
+    assert remote.address == "tcp://x:8786"
+    local = make_task_runner(load_settings(task_runner="dask", max_workers=3))
+    assert isinstance(local, DaskTaskRunner)
+    assert local.cluster_kwargs["n_workers"] == 3
+
+
+def test_delivery_parsed_on_a_local_dask_cluster(
+    engine: Engine,
+    flow_store: LocalStore,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Small chunks: the closing year's delivery is many files, each one task.
+    region = generate_region("tiny", tmp_path / "region", chunk_size=60)
+    manifest: dict[str, Any] = region.manifest
+    first = manifest["deliveries"][0]
+    ws = open_workspace(load_settings())
+    land_delivery(ws, region.out, manifest, first["delivery"])
+    with LocalCluster(
+        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        staged, checked, runner_type = parse_on_dask(
+            first["school_year"], first["delivery"], cluster.scheduler_address
+        )
+        workers_used = len(cluster.scheduler.workers)
+    with ws.engine.connect() as conn:
+        serial = stage_delivery(
+            conn, ws.store, first["school_year"], first["delivery"], load_settings()
+        )
+    ws.engine.dispose()
+    assert runner_type is DaskTaskRunner
+    assert workers_used == 2
+    assert checked == len(first["files"]) > 4
+    assert isinstance(staged, StagedDelivery) and isinstance(serial, StagedDelivery)
+    assert staged.frames.keys() == serial.frames.keys()
+    for feed_type, frame in serial.frames.items():
+        assert staged.frames[feed_type].equals(frame), feed_type
+    assert staged.files == serial.files

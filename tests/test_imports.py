@@ -1,0 +1,251 @@
+"""Importing deliveries end to end (route, stage, plan, holds, apply, move), on hand-written
+AAF deliveries: dry runs, re-runs, failures, schools filter, R7/R9 through the import."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine, func, select
+
+from rentree.infra import schema
+from rentree.infra.db import read_table
+from rentree.infra.naming import held_prefix, landing_key, landing_prefix, reports_prefix
+from rentree.infra.settings import Settings
+from rentree.infra.storage import ObjectStore
+from rentree.tasks import imports
+from rentree.tasks.imports import import_delivery, import_pending
+from rentree.tasks.years import freeze_year, record_onde_switch
+from tests import aaf_samples as aaf
+from tests.sync_builders import CLOSING, LATER, NEW, NOW
+
+S1, U1 = "S1", "0590001A"
+S2, U2 = "S2", "0590002B"
+SETTINGS = Settings(database_url="sqlite://", storage_url="unused")
+DIRECTORY_TABLES = (
+    schema.structures,
+    schema.users,
+    schema.user_structures,
+    schema.user_classes,
+    schema.relations,
+    schema.classes,
+    schema.groups,
+    schema.group_members,
+)
+
+
+def pupils(
+    school: str, numbers: Sequence[int], level: str = "CE1", code: str = "CE1-A"
+) -> list[str]:
+    return [
+        aaf.student(
+            f"E{n:04d}",
+            f"{n:010d}A",
+            f"Nom{n}",
+            f"Prénom{n}",
+            struct=school,
+            class_code=code,
+            level=level,
+            birth="15/04/2016",
+            relatives=(f"R{n:04d}",),
+        )
+        for n in numbers
+    ]
+
+
+def relatives(numbers: Sequence[int]) -> list[str]:
+    return [aaf.relative(f"R{n:04d}", f"Nom{n}", f"Parent{n}") for n in numbers]
+
+
+def family_delivery(day: str, s1: Sequence[int], s2: Sequence[int] = ()) -> dict[str, bytes]:
+    """Structures, pupils (CE1) of S1 and S2 and their relatives, all complete."""
+    return {
+        aaf.name("EtabEducNat", day): aaf.document(
+            [aaf.school(S1, U1), aaf.school(S2, U2, "École Pasteur", "ECOLE ELEMENTAIRE")]
+        ),
+        aaf.name("Eleve", day): aaf.document(pupils(S1, s1) + pupils(S2, s2, code="CE1-B")),
+        aaf.name("PersRelEleve", day): aaf.document(relatives([*s1, *s2])),
+    }
+
+
+def staff_delivery(day: str) -> dict[str, bytes]:
+    return {
+        aaf.name("EtabEducNat", day): aaf.document([aaf.school(S1, U1)]),
+        aaf.name("PersEducNat", day): aaf.document([aaf.staff("T1", structs=(S1,))]),
+    }
+
+
+def land(store: ObjectStore, year: str, files: dict[str, bytes]) -> list[str]:
+    keys = []
+    for name, content in files.items():
+        key = landing_key(year, name)
+        store.write_bytes(key, content)
+        keys.append(key)
+    return keys
+
+
+def directory(engine: Engine) -> dict[str, pl.DataFrame]:
+    with engine.connect() as conn:
+        frames = {t.name: read_table(conn, t) for t in DIRECTORY_TABLES}
+    return {
+        name: frame.drop([c for c in ("created_at", "updated_at") if c in frame.columns]).sort(
+            frame.columns[0], *frame.columns[1:2]
+        )
+        for name, frame in frames.items()
+    }
+
+
+def count(engine: Engine, table: schema.Table) -> int:  # type: ignore[name-defined]
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def run(engine: Engine, store: ObjectStore, year: str, day: str, **kwargs: object):
+    return import_delivery(
+        engine, store, SETTINGS, year, day, run_id=f"run-{day}", now=NOW, **kwargs
+    )
+
+
+def test_dry_run_commits_nothing(engine: Engine, store: ObjectStore) -> None:
+    keys = land(store, NEW, family_delivery("20240902", range(5)))
+    outcome = run(engine, store, NEW, "20240902", dry_run=True)
+    assert outcome.status == "dry_run", outcome.reason
+    assert outcome.counts["users_created"] == 10
+    for table in (*DIRECTORY_TABLES, schema.feed_files, schema.change_log, schema.holds):
+        assert count(engine, table) == 0, table.name
+    assert all(store.exists(k) for k in keys)
+    prefix = reports_prefix(NEW, "family-import", "run-20240902")
+    written = store.list(prefix)
+    assert any(k.endswith("users_created.parquet") for k in written)
+    assert any(k.endswith("summary.json") for k in written)
+
+
+def test_rerun_same_delivery_changes_nothing(engine: Engine, store: ObjectStore) -> None:
+    keys = land(store, NEW, family_delivery("20240902", range(5), range(100, 103)))
+    first = run(engine, store, NEW, "20240902")
+    assert first.status == "applied", first.reason
+    assert not any(store.exists(k) for k in keys)
+    before = directory(engine)
+    logged = count(engine, schema.change_log)
+    # the same files land again (a re-sent delivery): nothing changes
+    land(store, NEW, family_delivery("20240902", range(5), range(100, 103)))
+    again = run(engine, store, NEW, "20240902")
+    assert again.status == "already_applied", again.reason
+    assert not store.list(landing_prefix(NEW))
+    assert (
+        import_pending(engine, store, SETTINGS, NEW, imports.FAMILY_IMPORT_TYPES, run_id="r3") == []
+    )
+    after = directory(engine)
+    for name in before:
+        assert before[name].equals(after[name]), name
+    assert count(engine, schema.change_log) == logged
+
+
+def test_failure_leaves_directory_and_files_unchanged(
+    engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = land(store, NEW, family_delivery("20240902", range(5)))
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(imports, "late_entry_watch", broken)
+    with pytest.raises(RuntimeError):
+        run(engine, store, NEW, "20240902")
+    for table in (*DIRECTORY_TABLES, schema.feed_files, schema.change_log):
+        assert count(engine, table) == 0, table.name
+    assert all(store.exists(k) for k in keys)
+    monkeypatch.undo()
+    assert run(engine, store, NEW, "20240902").status == "applied"
+
+
+def test_r7_and_r9_through_the_import(engine: Engine, store: ObjectStore) -> None:
+    # the first year a directory holds is simply imported
+    land(store, CLOSING, family_delivery("20230904", range(3)))
+    assert run(engine, store, CLOSING, "20230904").status == "applied"
+    with engine.begin() as conn:
+        freeze_year(conn, CLOSING, NOW)
+    # a closing-year file after the freeze is held (R7)
+    land(store, CLOSING, family_delivery("20240705", range(4)))
+    frozen = run(engine, store, CLOSING, "20240705")
+    assert frozen.status == "held" and "R7" in frozen.reason
+    assert len(store.list(held_prefix(CLOSING))) == 2  # the structures file was applied before
+    # new year: staff applies, families wait for the switch (R9)
+    land(store, NEW, staff_delivery("20240826"))
+    land(store, NEW, family_delivery("20240903", range(1, 4)))
+    staff = import_pending(
+        engine, store, SETTINGS, NEW, imports.STAFF_TYPES, run_id="staff", now=NOW
+    )
+    assert [o.status for o in staff] == ["applied"]
+    families = import_pending(
+        engine, store, SETTINGS, NEW, imports.FAMILY_IMPORT_TYPES, run_id="fam", now=NOW
+    )
+    statuses = {o.delivery: o.status for o in families}
+    # its structures only (here the very same bytes as last year: already applied)
+    assert statuses["20240903"] in ("applied", "already_applied")
+    assert any("R9" in o.reason for o in families)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).where(schema.users.c.external_id == "E0003")) == 0
+    with engine.begin() as conn:
+        record_onde_switch(conn, NEW, "operator", LATER)
+    families = import_pending(
+        engine, store, SETTINGS, NEW, imports.FAMILY_IMPORT_TYPES, run_id="fam2", now=LATER
+    )
+    assert [o.status for o in families] == ["applied"], [o.reason for o in families]
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).where(schema.users.c.external_id == "E0003")) == 1
+        phase = conn.scalar(
+            select(schema.school_years.c.phase).where(schema.school_years.c.school_year == NEW)
+        )
+    assert phase == "family-import"
+
+
+def test_schools_filter_touches_only_those_schools(engine: Engine, store: ObjectStore) -> None:
+    land(store, NEW, family_delivery("20240902", range(5), range(100, 105)))
+    assert run(engine, store, NEW, "20240902").status == "applied"
+    # next delivery: S1 lost two pupils, S2 gained one
+    keys = land(store, NEW, family_delivery("20240909", range(3), range(100, 106)))
+    outcome = run(engine, store, NEW, "20240909", schools=[U2])
+    assert outcome.status == "applied", outcome.reason
+    with engine.connect() as conn:
+        missing = conn.scalar(select(func.count()).where(schema.users.c.missing_since.is_not(None)))
+        added = conn.scalar(
+            select(func.count()).where(schema.users.c.external_id.in_(["E0105", "R0105"]))
+        )
+        files = conn.scalar(select(func.count()).select_from(schema.feed_files))
+    assert missing == 0  # nobody marked missing outside the selected school
+    assert added == 2  # the new pupil and the relative that follows them
+    assert files == 3  # only the first delivery's files are recorded
+    assert all(store.exists(k) for k in keys)  # the full run applies the rest later
+    full = run(engine, store, NEW, "20240909")
+    assert full.status == "applied"
+    assert full.counts["users_missing"] == 4  # two pupils and their two relatives
+    assert full.counts["users_created"] == 0
+
+
+def test_interrupted_move_is_completed_by_the_next_run(
+    engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = land(store, NEW, family_delivery("20240902", range(5)))
+    real_move = imports.move_files
+
+    def failing(store_: ObjectStore, moves: Sequence[tuple[str, str]]) -> None:
+        if any(dst.startswith("archive/") for _, dst in moves):
+            raise OSError("storage unreachable")
+        real_move(store_, moves)
+
+    monkeypatch.setattr(imports, "move_files", failing)
+    with pytest.raises(OSError):
+        run(engine, store, NEW, "20240902")
+    # committed before the move: the directory holds the delivery, the files still wait
+    assert count(engine, schema.feed_files) == 3
+    assert all(store.exists(k) for k in keys)
+    before = directory(engine)
+    monkeypatch.undo()
+    again = run(engine, store, NEW, "20240902")
+    assert again.status == "already_applied"
+    assert not any(store.exists(k) for k in keys)
+    after = directory(engine)
+    for name in before:
+        assert before[name].equals(after[name]), name
