@@ -54,3 +54,26 @@ def test_staging_table_joins_with_the_directory(engine: Engine) -> None:
             .all()
         )
     assert found == ["s1"]
+
+
+def test_directory_lock_makes_a_second_writer_wait(engine: Engine) -> None:
+    import threading
+    import time
+
+    from rentree.infra.db import directory_lock
+
+    events: list[str] = []
+
+    def second_writer() -> None:
+        with engine.begin() as conn:
+            directory_lock(conn)
+            events.append("second locked")
+
+    with engine.begin() as conn:
+        directory_lock(conn)
+        other = threading.Thread(target=second_writer)
+        other.start()
+        time.sleep(0.5)
+        events.append("first commits")
+    other.join(timeout=30)
+    assert events == ["first commits", "second locked"]

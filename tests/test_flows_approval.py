@@ -82,3 +82,12 @@ def test_held_delivery_approved_through_the_form(
         decided = conn.execute(select(holds.c.status, holds.c.decided_by)).one()
     assert decided.status == "approved"
     assert "checked with the DSDEN" in decided.decided_by
+    # The same hold id again: already decided, refused in one sentence, nothing done.
+    again = staff_import(hold_id=decided_hold_id(engine), approve=True)
+    assert again["status"] == "rejected"
+    assert "already approved" in again["refused"][0]
+
+
+def decided_hold_id(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(select(holds.c.hold_id)).scalar_one())

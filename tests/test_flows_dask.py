@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from rentree.flows.common import make_task_runner
 from rentree.flows.demo import land_delivery
+from rentree.flows.staff_import import staff_import
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
@@ -83,3 +84,27 @@ def test_delivery_parsed_on_a_local_dask_cluster(
     for feed_type, frame in serial.frames.items():
         assert staged.frames[feed_type].equals(frame), feed_type
     assert staged.files == serial.files
+
+
+def test_import_flow_runs_its_file_checks_on_dask(
+    engine: Engine,
+    flow_store: LocalStore,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    region = generate_region("tiny", tmp_path / "region", chunk_size=60)
+    manifest: dict[str, Any] = region.manifest
+    first = manifest["deliveries"][0]
+    ws = open_workspace(load_settings())
+    land_delivery(ws, region.out, manifest, first["delivery"])
+    ws.engine.dispose()
+    with LocalCluster(
+        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        monkeypatch.setenv("RENTREE_TASK_RUNNER", "dask")
+        monkeypatch.setenv("RENTREE_DASK_ADDRESS", cluster.scheduler_address)
+        outcome = staff_import(year=first["school_year"], wait_for_approval=False)
+        ran_on_dask = sum(len(w.data) + len(w.state.log) for w in cluster.workers.values())
+    assert outcome["status"] == "completed", outcome
+    assert outcome["applied"] == 1
+    assert ran_on_dask > 0

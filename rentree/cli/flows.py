@@ -38,8 +38,11 @@ class Scale(StrEnum):
 def quiet_prefect(verbose: bool = False) -> None:
     """Keep Prefect's own logs to warnings on a terminal: the summary says what happened."""
     level = logging.INFO if verbose else logging.WARNING
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "httpx"):
+    for name in ("prefect", "httpx"):
         logging.getLogger(name).setLevel(level)
+    # A run's own errors reach the terminal as one sentence (the UI keeps the full log).
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
 @contextmanager
@@ -188,7 +191,9 @@ def run(
     with embedded_prefect(), progress_bars():
         state = function(**params, return_state=True)
     if not state.is_completed():
-        fail(f"the {flow.value} run ended {state.name}: {state.message}; see its logs.")
+        error = state.result(raise_on_failure=False)
+        sentence = str(error) if isinstance(error, Exception) and str(error) else state.message
+        fail(f"the {flow.value} run stopped: {sentence}")
     outcome = state.result()
     print_outcome(flow.value, outcome)
     status = outcome.get("status", "completed")

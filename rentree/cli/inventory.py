@@ -63,7 +63,8 @@ def content_import(
         inventory = read_inventory(folder)
     except InventoryError as exc:
         fail(str(exc))
-    with workspace() as ws, ws.engine.begin() as conn, directory_lock(conn):
+    with workspace() as ws, ws.engine.begin() as conn:
+        directory_lock(conn)
         outcome = import_content(conn, ws.store, inventory, dry_run=dry_run)
     counts = Table(
         "table",

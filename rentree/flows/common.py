@@ -43,6 +43,7 @@ from rentree.infra.workspace import Workspace, open_workspace
 from rentree.tasks.years import current_years
 
 TAG = "rentree"
+LINKED_SUFFIXES = (".csv", ".json", ".png", ".md")
 # The one global concurrency limit every run that changes the directory holds (limit 1).
 DIRECTORY_LIMIT = "rentree-directory"
 
@@ -60,8 +61,8 @@ def run_name(phase: str) -> Callable[[], str]:
         from prefect.runtime import flow_run
 
         params: Mapping[str, Any] = flow_run.parameters or {}
-        year = params.get("year") or "current-year"
-        parts = [phase, str(year), f"{date.today():%Y-%m-%d}"]
+        year = params.get("year")
+        parts = [phase, *([str(year)] if year else []), f"{date.today():%Y-%m-%d}"]
         schools = params.get("schools")
         if schools:
             parts.append("schools " + ",".join(schools))
@@ -283,8 +284,14 @@ def publish_table(ctx: RunContext, what: str, frame: pl.DataFrame, description: 
 
 
 def publish_links(ctx: RunContext, keys: Sequence[str]) -> None:
-    """One link artifact per report file, where the store says an operator finds it."""
+    """One link artifact per report file, where the store says an operator finds it.
+
+    A Parquet twin of a CSV report, and the per-kind Parquet parts of a change set (its
+    summary.json is linked), are left out so that the run's page stays readable.
+    """
     for key in keys:
+        if not key.endswith(LINKED_SUFFIXES):
+            continue
         link = ctx.store.link(key)
         if link.startswith("/"):
             link = "file://" + link

@@ -4,7 +4,6 @@ pending teacher attachments (R10) and the late-entry watch (R12), and report it 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from rentree.flows.common import (
     RunContext,
     approval_form_text,
     decided_by,
+    directory_guard,
     hold_decision,
     markdown_table,
     publish_links,
@@ -28,7 +28,7 @@ from rentree.flows.common import (
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.reports import write_report
 from rentree.tasks.attachments import AttachmentResult, apply_pending_attachments
-from rentree.tasks.holds import get_hold
+from rentree.tasks.holds import HoldError, get_hold
 from rentree.tasks.imports import ImportOutcome, approve_hold, import_pending, reject_hold
 from rentree.tasks.late_entries import late_entry_watch
 
@@ -44,16 +44,9 @@ class PhaseOutcome:
     attachments: dict[str, int] = field(default_factory=dict)
     late_entries: pl.DataFrame = field(default_factory=pl.DataFrame)
     report_keys: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
 
 
-def _stage_mapper_kwargs(mapper: FileCheckMapper) -> dict[str, Any]:
-    # import_pending hands `map_files` to stage_delivery when it accepts it (internals.md).
-    if "map_files" in inspect.signature(import_pending).parameters:
-        return {"map_files": mapper}
-    return {}
-
-
-@task(cache_policy=NO_CACHE, task_run_name="import {year} {phase}")
 def import_landing(
     ctx: RunContext,
     year: str,
@@ -62,7 +55,11 @@ def import_landing(
     phase: str | None,
     mapper: FileCheckMapper,
 ) -> list[ImportOutcome]:
-    """Every landing delivery of those types, in order (transactional: no retry)."""
+    """Every landing delivery of those types, in order (transactional: no retry).
+
+    Called in the flow itself, not as a task: the file checks it maps go to the task runner
+    with the run's context, which must stay small and picklable for Dask workers.
+    """
     return import_pending(
         ctx.workspace.engine,
         ctx.store,
@@ -73,17 +70,24 @@ def import_landing(
         dry_run=ctx.dry_run,
         schools=schools,
         phase=phase,
-        **_stage_mapper_kwargs(mapper),
+        map_files=mapper,
     )
 
 
-@task(cache_policy=NO_CACHE, task_run_name="decide hold {hold_id}")
-def settle_hold(ctx: RunContext, hold_id: str, decision: Approval) -> dict[str, Any]:
+def settle_hold(
+    ctx: RunContext, hold_id: str, decision: Approval, mapper: FileCheckMapper
+) -> dict[str, Any]:
     """Approve (apply, re-checking first if the directory moved) or reject a held delivery."""
     who = decided_by() + (f" ({decision.comment})" if decision.comment else "")
     if decision.approve:
         result = approve_hold(
-            ctx.workspace.engine, ctx.store, ctx.settings, hold_id, who, ctx.run_id
+            ctx.workspace.engine,
+            ctx.store,
+            ctx.settings,
+            hold_id,
+            who,
+            ctx.run_id,
+            map_files=mapper,
         )
     else:
         result = reject_hold(ctx.workspace.engine, ctx.store, hold_id, who, ctx.run_id)
@@ -142,19 +146,27 @@ def run_phase(
     asked: set[str] = set()
     if hold_id is not None:
         asked.add(hold_id)
-        decision = hold_decision(
-            ctx,
-            approve=approve,
-            wait_for_approval=wait_for_approval,
-            form_description=hold_form(hold_id, ctx),
-        )
-        if decision is None:
-            result.pending_holds.append(hold_id)
-        else:
-            result.decisions.append(settle_hold(ctx, hold_id, decision))
+        try:
+            decision = hold_decision(
+                ctx,
+                approve=approve,
+                wait_for_approval=wait_for_approval,
+                form_description=hold_form(hold_id, ctx),
+            )
+            if decision is None:
+                result.pending_holds.append(hold_id)
+            else:
+                with directory_guard(ctx):
+                    result.decisions.append(settle_hold(ctx, hold_id, decision, mapper))
+        except HoldError as exc:
+            # A wrong or already decided hold id: the operator's input, said in one sentence.
+            result.refusals.append(str(exc))
+            return result
     for year in years:
         for _ in range(MAX_DECISIONS):
-            outcomes = import_landing(ctx, year, types, schools, phase, mapper)
+            # The guard is held while importing, not while an approval form waits.
+            with directory_guard(ctx):
+                outcomes = import_landing(ctx, year, types, schools, phase, mapper)
             result.outcomes.extend(outcomes)
             held = [
                 o.hold_id
@@ -173,7 +185,8 @@ def run_phase(
             if decision is None:
                 result.pending_holds.append(held[0])
                 break
-            result.decisions.append(settle_hold(ctx, held[0], decision))
+            with directory_guard(ctx):
+                result.decisions.append(settle_hold(ctx, held[0], decision, mapper))
     return result
 
 
@@ -181,8 +194,9 @@ def finish_phase(
     ctx: RunContext, result: PhaseOutcome, title: str, follow_up_year: str | None
 ) -> dict[str, Any]:
     """Follow-ups, reports and artifacts; sets the run's status and summary."""
-    if follow_up_year is not None:
-        attachments, late = follow_ups(ctx, follow_up_year)
+    if follow_up_year is not None and not result.refusals:
+        with directory_guard(ctx):
+            attachments, late = follow_ups(ctx, follow_up_year)
         result.attachments = attachments.counts()
         result.late_entries = late
         prefix = ctx.reports_prefix()
@@ -224,6 +238,7 @@ def finish_phase(
         [
             ("Deliveries", markdown_table(rows) if rows else "No delivery to import."),
             ("Decisions on holds", markdown_table(decisions) if decisions else ""),
+            ("Refused", "".join(f"- {r}\n" for r in result.refusals)),
             ("Held, waiting for an operator", pending),
             ("Rejected", markdown_table(rejected) if rejected else ""),
             (
@@ -240,7 +255,9 @@ def finish_phase(
         for kind, n in outcome.counts.items():
             totals[kind] = totals.get(kind, 0) + n
     statuses = [o.status for o in outcomes]
-    if result.pending_holds:
+    if result.refusals:
+        ctx.status = "rejected"
+    elif result.pending_holds:
         ctx.status = "held"
     elif "quarantined" in statuses or any(d["decision"] == "rejected" for d in result.decisions):
         ctx.status = "rejected"
@@ -252,6 +269,7 @@ def finish_phase(
         "quarantined": statuses.count("quarantined"),
         "decisions": decisions,
         "pending_holds": result.pending_holds,
+        "refused": result.refusals,
         "counts": totals,
         "attachments": result.attachments,
         "late_entries": result.late_entries.height,

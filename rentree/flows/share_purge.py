@@ -25,9 +25,10 @@ from rentree.flows.common import (
     run_name,
 )
 from rentree.infra.naming import next_school_year
-from rentree.tasks.holds import create_hold, decide_hold, get_hold
+from rentree.tasks.holds import HoldError, create_hold, decide_hold, get_hold
 from rentree.tasks.purge import (
     PurgePlan,
+    PurgeRunError,
     apply_share_purge,
     plan_share_purge,
     purge_needs_hold,
@@ -91,6 +92,14 @@ def reject(ctx: RunContext, hold_id: str) -> None:
         decide_hold(conn, hold_id, "rejected", decided_by(), datetime.now(UTC))
 
 
+def refuse(ctx: RunContext, sentence: str) -> dict[str, Any]:
+    """The operator's input cannot be used: the run ends rejected with one sentence."""
+    ctx.status = "rejected"
+    ctx.summary = {"message": sentence}
+    publish_summary(ctx, "Share purge", [("Refused", sentence)])
+    return ctx.result()
+
+
 @flow(name="share-purge", flow_run_name=run_name(PHASE), log_prints=True)
 def share_purge(
     year: str | None = None,
@@ -112,8 +121,11 @@ def share_purge(
             publish_summary(ctx, "Share purge", [("Nothing done", ctx.summary["message"])])
             return ctx.result()
         if undo_run_id:
-            with directory_guard(ctx):
-                restored = 0 if dry_run else undo(ctx, undo_run_id)
+            try:
+                with directory_guard(ctx):
+                    restored = 0 if dry_run else undo(ctx, undo_run_id)
+            except PurgeRunError as exc:
+                return refuse(ctx, str(exc))
             ctx.summary = {"undone_run": undo_run_id, "shares_restored": restored}
             publish_summary(
                 ctx,
@@ -132,7 +144,17 @@ def share_purge(
         reason = purge_needs_hold(plan, ctx.settings) if hold_id is None else None
         if hold_id is not None:
             with ctx.workspace.engine.connect() as conn:
-                reason = get_hold(conn, hold_id).reason
+                try:
+                    known = get_hold(conn, hold_id)
+                except HoldError as exc:
+                    return refuse(ctx, str(exc))
+            if known.status != "pending" or known.kind != "share_purge":
+                return refuse(
+                    ctx,
+                    f"The hold {hold_id} is a {known.kind} hold, {known.status}: not a pending "
+                    "share purge; `rentree status` lists the pending holds.",
+                )
+            reason = known.reason
         decision = None
         if reason is not None:
             hold_id = hold_id or hold(ctx, plan, reason)

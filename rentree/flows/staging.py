@@ -18,6 +18,7 @@ from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import unmapped
 
 from rentree.flows.common import Progress, make_task_runner
+from rentree.infra.naming import FeedNameError, parse_feed_name
 from rentree.infra.settings import Settings
 from rentree.tasks.validate import CheckContext, FileCheck, check_file
 
@@ -30,6 +31,16 @@ def check_file_task(
 ) -> FileCheck:
     """Read and validate one feed file (a chunk of a delivery)."""
     return check(path, file_name, context)
+
+
+def _delivery_of(names: Sequence[str]) -> str:
+    """The delivery the files belong to, for the progress bar's label."""
+    for name in names:
+        try:
+            return f"delivery {parse_feed_name(name).delivery}"
+        except FeedNameError:
+            continue
+    return "files"
 
 
 class FileCheckMapper:
@@ -69,7 +80,7 @@ class FileCheckMapper:
     ) -> Iterable[FileCheck]:
         if not paths:
             return []
-        progress = Progress(f"checking {len(paths)} files", len(paths))
+        progress = Progress(f"checking {_delivery_of(names)} ({len(paths)} files)", len(paths))
         futures = self._started().map(
             check_file_task,  # type: ignore[arg-type]
             parameters={

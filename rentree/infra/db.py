@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from rentree.infra import schema
 
@@ -58,16 +69,17 @@ def schema_is_current(engine: Engine) -> bool:
     return set(schema.metadata.tables) <= set(inspect(engine).get_table_names())
 
 
-@contextmanager
-def directory_lock(conn: Connection) -> Iterator[None]:
-    """Serialise the runs that change the directory (operations.md: no two overlap).
+def directory_lock(conn: Connection) -> None:
+    """Take the directory's write lock for the rest of the caller's transaction, so that two
+    runs that change the directory never overlap (operations.md).
 
-    PostgreSQL: a transaction-level advisory lock. SQLite: the write lock taken by an
-    immediate write; SQLite already allows a single writer at a time.
+    PostgreSQL: a transaction-level advisory lock. SQLite: an UPDATE that matches nothing
+    still takes the database's write lock; the other writer waits (busy timeout).
     """
     if is_postgresql(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-    yield
+    else:
+        conn.execute(text("UPDATE school_years SET phase = phase WHERE 1 = 0"))
 
 
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
@@ -81,18 +93,57 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     frame = frame.select(columns)
     if is_postgresql(conn):
         _copy_into(conn, table.name, frame)
+    elif (sqlite_rows := _sqlite_ready(table, frame)) is not None:
+        # The driver's executemany over plain tuples: about 3x faster than bound dicts.
+        column_list = ", ".join(f'"{c}"' for c in sqlite_rows.columns)
+        placeholders = ", ".join("?" for _ in sqlite_rows.columns)
+        conn.exec_driver_sql(
+            f'INSERT INTO "{table.name}" ({column_list}) VALUES ({placeholders})',
+            list(sqlite_rows.iter_rows()),
+        )
     else:
         conn.execute(table.insert(), frame.to_dicts())
     return frame.height
 
 
+def _sqlite_ready(table: Table, frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The frame as SQLAlchemy's SQLite types would store it, or None when a column needs
+    SQLAlchemy's own conversion (JSON, objects)."""
+    converted: list[pl.Expr] = []
+    for name, dtype in frame.schema.items():
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON) or dtype == pl.Object:
+            return None
+        if isinstance(column_type, DateTime):
+            if not isinstance(dtype, pl.Datetime):
+                return None
+            value = pl.col(name)
+            if dtype.time_zone is not None:
+                value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            converted.append(value.dt.strftime("%Y-%m-%d %H:%M:%S%.6f").alias(name))
+        elif isinstance(column_type, Date):
+            if dtype != pl.Date:
+                return None
+            converted.append(pl.col(name).dt.strftime("%Y-%m-%d").alias(name))
+        elif isinstance(dtype, pl.List | pl.Struct | pl.Array):
+            return None
+    return frame.with_columns(converted) if converted else frame
+
+
 def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    import psycopg
+
     raw = conn.connection.driver_connection
     column_list = ", ".join(f'"{c}"' for c in frame.columns)
+    statement = f'COPY "{table_name}" ({column_list}) FROM STDIN'
     cursor = raw.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{table_name}" ({column_list}) FROM STDIN') as copy:
-        for row in frame.iter_rows():
-            copy.write_row(row)
+    try:
+        with cursor.copy(statement) as copy:
+            for row in frame.iter_rows():
+                copy.write_row(row)
+    except psycopg.Error as error:
+        # The same exception classes as any other statement (IntegrityError...), on both backends.
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 def staging_table(conn: Connection, name: str, frame: pl.DataFrame, keys: Sequence[str]) -> str:

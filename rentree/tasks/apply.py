@@ -356,11 +356,19 @@ def _log(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> in
     # SQLite: JSON columns take the text as it is (the Core JSON type would encode it again);
     # the timestamp is written the way SQLAlchemy's SQLite DateTime reads it back
     at = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    statement = text(
+    statement = (
         "INSERT INTO change_log (run_id, at, entity, entity_id, operation, before, after) "
-        "VALUES (:run_id, :at, :entity, :entity_id, :operation, :before, :after)"
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
-    with_meta = rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(at).alias("at"))
+    with_meta = rows.select(
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(at).alias("at"),
+        "entity",
+        "entity_id",
+        "operation",
+        "before",
+        "after",
+    )
     for start in range(0, with_meta.height, _BATCH):
-        conn.execute(statement, with_meta.slice(start, _BATCH).to_dicts())
+        conn.exec_driver_sql(statement, list(with_meta.slice(start, _BATCH).iter_rows()))
     return rows.height
