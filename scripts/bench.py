@@ -8,7 +8,7 @@ measures a smaller region.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import subprocess
 import sys
@@ -43,14 +43,12 @@ def ensure_region(workdir: Path, scale: str) -> float | None:
 
 
 def load_part(name: str) -> object | None:
-    path = HERE / f"bench_{name}.py"
-    if not path.exists():
+    """Import `bench_<name>` as a real module, so process pools can pickle its functions."""
+    if not (HERE / f"bench_{name}.py").exists():
         return None
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    return importlib.import_module(f"bench_{name}")
 
 
 def main() -> None:

@@ -77,7 +77,11 @@ def _lxml_alone(paths: list[Path]) -> int:
 def _chunk_peak(path: str, year: str) -> tuple[int, float]:
     """Runs in a fresh process: records of one chunk and the process's peak RSS in MB."""
     check = check_file(path, Path(path).name, CheckContext(year))
-    return check.records, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child would
+    # report its parent's peak.
+    status = Path("/proc/self/status").read_text()
+    peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    return check.records, peak_kb / 1024
 
 
 def run(workdir: Path) -> list[tuple[str, str]]:

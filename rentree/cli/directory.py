@@ -50,7 +50,17 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for ma
             str(y["pending_attachments"]),
         )
     console.print(years)
-    last = Table("run", "flow", "year", "status", "started", title="Last runs")
+    for y in report["school_years"]:
+        for hold in y["holds_pending"]:
+            console.print(
+                f"[yellow]hold {hold['hold_id']}[/] ({y['school_year']}, {hold['kind']}): "
+                f"{hold['reason']}",
+                highlight=False,
+            )
+        if y["late_entries"]:
+            waiting = ", ".join(f"{e['uai']} {e['level']}" for e in y["late_entries"])
+            console.print(f"Late entries {y['school_year']}: {waiting}", highlight=False)
+    last = Table("run", "flow", "year", "status", "started", title="Last runs of each flow")
     for r in report["last_runs"]:
         last.add_row(r["run_id"], r["flow"], r["school_year"] or "", r["status"], r["started_at"])
     console.print(last)

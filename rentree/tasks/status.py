@@ -18,7 +18,7 @@ from rentree.infra.schema import (
 )
 
 
-def directory_status(conn: Connection, last_runs: int = 5) -> dict[str, Any]:
+def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
     """Phase, counts, holds, late entries, pending attachments and last runs, as plain data."""
     profiles = {
         profile: {"present": present, "missing": missing}
@@ -72,18 +72,35 @@ def directory_status(conn: Connection, last_runs: int = 5) -> dict[str, Any]:
         "structures": conn.scalar(select(func.count()).select_from(structures)),
         "users": profiles,
         "school_years": years,
-        "last_runs": [
-            {
-                "run_id": r.run_id,
-                "flow": r.flow,
-                "school_year": r.school_year,
-                "status": r.status,
-                "dry_run": r.dry_run,
-                "started_at": _iso(r.started_at),
-            }
-            for r in conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(last_runs))
-        ],
+        "last_runs": _last_runs_per_flow(conn, last_runs),
     }
+
+
+def _last_runs_per_flow(conn: Connection, per_flow: int) -> list[dict[str, Any]]:
+    """The newest runs of each flow (one query, ranked in SQL)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=runs.c.flow, order_by=runs.c.started_at.desc())
+        .label("rank")
+    )
+    ranked = select(runs, rank).subquery()
+    rows = conn.execute(
+        select(ranked)
+        .where(ranked.c.rank <= per_flow)
+        .order_by(ranked.c.flow, ranked.c.started_at.desc())
+    )
+    return [
+        {
+            "run_id": r.run_id,
+            "flow": r.flow,
+            "school_year": r.school_year,
+            "status": r.status,
+            "dry_run": r.dry_run,
+            "started_at": _iso(r.started_at),
+            "finished_at": _iso(r.finished_at),
+        }
+        for r in rows
+    ]
 
 
 def _iso(value: Any) -> str | None:

@@ -1,0 +1,104 @@
+"""`rentree status` shows each school year's phase, holds, late entries, pending attachments
+and the last runs of each flow."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from rentree.cli import app
+from rentree.infra import schema
+from rentree.infra.db import insert_frame
+from rentree.tasks.status import directory_status
+
+T0 = datetime(2025, 9, 1, 2, 0, tzinfo=UTC)
+
+
+def _fill(engine: Engine) -> None:
+    with engine.begin() as conn:
+        insert_frame(
+            conn,
+            schema.school_years,
+            pl.DataFrame(
+                {"school_year": ["2024-2025", "2025-2026"], "phase": ["frozen", "switched"]}
+            ),
+        )
+        insert_frame(
+            conn,
+            schema.runs,
+            pl.DataFrame(
+                {
+                    "run_id": [f"n{i}" for i in range(5)] + ["f0"],
+                    "flow": ["nightly"] * 5 + ["freeze"],
+                    "school_year": ["2025-2026"] * 5 + ["2024-2025"],
+                    "started_at": [T0 + timedelta(days=i) for i in range(5)] + [T0],
+                    "status": ["completed"] * 6,
+                    "dry_run": [False] * 6,
+                }
+            ),
+        )
+        insert_frame(
+            conn,
+            schema.holds,
+            pl.DataFrame(
+                {
+                    "hold_id": ["h1", "h2"],
+                    "school_year": ["2025-2026"] * 2,
+                    "kind": ["delivery", "delivery"],
+                    "delivery": ["20250903", "20250822"],
+                    "status": ["pending", "approved"],
+                    "reason": ["a third of 0590001A's pupils are missing", "old"],
+                    "created_at": [T0, T0],
+                }
+            ),
+        )
+        insert_frame(
+            conn,
+            schema.late_entries,
+            pl.DataFrame(
+                {
+                    "school_year": ["2025-2026", "2025-2026"],
+                    "structure_uai": ["0590001A", "0590002B"],
+                    "level": ["CP", "PS"],
+                    "detected_at": [T0, T0],
+                    "resolved_at": [None, T0],
+                }
+            ),
+        )
+
+
+def test_status_lists_the_last_runs_of_each_flow(engine: Engine) -> None:
+    _fill(engine)
+    with engine.connect() as conn:
+        report = directory_status(conn, last_runs=3)
+    by_flow = [(r["flow"], r["run_id"]) for r in report["last_runs"]]
+    assert by_flow == [("freeze", "f0"), ("nightly", "n4"), ("nightly", "n3"), ("nightly", "n2")]
+
+
+def test_status_shows_pending_holds_and_open_late_entries_only(engine: Engine) -> None:
+    _fill(engine)
+    with engine.connect() as conn:
+        years = {y["school_year"]: y for y in directory_status(conn)["school_years"]}
+    assert [h["hold_id"] for h in years["2025-2026"]["holds_pending"]] == ["h1"]
+    assert years["2025-2026"]["late_entries"] == [{"uai": "0590001A", "level": "CP"}]
+    assert years["2024-2025"]["phase"] == "frozen"
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_status_command_prints_the_directory(tmp_path: Path, as_json: bool) -> None:
+    env = {
+        "RENTREE_DATABASE_URL": f"sqlite:///{tmp_path / 'rentree.db'}",
+        "RENTREE_STORAGE_URL": str(tmp_path / "storage"),
+    }
+    result = CliRunner().invoke(app, ["status", *(["--json"] if as_json else [])], env=env)
+    assert result.exit_code == 0, result.output
+    if as_json:
+        assert json.loads(result.output)["school_years"] == []
+    else:
+        assert "Last runs of each flow" in result.output
