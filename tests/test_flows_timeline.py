@@ -1,7 +1,8 @@
 """The tiny region's whole rollover through real Prefect flow runs, checked on the export:
 no share to a closing-year scolarité group remains, staff are in their new schools,
-students in their new classes, late entries resolved, a pending teacher attachment applied
-by itself, leavers marked missing, and every run recorded."""
+students in their new classes, late entries resolved, pending teacher attachments applied
+by themselves (one to a class made only of late-entry pupils, after the late delivery),
+leavers marked missing, and every run recorded."""
 
 from __future__ import annotations
 
@@ -95,6 +96,21 @@ def test_tiny_region_whole_timeline(
     assert family["status"] == "completed", family
     assert family["late_entries"] == len(manifest["late_entries"])
 
+    # ... and, after the first family delivery, a class made only of late-entry pupils still
+    # has none: its teacher's request is refused for now and kept pending (R10).
+    requests = pl.read_csv(region.out / manifest["attach_teachers"][new], infer_schema=False)
+    late_class = next(c for e in manifest["late_entries"] for c in e["late_classes"])
+    (late_teacher,) = requests.filter(pl.col("class_external_id") == late_class)[
+        "teacher_external_id"
+    ]
+    kept = attach_teachers(requests=[[late_teacher, late_class]])
+    assert (kept["attached"], kept["pending"], kept["refused"]) == (0, 1, 0), kept
+    with engine.connect() as conn:
+        waiting = read_frame(
+            conn, "SELECT teacher_external_id, class_external_id FROM pending_attachments"
+        )
+    assert waiting.rows() == [(late_teacher, late_class)]
+
     land(family_late)
     night = approve_pending_holds(nightly, nightly(wait_for_approval=False))
     assert night["status"] == "completed", night
@@ -150,16 +166,14 @@ def test_tiny_region_whole_timeline(
         pending = read_frame(conn, "SELECT * FROM pending_attachments")
         runs = read_frame(conn, "SELECT flow, status FROM runs WHERE flow <> 'content-import'")
     assert open_late.height == 0
-    # R10: the pending request was applied by itself once its class had a pupil.
+    # R10: the pending requests were applied by themselves once their class had a pupil:
+    # the early one with the first family delivery, the late class's with the late one.
     assert pending.height == 0
-    assert (
-        tables["user_classes"]
-        .filter(
-            (pl.col("user_external_id") == teacher) & (pl.col("class_external_id") == wanted_class)
+    for who, klass in ((teacher, wanted_class), (late_teacher, late_class)):
+        link = tables["user_classes"].filter(
+            (pl.col("user_external_id") == who) & (pl.col("class_external_id") == klass)
         )
-        .height
-        == 1
-    )
+        assert link["source"].to_list() == ["manual"], (who, klass)
     # R11: leavers are marked missing, not deleted.
     leavers = manifest["staff"]["leavers"] + manifest["staff"]["late_leavers"]
     marked = users.filter(pl.col("external_id").is_in(leavers))

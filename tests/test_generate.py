@@ -375,6 +375,40 @@ def test_entry_levels_of_late_schools_arrive_only_in_the_later_delivery(tiny: Re
     assert set(first) < set(later)
 
 
+def _classes_of_pupils(tiny: Region, year: str, day: str) -> dict[str, set[str]]:
+    """Class id -> its pupils' ids, from the Eleve records of a delivery."""
+    uai = tiny.uai_of_structure()
+    classes: dict[str, set[str]] = defaultdict(set)
+    for pupil, rec in tiny.records(year, day, "Eleve").items():
+        struct, _, _, code, _ = rec.attrs["ENTPersonClasses"][0].split("$")
+        classes[f"{year}:{uai[struct]}:{code}"].add(pupil)
+    return classes
+
+
+def test_a_late_school_has_a_single_level_class_of_late_entries_only(tiny: Region) -> None:
+    first = _classes_of_pupils(tiny, *tiny.delivery_of("first family"))
+    year, day = tiny.delivery_of("late entries")
+    later = _classes_of_pupils(tiny, year, day)
+    pupils = _pupils(tiny, year, day)
+    requested = set(
+        pl.read_csv(tiny.root / tiny.manifest["attach_teachers"][tiny.new], infer_schema=False)[
+            "class_external_id"
+        ]
+    )
+    late = [(e, c) for e in tiny.manifest["late_entries"] for c in e["late_classes"]]
+    assert late
+    for entry, klass in late:
+        school_year, class_uai, code = klass.split(":")
+        assert (school_year, class_uai) == (tiny.new, entry["uai"])
+        assert re.fullmatch(r"(PS|CP|CE2)-[A-Z]", code) and code[:-2] in entry["levels"]
+        assert klass not in first  # no pupil before the late delivery
+        assert later[klass] and {pupils[p][:2] for p in later[klass]} == {(entry["uai"], code[:-2])}
+        assert klass in requested  # a teacher asks for it (R10 keeps it pending)
+    # The listed classes are exactly those with no pupil in the first family delivery.
+    listed = {c for _, c in late}
+    assert {c for c in later if c not in first} == listed
+
+
 def test_rpi_level_two_school_starts_at_ce2(tiny: Region) -> None:
     etab = tiny.records(tiny.closing, tiny.closing_delivery(), "EtabEducNat").values()
     rpi: dict[str, list[str]] = defaultdict(list)
@@ -459,7 +493,7 @@ def _closing_ids(tiny: Region) -> tuple[set[str], set[str]]:
     groups = {
         f"{year}:{u}:{audience}"
         for u in uai.values()
-        for audience in ("students", "relatives", "teachers", "staff", "all")
+        for audience in ("students", "relatives", "teachers", "staff")
     }
     for rec in tiny.records(year, day, "Eleve").values():
         struct, _, _, code, _ = rec.attrs["ENTPersonClasses"][0].split("$")

@@ -143,3 +143,28 @@ def test_tiny_region_rollover(
     assert {o.status for o in again[:-1]} == {"already_applied"}, [o.reason for o in again]
     assert again[-1].status == "held" and "R7" in again[-1].reason
     assert export_bytes(engine, tmp_path / "after") == exported
+
+
+def test_first_year_staff_import_attaches_staff_to_the_schools_of_its_delivery(
+    engine: Engine, store: ObjectStore, region: GeneratedRegion
+) -> None:
+    """The first year imported staff first (as the flows do): the delivery's own EtabEducNat
+    goes with the staff file, so no teacher is left without a school (R8)."""
+    closing = region.manifest["closing_year"]
+    upload(store, region, closing)
+    staff = import_pending(engine, store, SETTINGS, closing, STAFF_TYPES, run_id="s", now=AUGUST)
+    assert [o.status for o in staff] == ["applied"], [o.reason for o in staff]
+    staff_people = select(func.count()).where(schema.users.c.profile.in_(["Teacher", "Personnel"]))
+    linked = select(func.count(func.distinct(schema.user_structures.c.user_external_id))).where(
+        schema.user_structures.c.source == "feed"
+    )
+    assert scalar(engine, staff_people) > 0
+    assert scalar(engine, linked) == scalar(engine, staff_people)
+    assert scalar(engine, select(func.count()).select_from(schema.users).where(
+        schema.users.c.profile == "Student")) == 0  # fmt: skip
+    families = import_pending(
+        engine, store, SETTINGS, closing, FAMILY_IMPORT_TYPES, run_id="f", now=AUGUST
+    )
+    assert [o.status for o in families] == ["applied"], [o.reason for o in families]
+    students = select(func.count()).where(schema.users.c.profile == "Student")
+    assert scalar(engine, students) == region.manifest["counts"]["students"][closing]

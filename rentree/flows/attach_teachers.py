@@ -16,11 +16,13 @@ from rentree.flows.common import (
     directory_guard,
     markdown_table,
     new_year_of,
+    nothing_done,
     open_run,
     publish_links,
     publish_summary,
     publish_table,
     run_name,
+    run_transaction,
 )
 from rentree.infra.reports import write_report
 from rentree.tasks.attachments import AttachmentResult, request_attachments, school_team_requests
@@ -70,18 +72,8 @@ def load_requests(
 @task(cache_policy=NO_CACHE)
 def decide(ctx: RunContext, requests: pl.DataFrame) -> AttachmentResult:
     """R10 on every request in one transaction (rolled back on a dry run)."""
-    with ctx.workspace.engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            result = request_attachments(conn, requests, ctx.run_id, datetime.now(UTC))
-        except BaseException:
-            transaction.rollback()
-            raise
-        if ctx.dry_run:
-            transaction.rollback()
-        else:
-            transaction.commit()
-    return result
+    with run_transaction(ctx) as conn:
+        return request_attachments(conn, requests, ctx.run_id, datetime.now(UTC))
 
 
 def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) -> dict[str, Any]:
@@ -127,12 +119,11 @@ def attach_teachers(
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         wanted = load_requests(ctx, requests_key, requests, school)
         if wanted.is_empty():
-            ctx.status = "rejected"
-            ctx.summary = {
-                "message": "No attachment request: give requests_key, requests or school."
-            }
-            publish_summary(ctx, "Teacher attachments", [("Nothing done", ctx.summary["message"])])
-            return ctx.result()
+            return nothing_done(
+                ctx,
+                "Teacher attachments",
+                "No attachment request: give requests_key, requests or school.",
+            )
         with directory_guard(ctx):
             result = decide(ctx, wanted)
         ctx.summary = report_attachments(ctx, result, f"Teacher attachments {ctx.school_year}")

@@ -32,7 +32,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Running
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Connection, delete, insert, update
 
 from rentree.infra import naming
 from rentree.infra.db import schema_is_current, upgrade
@@ -202,6 +202,23 @@ def closing_year_of(ws: Workspace) -> str | None:
         return current_years(conn)[0]
 
 
+@contextmanager
+def run_transaction(ctx: RunContext) -> Iterator[Connection]:
+    """One transaction, committed at the end unless the run is a dry run (then rolled back,
+    as on any error): a preview computes exactly what a real run would, and changes nothing."""
+    with ctx.workspace.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            transaction.rollback()
+            raise
+        if ctx.dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+
+
 # -- the concurrency guard ------------------------------------------------------------------
 
 
@@ -275,6 +292,17 @@ def publish_summary(ctx: RunContext, title: str, sections: Sequence[tuple[str, s
         markdown=markdown, key=ctx.artifact_key("summary"), description=f"{title}{mode}"
     )
     return markdown
+
+
+def nothing_done(
+    ctx: RunContext, title: str, message: str, *, status: str = "rejected", **summary: Any
+) -> dict[str, Any]:
+    """End a run that had nothing to do: its status, the sentence in its summary (after the
+    `summary` values given) and in its markdown artifact; returns the flow's result."""
+    ctx.status = status
+    ctx.summary = {**summary, "message": message}
+    publish_summary(ctx, title, [("Nothing done", message)])
+    return ctx.result()
 
 
 def publish_table(ctx: RunContext, what: str, frame: pl.DataFrame, description: str) -> None:

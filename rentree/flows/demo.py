@@ -3,9 +3,10 @@ local workspace (SQLite file and storage folder under one folder, wiped first).
 
 The timeline (domain.md): the closing year imported (first year: simply imported), the
 content inventory, freeze, staff import and its late Delta, the ONDE switch detected, the
-first family delivery, teacher attachments (one refused: its class has no pupil yet), the
-late entries' delivery through a nightly run (which applies that attachment by itself),
-the share purge and the storage report.
+first family delivery, teacher attachments (the ones to a class made only of late-entry
+pupils refused and kept pending: the class has no pupil yet), the late entries' delivery
+through a nightly run (which applies them by themselves), the share purge and the storage
+report.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
 from rentree.infra.naming import landing_key
-from rentree.infra.schema import pending_attachments
+from rentree.infra.schema import pending_attachments, user_classes
 from rentree.infra.settings import load_settings
 from rentree.infra.workspace import Workspace, open_workspace
 from rentree.tasks.content import import_content, read_inventory
@@ -196,11 +197,14 @@ def _timeline(
     progress.advance()
 
     attached = attach_teachers(year=new, requests=[list(r) for r in requests.iter_rows()])
+    # Classes made only of late-entry pupils have none yet: their requests wait (R10).
+    late_classes = [c for e in manifest["late_entries"] for c in e["late_classes"]]
+    waiting = f": {', '.join(late_classes)} has no pupil yet" if late_classes else ""
     summary.add(
         "5 teacher attachments",
         "attach-teachers",
         attached,
-        f"{attached['attached']} attached, {attached['pending']} pending (R10), "
+        f"{attached['attached']} attached, {attached['pending']} pending (R10{waiting}), "
         f"{attached['refused']} refused",
     )
     progress.advance()
@@ -212,7 +216,9 @@ def _timeline(
         "nightly",
         night,
         f"{_counts(night)}; pending attachments left {_pending(ws, new)} (of "
-        f"{attached['pending']}); late entries still watched {night['late_entries']}",
+        f"{attached['pending']}); late-entry classes with their teacher "
+        f"{_with_teacher(ws, late_classes)} of {len(late_classes)}; late entries still watched "
+        f"{night['late_entries']}",
     )
     progress.advance()
 
@@ -250,6 +256,22 @@ def _pending(ws: Workspace, year: str) -> int:
                 )
             ).all()
         )
+
+
+def _with_teacher(ws: Workspace, classes: list[str]) -> int:
+    """How many of these classes have a teacher attached (R10 applied)."""
+    if not classes:
+        return 0
+    with ws.engine.connect() as conn:
+        rows = conn.execute(
+            select(user_classes.c.class_external_id)
+            .where(
+                user_classes.c.class_external_id.in_(classes),
+                user_classes.c.source == "manual",
+            )
+            .distinct()
+        ).all()
+    return len(rows)
 
 
 def _attach_file(region_dir: Path, year: str) -> pl.DataFrame:

@@ -8,9 +8,8 @@ from typing import Any
 
 from prefect import flow
 
-from rentree.flows.common import new_year_of, open_run, publish_summary, run_name
-from rentree.flows.importing import finish_phase, run_phase
-from rentree.flows.staging import FileCheckMapper
+from rentree.flows.common import new_year_of, open_run, run_name
+from rentree.flows.importing import run_import_phase
 from rentree.tasks.imports import FAMILY_IMPORT_TYPES
 
 PHASE = "family-import"
@@ -30,21 +29,14 @@ def family_import(
     to those schools (manual re-runs after late ONDE entries). A delivery above a hold
     threshold waits for approval in this run's form, or later with `hold_id` and `approve`."""
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
-        if ctx.school_year is None:
-            ctx.status = "rejected"
-            ctx.summary = {"message": "No school year given and the directory holds none."}
-            publish_summary(ctx, "Family import", [("Nothing done", ctx.summary["message"])])
-            return ctx.result()
-        with FileCheckMapper(ctx.settings) as mapper:
-            result = run_phase(
-                ctx,
-                [ctx.school_year],
-                FAMILY_IMPORT_TYPES,
-                phase=PHASE,
-                schools=schools,
-                hold_id=hold_id,
-                approve=approve,
-                wait_for_approval=wait_for_approval,
-                mapper=mapper,
-            )
-        return finish_phase(ctx, result, f"Family import {ctx.school_year}", ctx.school_year)
+        return run_import_phase(
+            ctx,
+            "Family import",
+            FAMILY_IMPORT_TYPES,
+            phase=PHASE,
+            schools=schools,
+            hold_id=hold_id,
+            approve=approve,
+            wait_for_approval=wait_for_approval,
+            follow_ups=True,
+        )

@@ -15,6 +15,7 @@ from rentree.flows.common import (
     directory_guard,
     markdown_table,
     new_year_of,
+    nothing_done,
     open_run,
     publish_links,
     publish_summary,
@@ -66,10 +67,9 @@ def freeze(year: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     the pre-purge notice and the bookmark clean-up report for the owners."""
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         if ctx.school_year is None:
-            ctx.status = "rejected"
-            ctx.summary = {"message": "The directory holds no school year: nothing to freeze."}
-            publish_summary(ctx, "Freeze", [("Nothing done", ctx.summary["message"])])
-            return ctx.result()
+            return nothing_done(
+                ctx, "Freeze", "The directory holds no school year: nothing to freeze."
+            )
         closed: dict[str, Any] = {"phase": "unchanged (dry run)"}
         if not dry_run:
             with directory_guard(ctx):

@@ -21,9 +21,11 @@ from rentree.flows.common import (
     directory_guard,
     hold_decision,
     markdown_table,
+    nothing_done,
     publish_links,
     publish_summary,
     publish_table,
+    run_transaction,
 )
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.reports import write_report
@@ -103,19 +105,9 @@ def settle_hold(
 def follow_ups(ctx: RunContext, year: str) -> tuple[AttachmentResult, pl.DataFrame]:
     """R10 pending attachments, then R12 late-entry watch, in one transaction."""
     now = datetime.now(UTC)
-    with ctx.workspace.engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            attachments = apply_pending_attachments(conn, year, ctx.run_id, now)
-            late = late_entry_watch(conn, year, now)
-        except BaseException:
-            transaction.rollback()
-            raise
-        if ctx.dry_run:
-            transaction.rollback()
-        else:
-            transaction.commit()
-    return attachments, late
+    with run_transaction(ctx) as conn:
+        attachments = apply_pending_attachments(conn, year, ctx.run_id, now)
+        return attachments, late_entry_watch(conn, year, now)
 
 
 def hold_form(hold_id: str, ctx: RunContext) -> str:
@@ -185,9 +177,46 @@ def run_phase(
             if decision is None:
                 result.pending_holds.append(held[0])
                 break
-            with directory_guard(ctx):
-                result.decisions.append(settle_hold(ctx, held[0], decision, mapper))
+            try:
+                with directory_guard(ctx):
+                    result.decisions.append(settle_hold(ctx, held[0], decision, mapper))
+            except HoldError as exc:
+                # e.g. its files changed meanwhile: said in one sentence, the hold stays.
+                result.refusals.append(str(exc))
+                break
     return result
+
+
+def run_import_phase(
+    ctx: RunContext,
+    title: str,
+    types: Sequence[str],
+    *,
+    phase: str,
+    schools: Collection[str] | None = None,
+    hold_id: str | None,
+    approve: bool | None,
+    wait_for_approval: bool,
+    follow_ups: bool,
+) -> dict[str, Any]:
+    """A phase of the run's school year (staff-import, family-import): its deliveries of
+    `types`, then the follow-ups when asked (R10, R12), reported under `title`."""
+    year = ctx.school_year
+    if year is None:
+        return nothing_done(ctx, title, "No school year given and the directory holds none.")
+    with FileCheckMapper(ctx.settings) as mapper:
+        result = run_phase(
+            ctx,
+            [year],
+            types,
+            phase=phase,
+            schools=schools,
+            hold_id=hold_id,
+            approve=approve,
+            wait_for_approval=wait_for_approval,
+            mapper=mapper,
+        )
+    return finish_phase(ctx, result, f"{title} {year}", year if follow_ups else None)
 
 
 def finish_phase(

@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect import flow
 
-from rentree.flows.common import new_year_of, open_run, publish_summary, run_name
+from rentree.flows.common import new_year_of, nothing_done, open_run, run_name
 from rentree.flows.importing import finish_phase, run_phase
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.naming import FEED_TYPES
@@ -29,9 +29,12 @@ def nightly(
             closing, new = current_years(conn)
         years = [y for y in (closing, new) if y is not None]
         if not years:
-            ctx.summary = {"message": "The directory holds no school year yet: nothing is due."}
-            publish_summary(ctx, "Nightly", [("Nothing done", ctx.summary["message"])])
-            return ctx.result()
+            return nothing_done(
+                ctx,
+                "Nightly",
+                "The directory holds no school year yet: nothing is due.",
+                status="completed",
+            )
         with FileCheckMapper(ctx.settings) as mapper:
             result = run_phase(
                 ctx,

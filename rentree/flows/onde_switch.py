@@ -14,6 +14,7 @@ from rentree.flows.common import (
     RunContext,
     directory_guard,
     new_year_of,
+    nothing_done,
     open_run,
     publish_summary,
     run_name,
@@ -79,10 +80,9 @@ def onde_switch(
             ctx.summary = {"switched": False, "message": "Outside the rentrée window: not checked."}
             return ctx.result()
         if ctx.school_year is None:
-            ctx.status = "rejected"
-            ctx.summary = {"switched": False, "message": "The directory holds no school year."}
-            publish_summary(ctx, "ONDE switch", [("Nothing done", ctx.summary["message"])])
-            return ctx.result()
+            return nothing_done(
+                ctx, "ONDE switch", "The directory holds no school year.", switched=False
+            )
         already, detected = look_for_switch(ctx)
         switched = already or detected or confirm
         source = "detected" if detected else "operator"

@@ -18,6 +18,7 @@ from rentree.flows.common import (
     directory_guard,
     hold_decision,
     markdown_table,
+    nothing_done,
     open_run,
     publish_links,
     publish_summary,
@@ -116,10 +117,9 @@ def share_purge(
     purge held for approval."""
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=closing_year_of) as ctx:
         if ctx.school_year is None:
-            ctx.status = "rejected"
-            ctx.summary = {"message": "No school year is frozen: there is nothing to purge yet."}
-            publish_summary(ctx, "Share purge", [("Nothing done", ctx.summary["message"])])
-            return ctx.result()
+            return nothing_done(
+                ctx, "Share purge", "No school year is frozen: there is nothing to purge yet."
+            )
         if undo_run_id:
             try:
                 with directory_guard(ctx):

@@ -20,7 +20,6 @@ from rentree.infra.db import insert_frame, is_postgresql, staging_table
 from rentree.infra.schema import (
     change_log,
     classes,
-    feed_files,
     group_members,
     groups,
     relations,
@@ -31,6 +30,7 @@ from rentree.infra.schema import (
     users,
 )
 from rentree.tasks.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
+from rentree.tasks.ledger import record_feed_files
 
 _BATCH = 50_000
 
@@ -105,7 +105,7 @@ def apply_change_set(
     _insert(conn, relations, cs.relations_made)
     _insert(conn, group_members, cs.group_members_added)
     logged = _log(conn, change_log_rows(cs), run_id, now)
-    _record_files(conn, cs, run_id, now)
+    record_feed_files(conn, cs.files, "applied", school_year=cs.school_year, run_id=run_id, now=now)
     counts = cs.counts()
     counts["change_log"] = logged
     return counts
@@ -149,26 +149,6 @@ def _delete(conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[
     key_list = ", ".join(f'"{k}"' for k in keys)
     conn.execute(
         text(f'DELETE FROM "{table.name}" WHERE ({key_list}) IN (SELECT {key_list} FROM "{tmp}")')
-    )
-
-
-def _record_files(conn: Connection, cs: ChangeSet, run_id: str, now: datetime) -> None:
-    files = cs.files
-    if files.is_empty():
-        return
-    tmp = staging_table(conn, "applied_files", files.select("content_hash"), ["content_hash"])
-    conn.execute(
-        text(f'DELETE FROM feed_files WHERE content_hash IN (SELECT content_hash FROM "{tmp}")')
-    )
-    _insert(
-        conn,
-        feed_files,
-        files.with_columns(
-            pl.lit(cs.school_year).alias("school_year"),
-            pl.lit("applied").alias("status"),
-            pl.lit(run_id).alias("run_id"),
-            pl.lit(now).alias("recorded_at"),
-        ),
     )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -166,6 +166,16 @@ def resolve_ids(ids: pl.DataFrame, column: str, directory: Directory) -> pl.Data
 
 
 @dataclass(frozen=True)
+class MissingScope:
+    """What decides the missing marks (R11) of a delivery's people, for every feed type."""
+
+    complete: Mapping[str, bool]  # feed type -> a Complet file (absence marks missing)
+    rejected: pl.DataFrame  # account_id of records validation rejected: never marked
+    today: date  # the date of the marks
+    schools: list[str] | None  # when given, only people of these schools are marked
+
+
+@dataclass(frozen=True)
 class PeoplePlan:
     created: pl.DataFrame  # rows of new people (feed values), account_id
     updated: pl.DataFrame  # users_updated
@@ -173,17 +183,22 @@ class PeoplePlan:
     back: pl.DataFrame  # users_back
     present: pl.DataFrame  # account_id of every record about an existing or new person
 
+    def add_to(self, changes: Changes, created: pl.DataFrame) -> None:
+        """Add the people's changes, with `created` as the users rows of the new ones."""
+        changes.add("users_created", created)
+        changes.add("users_updated", self.updated)
+        changes.add("users_missing", self.missing)
+        changes.add("users_back", self.back)
+
 
 def plan_people(
     rows: pl.DataFrame,
     directory: Directory,
+    scope: MissingScope,
+    feed_type: str,
     *,
     profiles: Sequence[str],
     owned: Sequence[str],
-    complete: bool,
-    rejected: pl.DataFrame,
-    today: date,
-    schools: Iterable[str] | None,
 ) -> PeoplePlan:
     """Creations, attribute updates, missing marks and returns for one type of people.
 
@@ -191,6 +206,7 @@ def plan_people(
     owned attributes (new values). Add records are the whole person; modify records replace
     only what they name; delete records and absence from a Complet file mark missing (R11).
     """
+    rejected, today, schools = scope.rejected, scope.today, scope.schools
     current = directory.users.filter(pl.col("profile").is_in(list(profiles)))
     existing = rows.join(
         current.select(pl.col("external_id").alias("account_id")), on="account_id", how="semi"
@@ -207,7 +223,7 @@ def plan_people(
     ).select(pl.col("account_id").alias("external_id"))
 
     gone = existing.filter(pl.col("operation") == "delete").select("account_id")
-    if complete:
+    if scope.complete.get(feed_type, False):
         absent = (
             current.filter(pl.col("source") == "feed")
             .select(pl.col("external_id").alias("account_id"))
@@ -339,4 +355,21 @@ def diff_links(
     on = [*keys, *compare]
     made = target.unique(on).join(current.select(on), on=on, how="anti", nulls_equal=True)
     cut = current.unique(on).join(target.select(on), on=on, how="anti", nulls_equal=True)
+    return made, cut
+
+
+def diff_school_links(
+    target: pl.DataFrame,
+    current: pl.DataFrame,
+    changes: Changes,
+    compare: Sequence[str] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add the feed school links made and cut to reach `target` from `current` (the people's
+    links of every source); a link made by hand stays and gets no feed twin. Returns them."""
+    keys = ["user_external_id", "structure_uai"]
+    made, cut = diff_links(target, current.filter(pl.col("source") == "feed"), keys, compare)
+    manual = current.filter(pl.col("source") != "feed").select(keys)
+    made = made.join(manual, on=keys, how="anti")
+    changes.add("structure_links_made", made)
+    changes.add("structure_links_cut", cut)
     return made, cut

@@ -6,14 +6,13 @@ from the students and relations after the delivery, not read from the relatives'
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 
 from rentree.tasks.diff_common import (
     Changes,
     Directory,
-    diff_links,
+    MissingScope,
+    diff_school_links,
     modified_columns,
     plan_people,
     resolve_accounts,
@@ -33,21 +32,10 @@ def plan_relatives(
     rows: pl.DataFrame,
     directory: Directory,
     changes: Changes,
-    *,
-    complete: bool,
-    rejected: pl.DataFrame,
-    today: date,
-    schools: list[str] | None,
+    scope: MissingScope,
 ) -> None:
     people = plan_people(
-        rows,
-        directory,
-        profiles=RELATIVE_PROFILES,
-        owned=_OWNED,
-        complete=complete,
-        rejected=rejected,
-        today=today,
-        schools=schools,
+        rows, directory, scope, "PersRelEleve", profiles=RELATIVE_PROFILES, owned=_OWNED
     )
     created = people.created.select(
         pl.col("account_id").alias("external_id"),
@@ -57,10 +45,7 @@ def plan_relatives(
         *_OWNED,
         pl.lit("none").alias("activation_state"),
     )
-    changes.add("users_created", created)
-    changes.add("users_updated", people.updated)
-    changes.add("users_missing", people.missing)
-    changes.add("users_back", people.back)
+    people.add_to(changes, created)
 
 
 def plan_relative_schools(
@@ -88,13 +73,4 @@ def plan_relative_schools(
         .with_columns(pl.lit("feed").alias("source"), pl.lit(False).alias("director"))
     )
     current = directory.structure_links.join(relatives, on="user_external_id", how="semi")
-    made, cut = diff_links(
-        target,
-        current.filter(pl.col("source") == "feed"),
-        ["user_external_id", "structure_uai"],
-    )
-    manual = current.filter(pl.col("source") != "feed").select("user_external_id", "structure_uai")
-    made = made.join(manual, on=["user_external_id", "structure_uai"], how="anti")
-    changes.add("structure_links_made", made)
-    changes.add("structure_links_cut", cut)
-    return made, cut
+    return diff_school_links(target, current, changes)

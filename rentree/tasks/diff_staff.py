@@ -7,14 +7,13 @@ and students' and relatives' links are not looked at.
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 
 from rentree.tasks.diff_common import (
     Changes,
     Directory,
-    diff_links,
+    MissingScope,
+    diff_school_links,
     modified_columns,
     plan_people,
     resolve_accounts,
@@ -68,24 +67,13 @@ def plan_staff(
     directory: Directory,
     structures_after: pl.DataFrame,
     changes: Changes,
-    *,
-    complete: bool,
-    rejected: pl.DataFrame,
-    today: date,
-    schools: list[str] | None,
+    scope: MissingScope,
 ) -> None:
     rows = staff_rows(frame, structures_after)
     rows, linked = resolve_accounts(rows, directory, STAFF_PROFILES, by_ine=False)
     changes.add("identities_linked", linked)
     people = plan_people(
-        rows,
-        directory,
-        profiles=STAFF_PROFILES,
-        owned=_OWNED,
-        complete=complete,
-        rejected=rejected,
-        today=today,
-        schools=schools,
+        rows, directory, scope, "PersEducNat", profiles=STAFF_PROFILES, owned=_OWNED
     )
     created = people.created.select(
         pl.col("account_id").alias("external_id"),
@@ -95,10 +83,7 @@ def plan_staff(
         pl.lit("none").alias("activation_state"),
         pl.col("struct_ids").list.first().alias("structure_uai"),
     )
-    changes.add("users_created", created)
-    changes.add("users_updated", people.updated)
-    changes.add("users_missing", people.missing)
-    changes.add("users_back", people.back)
+    people.add_to(changes, created)
 
     scoped = rows.filter(touches("struct_ids", "director_of"))
     current = directory.structure_links.join(
@@ -152,13 +137,4 @@ def plan_staff(
         .join(directors, on=["user_external_id", "structure_uai"], how="left")
         .with_columns(pl.col("director").fill_null(False), pl.lit("feed").alias("source"))
     )
-    made, cut = diff_links(
-        targets,
-        feed_links.select("user_external_id", "structure_uai", "source", "director"),
-        ["user_external_id", "structure_uai"],
-        ["director"],
-    )
-    manual = current.filter(pl.col("source") != "feed").select("user_external_id", "structure_uai")
-    made = made.join(manual, on=["user_external_id", "structure_uai"], how="anti")
-    changes.add("structure_links_made", made)
-    changes.add("structure_links_cut", cut)
+    diff_school_links(targets, current, changes, ["director"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 
 from rentree.infra.naming import class_id
@@ -11,7 +9,9 @@ from rentree.tasks.accounts import activation_codes, assign_logins
 from rentree.tasks.diff_common import (
     Changes,
     Directory,
+    MissingScope,
     diff_links,
+    diff_school_links,
     modified_columns,
     plan_people,
     resolve_accounts,
@@ -68,11 +68,7 @@ def plan_students(
     structures_after: pl.DataFrame,
     relative_accounts: pl.DataFrame,
     changes: Changes,
-    *,
-    complete: bool,
-    rejected: pl.DataFrame,
-    today: date,
-    schools: list[str] | None,
+    scope: MissingScope,
 ) -> pl.DataFrame:
     """Add the students' changes; return the classes the delivery names (id, uai, code, label).
 
@@ -83,16 +79,7 @@ def plan_students(
     rows = student_rows(frame, structures_after)
     rows, linked = resolve_accounts(rows, directory, STUDENT_PROFILES, by_ine=True)
     changes.add("identities_linked", linked)
-    people = plan_people(
-        rows,
-        directory,
-        profiles=STUDENT_PROFILES,
-        owned=_OWNED,
-        complete=complete,
-        rejected=rejected,
-        today=today,
-        schools=schools,
-    )
+    people = plan_people(rows, directory, scope, "Eleve", profiles=STUDENT_PROFILES, owned=_OWNED)
     new = people.created.rename({"account_id": "external_id"})
     logins = assign_logins(new.select("external_id", "first_name", "last_name"), directory.logins)
     created = (
@@ -107,10 +94,7 @@ def plan_students(
             pl.col("struct_id").alias("structure_uai"),
         )
     )
-    changes.add("users_created", created)
-    changes.add("users_updated", people.updated)
-    changes.add("users_missing", people.missing)
-    changes.add("users_back", people.back)
+    people.add_to(changes, created)
 
     current_school = (
         directory.structure_links.filter(pl.col("source") == "feed")
@@ -138,15 +122,7 @@ def plan_students(
         pl.lit("feed").alias("source"),
         pl.lit(False).alias("director"),
     ).drop_nulls("structure_uai")
-    made, cut = diff_links(
-        target,
-        current.filter(pl.col("source") == "feed"),
-        ["user_external_id", "structure_uai"],
-    )
-    manual = current.filter(pl.col("source") != "feed")
-    made = made.join(manual, on=["user_external_id", "structure_uai"], how="anti")
-    changes.add("structure_links_made", made)
-    changes.add("structure_links_cut", cut)
+    diff_school_links(target, current, changes)
 
     # class link of this school year (feed)
     scoped = rows.filter(touches("class_code", "struct_id"))

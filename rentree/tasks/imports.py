@@ -20,9 +20,9 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete
 
-from rentree.infra.db import directory_lock, insert_frame
+from rentree.infra.db import directory_lock
 from rentree.infra.naming import (
     FEED_TYPES,
     FeedName,
@@ -52,6 +52,7 @@ from rentree.tasks.holds import (
     pending_holds,
 )
 from rentree.tasks.late_entries import late_entry_watch
+from rentree.tasks.ledger import files_frame, record_feed_files
 from rentree.tasks.plan import plan_delivery
 from rentree.tasks.routing import (
     delivery_files,
@@ -73,6 +74,13 @@ from rentree.tasks.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_
 Status = Literal["applied", "held", "quarantined", "skipped", "already_applied", "dry_run"]
 STAFF_TYPES: tuple[str, ...] = ("PersEducNat",)
 FAMILY_IMPORT_TYPES: tuple[str, ...] = ("EtabEducNat", "Eleve", "PersRelEleve")
+
+
+def with_structures(phase_types: Collection[str]) -> tuple[str, ...]:
+    """The types to apply from the deliveries a phase picks: a staff delivery's own
+    EtabEducNat files go with it, so that staff are attached to a school that is new to the
+    directory (the first year, a school opening) instead of losing that link."""
+    return tuple(dict.fromkeys(["EtabEducNat", *phase_types]))
 
 
 @dataclass
@@ -115,7 +123,8 @@ class HoldDecision:
 
 
 def phase_of(types: Collection[str]) -> str:
-    return "staff-import" if set(types) <= set(STAFF_TYPES) else "family-import"
+    people = set(types) - {"EtabEducNat"}
+    return "staff-import" if people and people <= set(STAFF_TYPES) else "family-import"
 
 
 def landing_deliveries(store: ObjectStore, year: str, types: Collection[str]) -> list[str]:
@@ -149,46 +158,14 @@ def import_delivery(
     phase: str | None = None,
     now: datetime | None = None,
     map_files: FileMapper = map,
+    approving: Hold | None = None,
 ) -> ImportOutcome:
     """Import one landing delivery of a school year (all its types, or only `types`).
 
     `map_files` runs the file checks of the stage step (a flow passes its task runner's map).
+    `approving` is the hold `approve_hold` re-plans under: it does not block the delivery, and
+    it is decided (approved, or superseded by a new hold) in the same transaction.
     """
-    return _import(
-        engine,
-        store,
-        settings,
-        year,
-        delivery,
-        run_id=run_id,
-        dry_run=dry_run,
-        schools=schools,
-        today=today,
-        types=types,
-        phase=phase,
-        now=now,
-        approving=None,
-        map_files=map_files,
-    )
-
-
-def _import(
-    engine: Engine,
-    store: ObjectStore,
-    settings: Settings,
-    year: str,
-    delivery: str,
-    *,
-    run_id: str,
-    dry_run: bool,
-    schools: Collection[str] | None,
-    today: date | None,
-    types: Collection[str] | None,
-    phase: str | None,
-    now: datetime | None,
-    approving: Hold | None,
-    map_files: FileMapper = map,
-) -> ImportOutcome:
     check_school_year(year)
     now = now or datetime.now(UTC)
     today = today or now.date()
@@ -525,7 +502,7 @@ def import_pending(
             dry_run=dry_run,
             schools=schools,
             today=today,
-            types=phase_types,
+            types=with_structures(phase_types),
             phase=phase,
             now=now,
             map_files=map_files,
@@ -597,7 +574,7 @@ def approve_hold(
         outcome.report_keys += _write_reports(store, prefix, outcome, change_set)
         return HoldDecision(decided, outcome)
     approving = dataclasses.replace(hold, decided_by=decided_by)
-    result = _import(
+    result = import_delivery(
         engine,
         store,
         settings,
@@ -647,72 +624,35 @@ def reject_hold(
         f"Rejected by {decided_by} on {now:%Y-%m-%d %H:%M} UTC (hold {hold_id}); it was held "
         f"because: {hold.reason}"
     )
-    rows = pl.DataFrame(
-        [
-            {
-                "content_hash": sha256_of(store, key),
-                "file_name": feed.name,
-                "school_year": year,
-                "file_type": feed.file_type,
-                "mode": feed.mode,
-                "extraction_date": feed.extraction_date,
-                "chunk": feed.chunk,
-                "status": "quarantined",
-                "run_id": run_id,
-                "recorded_at": now,
-                "held_rule": "rejected",
-                "reason": reason,
-            }
-            for key, feed in zip(keys, feeds, strict=True)
-        ],
-        schema={
-            "content_hash": pl.String,
-            "file_name": pl.String,
-            "school_year": pl.String,
-            "file_type": pl.String,
-            "mode": pl.String,
-            "extraction_date": pl.Date,
-            "chunk": pl.Int64,
-            "status": pl.String,
-            "run_id": pl.String,
-            "recorded_at": pl.Datetime("us", "UTC"),
-            "held_rule": pl.String,
-            "reason": pl.String,
-        },
+    files = files_frame(
+        (feed, sha256_of(store, key)) for key, feed in zip(keys, feeds, strict=True)
     )
     with engine.begin() as conn:
         directory_lock(conn)
         decided = decide_hold(conn, hold_id, "rejected", decided_by, now)
-        if rows.height:
-            conn.execute(
-                delete(feed_files).where(
-                    feed_files.c.content_hash.in_(rows["content_hash"].to_list()),
-                    feed_files.c.status != "applied",
-                )
-            )
-            # a file whose very bytes were applied before keeps its applied row
-            applied = set(
-                conn.scalars(
-                    select(feed_files.c.content_hash).where(
-                        feed_files.c.content_hash.in_(rows["content_hash"].to_list()),
-                        feed_files.c.status == "applied",
-                    )
-                )
-            )
-            insert_frame(conn, feed_files, rows.filter(~pl.col("content_hash").is_in(applied)))
+        record_feed_files(
+            conn,
+            files,
+            "quarantined",
+            school_year=year,
+            run_id=run_id,
+            now=now,
+            held_rule="rejected",
+            reason=reason,
+        )
     move_files(store, [(k, quarantine_key(year, f)) for k, f in zip(keys, feeds, strict=True)])
     target = quarantine_prefix(year, hold.delivery)
     report = write_report(
         store,
         target,
         "rejection",
-        rows.select(
+        files.select(
             pl.col("file_name").alias("file"),
             "file_type",
             pl.lit(hold_id).alias("hold_id"),
             pl.lit(decided_by).alias("rejected_by"),
             pl.lit(now.isoformat()).alias("rejected_at"),
-            "reason",
+            pl.lit(reason).alias("reason"),
         ),
     )
     write_text(store, target, "rejection.txt", reason + "\n")

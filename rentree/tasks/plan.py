@@ -25,13 +25,14 @@ from rentree.infra.schema import (
     users,
 )
 from rentree.tasks.apply import directory_fingerprint
-from rentree.tasks.changeset import FILES_SCHEMA, KINDS, USER_ATTRIBUTES, ChangeSet
-from rentree.tasks.diff_common import Changes, Directory, resolve_ids
+from rentree.tasks.changeset import KINDS, USER_ATTRIBUTES, ChangeSet
+from rentree.tasks.diff_common import Changes, Directory, MissingScope, resolve_ids
 from rentree.tasks.diff_groups import plan_classes_and_groups
 from rentree.tasks.diff_relatives import plan_relatives, relative_rows
 from rentree.tasks.diff_staff import plan_staff
 from rentree.tasks.diff_structures import plan_structures
 from rentree.tasks.diff_students import plan_students
+from rentree.tasks.ledger import files_frame
 
 # validation report severities whose record was rejected (feeds.md "Severity")
 REJECTED_SEVERITIES = ("record", "error")
@@ -85,46 +86,22 @@ def plan_delivery(
     frames = staged.frames
     complete = dict(staged.complete)
     changes = Changes()
+    scope = MissingScope(complete, rejected, today, school_list)
 
     structures_after = directory.structures.select("external_id", "uai", "name")
     if "EtabEducNat" in frames:
         structures_after = plan_structures(frames["EtabEducNat"], directory, changes)
     if "PersEducNat" in frames:
-        plan_staff(
-            frames["PersEducNat"],
-            directory,
-            structures_after,
-            changes,
-            complete=complete.get("PersEducNat", False),
-            rejected=rejected,
-            today=today,
-            schools=school_list,
-        )
+        plan_staff(frames["PersEducNat"], directory, structures_after, changes, scope)
     relatives = pl.DataFrame(schema={"account_id": pl.String})
     if "PersRelEleve" in frames:
         rows = relative_rows(frames["PersRelEleve"], directory)
         relatives = rows.filter(pl.col("operation") != "delete").select("account_id")
-        plan_relatives(
-            rows,
-            directory,
-            changes,
-            complete=complete.get("PersRelEleve", False),
-            rejected=rejected,
-            today=today,
-            schools=school_list,
-        )
+        plan_relatives(rows, directory, changes, scope)
     named_classes = pl.DataFrame(schema={"external_id": pl.String})
     if "Eleve" in frames:
         named_classes = plan_students(
-            frames["Eleve"],
-            directory,
-            structures_after,
-            relatives,
-            changes,
-            complete=complete.get("Eleve", False),
-            rejected=rejected,
-            today=today,
-            schools=school_list,
+            frames["Eleve"], directory, structures_after, relatives, changes, scope
         )
     plan_classes_and_groups(
         directory,
@@ -152,25 +129,9 @@ def plan_delivery(
         file_hashes=tuple(f.content_hash for f in staged.files),
         fingerprint=fingerprint,
         complete=complete,
-        files=files_frame(staged.files),
+        files=files_frame((f.feed, f.content_hash) for f in staged.files),
         **{kind: changes.get(kind) for kind in KINDS},
     )
-
-
-def files_frame(files: Iterable[Any]) -> pl.DataFrame:
-    """The delivery's files as `ChangeSet.files` rows (from each file's parsed name)."""
-    rows = [
-        {
-            "content_hash": f.content_hash,
-            "file_name": f.feed.name,
-            "file_type": f.feed.file_type,
-            "mode": f.feed.mode,
-            "extraction_date": f.feed.extraction_date,
-            "chunk": f.feed.chunk,
-        }
-        for f in files
-    ]
-    return pl.DataFrame(rows, schema=FILES_SCHEMA)
 
 
 def rejected_from(problems: pl.DataFrame | None) -> list[str]:

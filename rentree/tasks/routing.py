@@ -18,12 +18,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
-from rentree.infra.db import insert_frame
 from rentree.infra.naming import (
     FeedName,
     FeedNameError,
@@ -37,6 +35,7 @@ from rentree.infra.naming import (
 )
 from rentree.infra.schema import feed_files, school_years
 from rentree.infra.storage import ObjectStore, sha256_of
+from rentree.tasks.ledger import applied_hashes, files_frame, record_feed_files
 from rentree.tasks.years import FAMILY_TYPES, year_state
 
 # Rules whose hold ends by itself once their condition is met (re-checked by every run).
@@ -167,18 +166,6 @@ def _yyyymmdd(value: date | str) -> str:
     return value.strftime("%Y%m%d")
 
 
-def _applied_hashes(conn: Connection, hashes: Sequence[str]) -> set[str]:
-    if not hashes:
-        return set()
-    return set(
-        conn.scalars(
-            select(feed_files.c.content_hash).where(
-                feed_files.c.content_hash.in_(list(hashes)), feed_files.c.status == "applied"
-            )
-        )
-    )
-
-
 def _all_applied(
     conn: Connection, store: ObjectStore, year: str, delivery: str, file_type: str
 ) -> bool:
@@ -188,7 +175,7 @@ def _all_applied(
         if feed.file_type == file_type
     ]
     hashes = [sha256_of(store, key) for key in keys]
-    return bool(hashes) and _applied_hashes(conn, hashes) == set(hashes)
+    return bool(hashes) and applied_hashes(conn, hashes) == set(hashes)
 
 
 def hold_files(
@@ -212,36 +199,20 @@ def hold_files(
         if feed.file_type in held_types
     ]
     hashes = [sha256_of(store, key) for key, _ in files]
-    applied = _applied_hashes(conn, hashes)
-    rows = [
-        {
-            "content_hash": content_hash,
-            "file_name": feed.name,
-            "school_year": year,
-            "file_type": feed.file_type,
-            "mode": feed.mode,
-            "extraction_date": feed.extraction_date,
-            "chunk": feed.chunk,
-            "status": "held",
-            "run_id": run_id,
-            "recorded_at": now,
-            "held_rule": held_types[feed.file_type].rule,
-            "reason": held_types[feed.file_type].reason,
-        }
-        for (key, feed), content_hash in zip(files, hashes, strict=True)
+    applied = applied_hashes(conn, hashes)
+    frame = files_frame(
+        (feed, content_hash)
+        for (_, feed), content_hash in zip(files, hashes, strict=True)
         if content_hash not in applied
-    ]
-    frame = pl.DataFrame(rows, schema=_HELD_SCHEMA)
-    if frame.height:
-        conn.execute(
-            delete(feed_files).where(
-                and_(
-                    feed_files.c.content_hash.in_(frame["content_hash"].to_list()),
-                    feed_files.c.status != "applied",
-                )
-            )
-        )
-        insert_frame(conn, feed_files, frame)
+    ).with_columns(
+        pl.col("file_type")
+        .replace_strict({t: h.rule for t, h in held_types.items()}, return_dtype=pl.String)
+        .alias("held_rule"),
+        pl.col("file_type")
+        .replace_strict({t: h.reason for t, h in held_types.items()}, return_dtype=pl.String)
+        .alias("reason"),
+    )
+    record_feed_files(conn, frame, "held", school_year=year, run_id=run_id, now=now)
     moves = [
         (landing_key(year, name), held_key(year, name)) for name in frame["file_name"].to_list()
     ]
@@ -257,22 +228,6 @@ def hold_files(
         "reason",
     )
     return report, moves
-
-
-_HELD_SCHEMA: dict[str, Any] = {
-    "content_hash": pl.String,
-    "file_name": pl.String,
-    "school_year": pl.String,
-    "file_type": pl.String,
-    "mode": pl.String,
-    "extraction_date": pl.Date,
-    "chunk": pl.Int64,
-    "status": pl.String,
-    "run_id": pl.String,
-    "recorded_at": pl.Datetime("us", "UTC"),
-    "held_rule": pl.String,
-    "reason": pl.String,
-}
 
 
 def release_held(

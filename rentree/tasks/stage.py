@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection
 
 from rentree.contracts.delivery import KnownIds
-from rentree.infra.db import insert_frame, staging_table
+from rentree.infra.db import staging_table
 from rentree.infra.naming import (
     FEED_TYPES,
     FeedName,
@@ -35,9 +34,9 @@ from rentree.infra.naming import (
     quarantine_prefix,
 )
 from rentree.infra.reports import WrittenReport
-from rentree.infra.schema import feed_files
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.ledger import applied_hashes, files_frame, record_feed_files
 from rentree.tasks.validate import (
     CheckContext,
     FileCheck,
@@ -190,7 +189,7 @@ def stage_delivery(
         for file, path in zip(landed, paths, strict=True):
             store.download(file.key, path)
         hashes = [_sha256(path) for path in paths]
-        applied = _applied_hashes(conn, hashes)
+        applied = applied_hashes(conn, hashes)
         pending = [i for i, h in enumerate(hashes) if h not in applied]
         keys = tuple(f.key for f in landed)
         if not pending and not strays:
@@ -208,8 +207,14 @@ def stage_delivery(
     known = known_in_directory(conn, lookups(checks))
     assessment = assess_delivery(checks, known, settings.invalid_record_ratio)
     if not assessment.accepted:
-        pending_files = [(landed[i].feed, hashes[i]) for i in pending]
-        _record_quarantine(conn, school_year, pending_files, run_id)
+        record_feed_files(
+            conn,
+            files_frame((landed[i].feed, hashes[i]) for i in pending),
+            "quarantined",
+            school_year=school_year,
+            run_id=run_id,
+            now=datetime.now(UTC),
+        )
         prefix = quarantine_prefix(school_year, delivery)
         moved = [(f.key, quarantine_key(school_year, f.feed)) for f in landed]
         moved += [(k, f"{prefix}{_base(k)}") for k in strays]
@@ -250,15 +255,6 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def _applied_hashes(conn: Connection, hashes: list[str]) -> set[str]:
-    rows = conn.execute(
-        select(feed_files.c.content_hash).where(
-            feed_files.c.content_hash.in_(hashes), feed_files.c.status == "applied"
-        )
-    )
-    return {r[0] for r in rows}
-
-
 def known_in_directory(conn: Connection, asked: KnownIds) -> KnownIds:
     """Which of the ids a delivery names but lacks the directory holds (one join each)."""
     return KnownIds(
@@ -276,48 +272,3 @@ def _present(conn: Connection, ids: pl.Series, table: str, condition: str) -> pl
         f"ON u.external_id = a.external_id {condition}"
     )
     return pl.Series("external_id", [r[0] for r in rows], dtype=pl.String)
-
-
-def _record_quarantine(
-    conn: Connection, school_year: str, files: list[tuple[FeedName, str]], run_id: str | None
-) -> None:
-    """A `quarantined` ledger row per file; a row of an earlier quarantine is replaced."""
-    now = datetime.now(UTC)
-    rows: dict[str, dict[str, Any]] = {}
-    for feed, content_hash in files:
-        rows.setdefault(
-            content_hash,
-            {
-                "content_hash": content_hash,
-                "file_name": feed.name,
-                "school_year": school_year,
-                "file_type": feed.file_type,
-                "mode": feed.mode,
-                "extraction_date": feed.extraction_date,
-                "chunk": feed.chunk,
-                "status": "quarantined",
-                "run_id": run_id,
-                "recorded_at": now,
-            },
-        )
-    conn.execute(
-        delete(feed_files).where(
-            feed_files.c.content_hash.in_(list(rows)), feed_files.c.status != "applied"
-        )
-    )
-    frame = pl.DataFrame(
-        list(rows.values()),
-        schema={
-            "content_hash": pl.String,
-            "file_name": pl.String,
-            "school_year": pl.String,
-            "file_type": pl.String,
-            "mode": pl.String,
-            "extraction_date": pl.Date,
-            "chunk": pl.Int64,
-            "status": pl.String,
-            "run_id": pl.String,
-            "recorded_at": pl.Datetime("us", "UTC"),
-        },
-    )
-    insert_frame(conn, feed_files, frame)

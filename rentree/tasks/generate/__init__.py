@@ -206,6 +206,18 @@ def _manifest(
         .sort("school_1", "level_1")
     )
     held_count = {(s, lv): n for s, lv, n in held.iter_rows()}
+    # Classes of the new year with no pupil before the late delivery (R10 keeps a teacher's
+    # request for them pending until then).
+    late_classes = (
+        pupils.filter(pl.col("school_1").is_not_null())
+        .group_by("school_1", "class_code_1")
+        .agg(pl.col("held").all())
+        .filter(pl.col("held"))
+        .sort("school_1", "class_code_1")
+    )
+    late_classes_of: dict[int, list[str]] = {}
+    for s, code, _ in late_classes.iter_rows():
+        late_classes_of.setdefault(s, []).append(class_id(new_year, uai[s], code))
     late_entries = [
         {
             "uai": uai[s],
@@ -213,6 +225,7 @@ def _manifest(
             "school_kind": KIND_NAMES[int(schools["kind"][s])],
             "levels": [LEVELS[lv] for lv in levels],
             "pupils": sum(held_count.get((s, lv), 0) for lv in levels),
+            "late_classes": late_classes_of.get(s, []),
             "missing_from": plan.family_first.strftime("%Y%m%d"),
             "arrive_in": plan.family_late.strftime("%Y%m%d"),
         }

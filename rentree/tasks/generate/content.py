@@ -3,8 +3,10 @@ tables: Guest accounts and their manual school links, manual groups, share bookm
 productions (documents, messages, app documents, trash) and shares.
 
 Shares point to people by name, to manual groups, to bookmarks and to the closing year's
-scolarité groups by the ids rentree will give them (infra.naming), so that the share purge
-(R5) has something to purge and the bookmark report (R13) members that left.
+scolarité groups by the ids rentree will give them (infra.naming; only the audiences the
+sync engine makes, tasks.diff_groups), so that the share purge (R5) has something to purge
+and the bookmark report (R13) members that left. Every reference resolves once the closing
+year's feeds are imported: the inventory imports with no reject.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import numpy as np
 import polars as pl
 
 from rentree.infra.naming import class_group_id, class_id, school_group_id
+from rentree.tasks.accounts import assign_logins
+from rentree.tasks.diff_groups import CLASS_AUDIENCES, SCHOOL_AUDIENCES
 from rentree.tasks.generate import names
 from rentree.tasks.generate.population import (
     PUPIL_ID_BASE,
@@ -26,8 +30,6 @@ from rentree.tasks.generate.population import (
 from rentree.tasks.generate.scales import Scale
 
 GUEST_ID_BASE = 900_000_000
-CLASS_AUDIENCES = ("students", "relatives", "teachers")
-SCHOOL_AUDIENCES = ("students", "relatives", "teachers", "staff", "all")
 RIGHTS = ("read", "contrib", "manage")
 RIGHTS_WEIGHTS = (0.75, 0.18, 0.07)
 BIG_FILE_BYTES = (300 * 1024**2, 450 * 1024**2)
@@ -153,31 +155,20 @@ def build_inventory(rng: np.random.Generator, scale: Scale, region: Region) -> I
     guest_first = rng.integers(0, len(names.FIRST_NAMES), n_guests)
     guest_last = rng.integers(0, len(names.LAST_NAMES), n_guests)
     guest_last[0] = names.LAST_NAMES.index("N'Diaye")
-    login_base = pl.select(
-        pl.format(
-            "{}.{}",
-            pl.Series([names.ascii_fold(x) for x in names.FIRST_NAMES]).gather(guest_first),
-            pl.Series([names.ascii_fold(x) for x in names.LAST_NAMES]).gather(guest_last),
-        )
-    ).to_series()
     users = pl.DataFrame(
         {
             "external_id": guest_id.astype(str),
             "profile": "Guest",
             "source": "manual",
             "identity": "local",
-            "login_base": login_base,
             "ine": pl.Series([None] * n_guests, dtype=pl.String),
             "first_name": pl.Series(names.FIRST_NAMES).gather(guest_first),
             "last_name": pl.Series(names.LAST_NAMES).gather(guest_last),
             "missing_since": pl.Series([None] * n_guests, dtype=pl.String),
         }
     )
-    rank = pl.int_range(pl.len()).over("login_base")
-    users = users.with_columns(
-        login=pl.when(rank > 0)
-        .then(pl.format("{}{}", pl.col("login_base"), (rank + 1).cast(pl.String)))
-        .otherwise(pl.col("login_base"))
+    users = users.join(
+        _guest_logins(users, pupils), on="external_id", how="left", maintain_order="left"
     ).select(
         "external_id",
         "profile",
@@ -346,6 +337,18 @@ def build_inventory(rng: np.random.Generator, scale: Scale, region: Region) -> I
     )
 
 
+def _guest_logins(guests: pl.DataFrame, pupils: pl.DataFrame) -> pl.DataFrame:
+    """Guests' logins under R3, free of the logins the closing year's pupils get when the
+    directory first imports them: the inventory is imported after that year's feeds, and a
+    login can belong to one account only."""
+    people = ["external_id", "first_name", "last_name"]
+    pupil_logins = assign_logins(
+        pupils.select(pl.col("id").alias("external_id"), "first_name", "last_name"),
+        pl.Series("login", [], dtype=pl.String),
+    )["login"]
+    return assign_logins(guests.select(people), pupil_logins)
+
+
 def _pick_names(rng: np.random.Generator, choices: tuple[str, ...], n: int) -> pl.Series:
     return pl.Series(choices).gather(rng.integers(0, len(choices), n))
 
@@ -364,7 +367,9 @@ def _scolarite_or_manual(
     kind = _choice(rng, n, (0.6, 0.15, 0.25))
     klass, has_class = classes_of.pick(rng, school)
     audience = np.array(CLASS_AUDIENCES, dtype=object)[_choice(rng, n, (0.45, 0.4, 0.15))]
-    school_audience = np.array(SCHOOL_AUDIENCES, dtype=object)[rng.integers(0, 5, n)]
+    school_audience = np.array(SCHOOL_AUDIENCES, dtype=object)[
+        rng.integers(0, len(SCHOOL_AUDIENCES), n)
+    ]
     manual, has_manual = group_pool.pick(rng, school)
     manual_ids = group_ids.to_numpy()[manual] if n else np.zeros(0, object)
     school_group = np.array(
@@ -500,7 +505,9 @@ def _shares(
     scolarite = _scolarite_or_manual(
         rng, year, uai, owner_school, classes_of, group_pool, group_ids
     )
-    school_audience = np.array(SCHOOL_AUDIENCES, dtype=object)[rng.integers(0, 5, n)]
+    school_audience = np.array(SCHOOL_AUDIENCES, dtype=object)[
+        rng.integers(0, len(SCHOOL_AUDIENCES), n)
+    ]
     school_group = np.array(
         [
             school_group_id(year, uai[s], a)

@@ -312,6 +312,7 @@ def build_region(rng: np.random.Generator, scale: Scale, closing_start: int) -> 
 
     move = _next_year(rng, schools, school_0, level_0)
     late_levels = _late_entries(rng, scale, schools)
+    apart = _late_classes_apart(scale, schools, late_levels)
 
     # New pupils: entry-level intake and a few newcomers at other levels.
     intake_school, intake_level = _intake(rng, schools)
@@ -377,7 +378,14 @@ def build_region(rng: np.random.Generator, scale: Scale, closing_start: int) -> 
         rng, schools, pupils, "school_0", "level_0", closing_start, scale.class_capacity
     )
     classes_1, placed_1 = form_classes(
-        rng, schools, pupils, "school_1", "level_1", new_start, scale.class_capacity
+        rng,
+        schools,
+        pupils,
+        "school_1",
+        "level_1",
+        new_start,
+        scale.class_capacity,
+        apart={s: late_levels[s] for s in apart},
     )
     pupils = pupils.join(placed_0, on="pupil", how="left", maintain_order="left").join(
         placed_1, on="pupil", how="left", maintain_order="left"
@@ -486,6 +494,19 @@ def _late_entries(
             if candidates.size and not chosen[candidates].any():
                 chosen[candidates[0]] = True
     return {int(s): entry[int(kind[s])] for s in np.flatnonzero(chosen & eligible)}
+
+
+def _late_classes_apart(
+    scale: Scale, schools: pl.DataFrame, late_levels: dict[int, tuple[int, ...]]
+) -> tuple[int, ...]:
+    """Late-entry schools whose late level is taught in classes of its own, so that a class
+    has no pupil at all until the late delivery (R10: a teacher's request for it waits).
+    Big schools get such classes by themselves; tiny's cohorts share a class with the next
+    level, so its élémentaire opens a CP class of its own."""
+    if not scale.fixed_layout:
+        return ()
+    kind = schools["kind"].to_numpy()
+    return tuple(s for s in sorted(late_levels) if int(kind[s]) == ELEMENTAIRE)
 
 
 def _intake(rng: np.random.Generator, schools: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -601,29 +622,43 @@ def form_classes(
     level_col: str,
     start: int,
     capacity: int,
+    apart: dict[int, tuple[int, ...]] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split each school's pupils, in level then name order, into classes of about
-    `class_capacity` pupils; a class spanning two levels is a multi-level class.
+    `class_capacity` pupils; a class spanning two levels is a multi-level class. The levels
+    `apart` names for a school (school -> levels) are split into classes of their own.
 
     Returns the classes (school, code, label, levels) and, per pupil, its class code and
     label in columns suffixed with the year's index (`class_code_0`...).
     """
     suffix = school_col.rsplit("_", 1)[1]
-    present = (
-        pupils.filter(pl.col(school_col).is_not_null())
-        .select(
-            "pupil",
-            "last_name",
-            "first_name",
-            school=pl.col(school_col),
-            level=pl.col(level_col),
-        )
-        .sort("school", "level", "last_name", "first_name", "pupil")
+    present = pupils.filter(pl.col(school_col).is_not_null()).select(
+        "pupil",
+        "last_name",
+        "first_name",
+        school=pl.col(school_col),
+        level=pl.col(level_col),
     )
-    n = pl.len().over("school")
-    rank = pl.int_range(pl.len()).over("school")
+    apart_rows = pl.DataFrame(
+        [(s, lv) for s, levels in (apart or {}).items() for lv in levels],
+        schema={"school": pl.Int64, "level": pl.Int64},
+        orient="row",
+    ).with_columns(part=pl.lit(0, dtype=pl.Int64))
+    present = (
+        present.cast({"school": pl.Int64, "level": pl.Int64})
+        .join(apart_rows, on=["school", "level"], how="left", maintain_order="left")
+        .with_columns(pl.col("part").fill_null(1))
+        .sort("school", "part", "level", "last_name", "first_name", "pupil")
+    )
+    # Each part of a school (its levels apart, the rest) is split on its own.
+    n = pl.len().over("school", "part")
+    rank = pl.int_range(pl.len()).over("school", "part")
     k = ((n + capacity - 1) // capacity).cast(pl.Int64)
-    present = present.with_columns(class_no=(rank * k // n).cast(pl.Int64))
+    present = present.with_columns(
+        class_no=(
+            pl.struct(pl.col("part"), (rank * k // n).alias("no")).rank("dense").over("school") - 1
+        ).cast(pl.Int64)
+    )
     classes = (
         present.group_by("school", "class_no", maintain_order=True)
         .agg(levels=pl.col("level").unique(maintain_order=True), size=pl.len())

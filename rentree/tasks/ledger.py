@@ -1,0 +1,105 @@
+"""The feed-file ledger (`feed_files`): one row per file content and what became of it.
+
+A file is known by the sha256 of its bytes. Its row says whether it was applied, is held
+(with the rule and the reason) or was quarantined. An applied row is final: a later hold or
+quarantine of the very same bytes leaves it as it is, while any other row is replaced by the
+newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import polars as pl
+from sqlalchemy import Connection, delete, select
+
+from rentree.infra.db import insert_frame
+from rentree.infra.naming import FeedName
+from rentree.infra.schema import feed_files
+from rentree.tasks.changeset import FILES_SCHEMA
+
+FileStatus = Literal["applied", "held", "quarantined"]
+
+_LEDGER_SCHEMA: dict[str, Any] = {
+    **FILES_SCHEMA,
+    "school_year": pl.String,
+    "status": pl.String,
+    "run_id": pl.String,
+    "recorded_at": pl.Datetime("us", "UTC"),
+    "held_rule": pl.String,
+    "reason": pl.String,
+}
+
+
+def files_frame(files: Iterable[tuple[FeedName, str]]) -> pl.DataFrame:
+    """Files as ledger rows (`changeset.FILES_SCHEMA`) from their parsed names and hashes."""
+    rows = [
+        {
+            "content_hash": content_hash,
+            "file_name": feed.name,
+            "file_type": feed.file_type,
+            "mode": feed.mode,
+            "extraction_date": feed.extraction_date,
+            "chunk": feed.chunk,
+        }
+        for feed, content_hash in files
+    ]
+    return pl.DataFrame(rows, schema=FILES_SCHEMA)
+
+
+def applied_hashes(conn: Connection, hashes: Sequence[str]) -> set[str]:
+    """Which of these contents were applied already."""
+    if not hashes:
+        return set()
+    return set(
+        conn.scalars(
+            select(feed_files.c.content_hash).where(
+                feed_files.c.content_hash.in_(list(hashes)), feed_files.c.status == "applied"
+            )
+        )
+    )
+
+
+def record_feed_files(
+    conn: Connection,
+    files: pl.DataFrame,
+    status: FileStatus,
+    *,
+    school_year: str,
+    run_id: str | None,
+    now: datetime,
+    held_rule: str | None = None,
+    reason: str | None = None,
+) -> pl.DataFrame:
+    """Write a ledger row per file content (the first file of a hash counts); returns them.
+
+    `files` has the `changeset.FILES_SCHEMA` columns, and may carry its own `held_rule` and
+    `reason` columns (one per file) instead of the keyword values. An `applied` row replaces
+    any earlier row of its hash; another status replaces earlier rows that are not applied
+    and leaves out the files whose very bytes were applied before. Nothing is committed.
+    """
+    given = {"held_rule": held_rule, "reason": reason}
+    rows = (
+        files.unique(subset="content_hash", keep="first", maintain_order=True)
+        .with_columns(
+            pl.lit(school_year).alias("school_year"),
+            pl.lit(status).alias("status"),
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(now).alias("recorded_at"),
+            *(pl.lit(v).alias(c) for c, v in given.items() if c not in files.columns),
+        )
+        .select(pl.col(c).cast(t) for c, t in _LEDGER_SCHEMA.items())
+    )
+    if rows.is_empty():
+        return rows
+    hashes = rows["content_hash"].to_list()
+    earlier = feed_files.c.content_hash.in_(hashes)
+    if status == "applied":
+        conn.execute(delete(feed_files).where(earlier))
+    else:
+        conn.execute(delete(feed_files).where(earlier, feed_files.c.status != "applied"))
+        rows = rows.filter(~pl.col("content_hash").is_in(applied_hashes(conn, hashes)))
+    insert_frame(conn, feed_files, rows)
+    return rows
