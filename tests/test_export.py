@@ -53,7 +53,8 @@ def seed(engine: Engine) -> None:
                     "login": [f"login.{i}" for i in range(len(USER_IDS))],
                     "first_name": ["Zoé", "Ève", "Noël", "Anaïs", "Chloé", "Léo", "Inès"],
                     "last_name": ["Dupont"] * len(USER_IDS),
-                    "activation_state": ["active"] * len(USER_IDS),
+                    "activation_state": ["pending"] * len(USER_IDS),
+                    "activation_code": [f"K7QZ{i}W9X" for i in range(len(USER_IDS))],
                     "created_at": [datetime(2024, 9, 2, 8, i, tzinfo=UTC) for i in range(7)],
                 }
             ),
@@ -111,7 +112,8 @@ def test_export_columns_and_row_order(engine: Engine, tmp_path: Path) -> None:
         table_columns = [c.name for c in schema.metadata.tables[name].columns]
         minimum = list(MINIMUM_COLUMNS[name])
         assert frame.columns[: len(minimum)] == minimum
-        assert sorted(frame.columns) == sorted(table_columns)
+        hidden = ["activation_code"] if name == "users" else []
+        assert sorted(frame.columns) == sorted(c for c in table_columns if c not in hidden)
     users = pl.read_parquet(tmp_path / "out" / "users.parquet")
     assert users["external_id"].to_list() == sorted(USER_IDS, key=lambda s: s.encode())
     assert users.schema["created_at"] == pl.Datetime("us", "UTC")
@@ -123,6 +125,23 @@ def test_export_columns_and_row_order(engine: Engine, tmp_path: Path) -> None:
         ("r2", "user"),
     ]
     assert summary.rows["users"] == len(USER_IDS)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_never_holds_activation_codes(engine: Engine, tmp_path: Path, fmt: str) -> None:
+    seed(engine)
+    with engine.connect() as conn:
+        write_export(conn, tmp_path / "out", fmt)  # type: ignore[arg-type]
+    for path in sorted((tmp_path / "out").iterdir()):
+        frame = (
+            pl.read_parquet(path)
+            if fmt == "parquet"
+            else pl.read_csv(path, separator=";", infer_schema=False)
+        )
+        assert "activation_code" not in frame.columns
+        for column in frame.columns:
+            values = frame[column].cast(pl.String).drop_nulls()
+            assert not values.str.contains("K7QZ").any(), (path.name, column)
 
 
 def test_csv_export_is_semicolon_separated_and_formula_safe(engine: Engine, tmp_path: Path) -> None:

@@ -62,6 +62,17 @@ class ExportSummary:
         return {t.table: t.rows for t in self.tables}
 
 
+# Secrets never leave the database in an export or a snapshot (operations.md): an activation
+# code is handed to its pupil by the school, not copied into files.
+SECRET_COLUMNS: dict[str, tuple[str, ...]] = {"users": ("activation_code",)}
+
+
+def export_schema(name: str) -> dict[str, pl.DataType]:
+    """The exported columns of a table and their types: the schema's, less its secrets."""
+    hidden = SECRET_COLUMNS.get(name, ())
+    return {c: t for c, t in polars_schema(name).items() if c not in hidden}
+
+
 def export_file_name(name: str, fmt: ExportFormat) -> str:
     return f"{name}.{fmt}"
 
@@ -78,7 +89,7 @@ def table_batches(
 ) -> Iterator[pl.DataFrame]:
     """One table in export order, as frames of at most `batch_rows` rows (one query)."""
     tbl = table(name)
-    dtypes = polars_schema(name)
+    dtypes = export_schema(name)
     statement = select(*(tbl.c[c] for c in dtypes)).order_by(
         *(_in_byte_order(conn, tbl.c[k]) for k in primary_key(name))  # type: ignore[arg-type]
     )
@@ -109,7 +120,7 @@ def _row_groups(batches: Iterator[pl.DataFrame], size: int) -> Iterator[pl.DataF
 def _write_parquet(
     path: Path, name: str, batches: Iterator[pl.DataFrame], row_group_rows: int
 ) -> int:
-    empty = pl.DataFrame(schema=polars_schema(name))
+    empty = pl.DataFrame(schema=export_schema(name))
     arrow_schema = empty.to_arrow(compat_level=pl.CompatLevel.oldest()).schema
     rows = 0
     with pq.ParquetWriter(path, arrow_schema, compression="zstd") as writer:
@@ -125,7 +136,7 @@ def _write_parquet(
 def _write_csv(path: Path, name: str, batches: Iterator[pl.DataFrame]) -> int:
     rows = 0
     with path.open("wb") as out:
-        out.write(CSV_SEPARATOR.join(polars_schema(name)).encode() + b"\n")
+        out.write(CSV_SEPARATOR.join(export_schema(name)).encode() + b"\n")
         for frame in batches:
             neutralise_formulas(frame).write_csv(
                 out,
