@@ -73,3 +73,39 @@ def test_change_set_counts_and_summary() -> None:
     assert per_school["0590001A"]["group_members_added"] == 1
     assert per_school["0590002B"]["users_missing"] == 1
     assert ChangeSet("2024-2025", "20240904", (), "x").is_empty()
+
+
+def test_change_set_files_never_hold_activation_codes(store: ObjectStore) -> None:
+    """A held change set lies in the store: its new pupils' codes are left out and drawn
+    afresh when it is read back to be applied."""
+    created = ChangeSet("2024-2025", "20240904", ("abc",), "f" * 64).users_created
+    row = {c: None for c in created.columns} | {
+        "external_id": "E9",
+        "source": "feed",
+        "identity": "local",
+        "login": "lina.roy",
+        "first_name": "Lina",
+        "last_name": "Roy",
+        "activation_code": "QQQQZZZZ",
+        "activation_state": "pending",
+    }
+    cs = ChangeSet(
+        "2024-2025",
+        "20240904",
+        ("abc",),
+        "f" * 64,
+        users_created=pl.DataFrame([row], schema=created.schema),
+    )
+    prefix = "reports/2024-2025/holds/h1/change-set/"
+    keys = cs.write(store, prefix)
+    for key in keys:
+        if key.endswith(".parquet"):
+            frame = pl.read_parquet(store.read_bytes(key))
+            assert "activation_code" not in frame.columns, key
+        else:
+            assert b"QQQQZZZZ" not in store.read_bytes(key), key
+    back = ChangeSet.read(store, prefix).users_created
+    assert back.columns == created.columns
+    code = back["activation_code"][0]
+    assert code is not None and len(code) == 8 and code != "QQQQZZZZ"
+    assert_frame_equal(back.drop("activation_code"), cs.users_created.drop("activation_code"))

@@ -18,6 +18,7 @@ import polars as pl
 
 from rentree.infra.naming import change_set_part_key, change_set_summary_key
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.accounts import activation_codes
 
 # The attributes of a structure that the feed owns.
 STRUCTURE_ATTRIBUTES: dict[str, Any] = {
@@ -256,7 +257,8 @@ class ChangeSet:
         keys: list[str] = []
         for kind, frame in self.frames().items():
             buffer = io.BytesIO()
-            frame.write_parquet(buffer)
+            # activation codes are secrets, never written to files: `read` draws fresh ones
+            frame.drop("activation_code", strict=False).write_parquet(buffer)
             key = change_set_part_key(prefix, kind)
             store.write_bytes(key, buffer.getvalue())
             keys.append(key)
@@ -277,6 +279,13 @@ class ChangeSet:
             kind: pl.read_parquet(io.BytesIO(store.read_bytes(change_set_part_key(prefix, kind))))
             for kind in KINDS
         }
+        created = frames["users_created"]
+        frames["users_created"] = created.with_columns(
+            pl.when(pl.col("activation_state") == "pending")
+            .then(activation_codes(created.height))
+            .otherwise(None)
+            .alias("activation_code")
+        ).select(list(_USER_ROW))
         return cls(
             school_year=summary["school_year"],
             delivery=summary["delivery"],
