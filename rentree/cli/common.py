@@ -8,7 +8,7 @@ from typing import NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from rentree.infra.settings import ConfigurationError
 from rentree.infra.workspace import Workspace, open_workspace
@@ -41,8 +41,13 @@ def workspace() -> Iterator[Workspace]:
             f"the database in RENTREE_DATABASE_URL cannot be opened ({exc.orig}); "
             "check the URL and that the server is running."
         )
+    except ArgumentError as exc:
+        fail(f"RENTREE_DATABASE_URL is not a usable database URL ({exc}); fix it.")
     try:
         yield ws
+    except ConfigurationError as exc:
+        # raised while working, e.g. the bucket of RENTREE_STORAGE_URL cannot be reached
+        fail(str(exc))
     finally:
         ws.engine.dispose()
 

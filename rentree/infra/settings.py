@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class ConfigurationError(Exception):
@@ -51,6 +54,23 @@ class Settings(BaseSettings):
     # How long an approval form waits in the UI before the hold stays pending.
     approval_timeout_seconds: int = Field(3600, ge=0)
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str) -> str:
+        if not url.startswith(("sqlite:", "postgresql+psycopg:", "postgresql:")):
+            raise ValueError(
+                "rentree runs on SQLite (sqlite:///path) or PostgreSQL "
+                "(postgresql+psycopg://user@host/db)"
+            )
+        if url.startswith("postgresql:"):
+            # psycopg 3 is the driver installed with rentree
+            url = "postgresql+psycopg:" + url.removeprefix("postgresql:")
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        return url
+
     @cached_property
     def is_s3(self) -> bool:
         return self.storage_url.startswith("s3://")
@@ -67,7 +87,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        value = first.get("input")
+        # a URL's password never reaches a message (operations.md: no secrets in logs)
+        value = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", str(first.get("input")))
         raise ConfigurationError(
             f"RENTREE_{field.upper()}={value!r} is not usable ({first['msg']}); "
             "fix it in the environment or in .env."
