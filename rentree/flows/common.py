@@ -104,8 +104,9 @@ class RunContext:
         return naming.reports_prefix(year or self.school_year or "all", self.flow, self.run_id)
 
     def result(self) -> dict[str, Any]:
-        """What the flow returns: its summary and its status (completed, held, rejected)."""
-        return json_safe({**self.summary, "status": self.status})
+        """What the flow returns: its summary, its status (completed, held, rejected) and its
+        run id (what `undo_run_id` and the reports' folder name)."""
+        return json_safe({**self.summary, "status": self.status, "run_id": self.run_id})
 
     def artifact_key(self, what: str) -> str:
         # Artifact keys: lower-case letters, digits and dashes only.

@@ -9,6 +9,7 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy import func, select
 
 from rentree.flows.common import (
     RunContext,
@@ -26,6 +27,7 @@ from rentree.flows.common import (
     run_name,
 )
 from rentree.infra.naming import next_school_year
+from rentree.infra.schema import runs
 from rentree.tasks.holds import HoldError, create_hold, decide_hold, get_hold
 from rentree.tasks.purge import (
     PurgePlan,
@@ -67,6 +69,14 @@ def purge(ctx: RunContext, keep_for_members: bool, hold_id: str | None) -> dict[
 @task(cache_policy=NO_CACHE)
 def undo(ctx: RunContext, run_id: str) -> int:
     with ctx.workspace.engine.begin() as conn:
+        known = conn.scalar(
+            select(func.count()).where(runs.c.run_id == run_id, runs.c.flow == PHASE)
+        )
+        if not known:
+            raise PurgeRunError(
+                f"No share purge ran with the id {run_id}; `rentree status` lists the last "
+                "runs of each flow: give the id of the purge to undo."
+            )
         return undo_share_purge(conn, run_id, datetime.now(UTC))
 
 
