@@ -12,6 +12,8 @@ from typing import Any
 import polars as pl
 import pytest
 from flows_harness import flow_store  # noqa: F401
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import Engine
 
 from rentree.flows.attach_teachers import attach_teachers
@@ -131,6 +133,12 @@ def test_tiny_region_whole_timeline(
     assert again["shares_removed"] == purge["shares_removed"], again
     report = storage_report()
     assert report["status"] == "completed" and report["reports"]
+    with get_client(sync_client=True) as client:
+        charts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["storage-report-charts"]))
+        )
+    # the PNG charts are shown in the run's artifacts (PNG data starts iVBORw0KGgo in base64)
+    assert charts and str(charts[-1].data).count("data:image/png;base64,iVBORw0KGgo") == 3
     ws.engine.dispose()
 
     tables = _export(engine, tmp_path / "export")

@@ -4,10 +4,12 @@ quota, and the share bookmarks whose members left (R13)."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import polars as pl
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.common import (
@@ -44,12 +46,32 @@ def write_reports(ctx: RunContext) -> tuple[dict[str, Any], pl.DataFrame, list[s
     return summary, report.schools, keys
 
 
+def publish_charts(ctx: RunContext, keys: list[str]) -> None:
+    """The PNG charts inside a markdown artifact (as data URIs), so the run page shows them
+    whatever the store: a local folder or S3 is not reachable from the operator's browser."""
+    charts = [key for key in keys if key.endswith(".png")]
+    if not charts:
+        return
+    images = "\n\n".join(
+        f"### {key.rsplit('/', 1)[-1].removesuffix('.png').replace('_', ' ')}\n\n"
+        f"![{key.rsplit('/', 1)[-1]}](data:image/png;base64,"
+        f"{base64.b64encode(ctx.store.read_bytes(key)).decode('ascii')})"
+        for key in charts
+    )
+    create_markdown_artifact(
+        markdown=f"# Storage charts\n\n{images}\n",
+        key=ctx.artifact_key("charts"),
+        description="Space by area (region, schools) and quota use",
+    )
+
+
 @flow(name="storage-report", flow_run_name=run_name(PHASE), log_prints=True)
 def storage_report() -> dict[str, Any]:
     """Write the storage report under reports/<year>/storage-report/<run>/."""
     with open_run(PHASE, None, resolve_year=new_year_of) as ctx:
         summary, schools, keys = write_reports(ctx)
         publish_links(ctx, keys)
+        publish_charts(ctx, keys)
         publish_table(ctx, "schools", schools, "Space used per school")
         publish_summary(ctx, "Storage report", [("Region", markdown_table([summary]))])
         ctx.summary = {**summary, "reports": keys}
