@@ -93,9 +93,11 @@ def request_attachments(
                c.label AS class_label,
                CASE WHEN c.external_id IS NULL THEN 0 ELSE 1 END AS class_known,
                CASE WHEN EXISTS (
-                   SELECT 1 FROM user_classes uc JOIN users s
-                     ON s.external_id = uc.user_external_id
+                   -- CROSS JOIN fixes SQLite's order: the class's links, then each user by
+                   -- key (not every pupil of the region for each request)
+                   SELECT 1 FROM user_classes uc CROSS JOIN users s
                    WHERE uc.class_external_id = r.class_external_id
+                     AND s.external_id = uc.user_external_id
                      AND s.profile = 'Student' AND s.missing_since IS NULL
                ) THEN 1 ELSE 0 END AS has_student,
                CASE WHEN EXISTS (

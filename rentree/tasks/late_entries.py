@@ -67,11 +67,14 @@ def late_entry_watch(conn: Connection, year: str, now: datetime) -> pl.DataFrame
     expected = entry_levels(conn, year)
     present = read_frame(
         conn,
+        # CROSS JOIN fixes SQLite's join order (the year's classes, their links, then each
+        # user by key): left to itself it may scan every pupil once per class
         """SELECT DISTINCT c.structure_uai, u.level
-           FROM user_classes uc
-           JOIN classes c ON c.external_id = uc.class_external_id
-           JOIN users u ON u.external_id = uc.user_external_id
-           WHERE c.school_year = :year AND u.profile = 'Student' AND u.missing_since IS NULL""",
+           FROM classes c
+           CROSS JOIN user_classes uc
+           CROSS JOIN users u
+           WHERE uc.class_external_id = c.external_id AND u.external_id = uc.user_external_id
+             AND c.school_year = :year AND u.profile = 'Student' AND u.missing_since IS NULL""",
         {"year": year},
         schema_overrides={"structure_uai": pl.String, "level": pl.String},
     )
