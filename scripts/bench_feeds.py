@@ -18,7 +18,7 @@ from lxml import etree
 
 from rentree.infra.aaf import RECORD_TAGS
 from rentree.infra.naming import FeedName, FeedNameError, parse_feed_name
-from rentree.tasks.validate import (
+from rentree.tasks.intake.validate import (
     CheckContext,
     assess_delivery,
     check_file,

@@ -21,8 +21,8 @@ from rentree.contracts.content import INVENTORY_TABLES
 from rentree.infra import schema
 from rentree.infra.db import insert_frame, make_engine, upgrade
 from rentree.infra.storage import LocalStore
-from rentree.tasks.content import import_content, read_inventory
-from rentree.tasks.export import write_export
+from rentree.tasks.content.export import write_export
+from rentree.tasks.content.inventory import import_content, read_inventory
 
 REGION_PEOPLE = 1_000_000
 REGION_RESOURCES = 1_000_000

@@ -25,9 +25,9 @@ from rentree.infra import schema
 from rentree.infra.db import insert_frame, make_engine, truncate_all, upgrade
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.bookmarks import bookmark_cleanup_report
-from rentree.tasks.purge import apply_share_purge, plan_share_purge, undo_share_purge
-from rentree.tasks.storage_report import storage_report, write_storage_report
+from rentree.tasks.content.bookmarks import bookmark_cleanup_report
+from rentree.tasks.content.purge import apply_share_purge, plan_share_purge, undo_share_purge
+from rentree.tasks.content.storage_report import storage_report, write_storage_report
 
 CLOSING = "2023-2024"
 NEW = "2024-2025"

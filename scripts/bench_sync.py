@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 from rentree.infra.db import make_engine, truncate_all, upgrade
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.apply import apply_change_set
-from rentree.tasks.plan import plan_delivery
-from rentree.tasks.stage import StagedDelivery, stage_delivery
+from rentree.tasks.intake.stage import StagedDelivery, stage_delivery
+from rentree.tasks.sync.apply import apply_change_set
+from rentree.tasks.sync.plan import plan_delivery
 
 
 def _stage(engine: Engine, store: LocalStore, year: str, delivery: str) -> StagedDelivery:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, select
 
 from rentree.infra import schema
 from rentree.infra.naming import class_group_id, class_id
-from rentree.tasks.attachments import (
+from rentree.tasks.rules.attachments import (
     NO_STUDENT,
     apply_pending_attachments,
     attach_school_team,

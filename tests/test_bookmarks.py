@@ -7,7 +7,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from rentree.infra.naming import class_group_id, class_id, school_group_id
-from rentree.tasks.bookmarks import bookmark_cleanup_report
+from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from tests.content_builders import (
     CLOSING,
     NEW,

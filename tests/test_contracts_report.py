@@ -11,7 +11,7 @@ from aaf_samples import document, name, relative, staff, student
 from rentree.contracts import validate_records
 from rentree.infra.aaf import read_aaf
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.validate import REPORT_SCHEMA, report_rows, write_validation_report
+from rentree.tasks.intake.validate import REPORT_SCHEMA, report_rows, write_validation_report
 
 
 def rows(file_type: str, *records: str) -> pl.DataFrame:

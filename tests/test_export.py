@@ -20,7 +20,7 @@ from rentree.infra import schema
 from rentree.infra.db import insert_frame
 from rentree.infra.naming import STORAGE_ROOTS, snapshot_prefix
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.export import write_export, write_snapshot
+from rentree.tasks.content.export import write_export, write_snapshot
 
 # Inserted out of order on purpose: the export sorts them (byte order of UTF-8).
 USER_IDS = ["u-b", "U-A", "u-é", "u-a", "u-Z", "u-10", "u-9"]

@@ -24,7 +24,7 @@ from rentree.infra.schema import holds
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
-from rentree.tasks.generate import generate_region
+from rentree.synthetic import generate_region
 
 pytestmark = pytest.mark.flows
 

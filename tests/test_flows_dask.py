@@ -21,8 +21,8 @@ from rentree.flows.staging import FileCheckMapper
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
-from rentree.tasks.generate import generate_region
-from rentree.tasks.stage import StagedDelivery, stage_delivery
+from rentree.synthetic import generate_region
+from rentree.tasks.intake.stage import StagedDelivery, stage_delivery
 
 pytestmark = pytest.mark.flows
 

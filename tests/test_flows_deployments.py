@@ -24,7 +24,7 @@ from rentree.flows.onde_switch import onde_switch, switch_event
 from rentree.infra.naming import feed_file_name, landing_key
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.years import freeze_year
+from rentree.tasks.rules.years import freeze_year
 
 pytestmark = pytest.mark.flows
 

@@ -15,7 +15,7 @@ from rentree.flows.onde_switch import ONDE_SWITCHED, onde_switch
 from rentree.infra.naming import feed_file_name, landing_key
 from rentree.infra.schema import runs, school_years
 from rentree.infra.storage import LocalStore
-from rentree.tasks.years import freeze_year
+from rentree.tasks.rules.years import freeze_year
 
 pytestmark = pytest.mark.flows
 

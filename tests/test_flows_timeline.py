@@ -29,9 +29,9 @@ from rentree.infra.db import read_frame
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
-from rentree.tasks.content import import_content, read_inventory
-from rentree.tasks.export import write_export
-from rentree.tasks.generate import generate_region
+from rentree.synthetic import generate_region
+from rentree.tasks.content.export import write_export
+from rentree.tasks.content.inventory import import_content, read_inventory
 
 pytestmark = pytest.mark.flows
 

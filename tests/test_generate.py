@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from rentree.cli import app
 from rentree.infra.naming import parse_feed_name, school_year_of
-from rentree.tasks.generate import DEFAULT_SEED, OutputNotEmpty, generate_region
+from rentree.synthetic import DEFAULT_SEED, OutputNotEmpty, generate_region
 
 DTD_PATH = Path(__file__).resolve().parents[1].parent / "shared/reference/aaf/ficAlimMENESR.dtd"
 LEVELS = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")

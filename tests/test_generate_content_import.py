@@ -15,9 +15,9 @@ from rentree.infra.db import read_frame
 from rentree.infra.naming import landing_key
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.content import import_content, read_inventory
-from rentree.tasks.generate import GeneratedRegion, generate_region
-from rentree.tasks.imports import FAMILY_IMPORT_TYPES, STAFF_TYPES, import_pending
+from rentree.synthetic import GeneratedRegion, generate_region
+from rentree.tasks.content.inventory import import_content, read_inventory
+from rentree.tasks.imports.delivery import FAMILY_IMPORT_TYPES, STAFF_TYPES, import_pending
 
 SETTINGS = Settings(database_url="sqlite://", storage_url="unused")
 AUGUST = datetime(2025, 8, 25, 2, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from rentree.cli import app
-from rentree.tasks.generate import generate_region
+from rentree.synthetic import generate_region
 
 
 def test_tiny_region_validates_against_the_contracts_without_any_problem(tmp_path: Path) -> None:

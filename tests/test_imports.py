@@ -14,9 +14,9 @@ from rentree.infra.db import read_table
 from rentree.infra.naming import held_prefix, landing_key, landing_prefix, reports_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks import imports
-from rentree.tasks.imports import import_delivery, import_pending
-from rentree.tasks.years import freeze_year, record_onde_switch
+from rentree.tasks.imports import delivery as imports
+from rentree.tasks.imports.delivery import import_delivery, import_pending
+from rentree.tasks.rules.years import freeze_year, record_onde_switch
 from tests import aaf_samples as aaf
 from tests.sync_builders import CLOSING, LATER, NEW, NOW
 

@@ -16,16 +16,16 @@ from rentree.infra import schema
 from rentree.infra.naming import landing_key
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.attachments import request_attachments
-from rentree.tasks.export import write_export
-from rentree.tasks.generate import GeneratedRegion, generate_region
-from rentree.tasks.imports import (
+from rentree.synthetic import GeneratedRegion, generate_region
+from rentree.tasks.content.export import write_export
+from rentree.tasks.imports.delivery import (
     FAMILY_IMPORT_TYPES,
     STAFF_TYPES,
     import_delivery,
     import_pending,
 )
-from rentree.tasks.years import freeze_year, record_onde_switch
+from rentree.tasks.rules.attachments import request_attachments
+from rentree.tasks.rules.years import freeze_year, record_onde_switch
 
 SETTINGS = Settings(database_url="sqlite://", storage_url="unused")
 AUGUST = datetime(2025, 8, 25, 2, 0, tzinfo=UTC)

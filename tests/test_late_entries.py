@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 
 from rentree.infra import schema
-from rentree.tasks.late_entries import late_entry_watch
+from rentree.tasks.rules.late_entries import late_entry_watch
 from tests.sync_builders import CLOSING, LATER, NEW, NOW, add_class, add_structures, add_students
 
 MATERNELLE = "0590001A"  # TPS and PS last year: entry level TPS

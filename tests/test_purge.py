@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from rentree.infra import schema
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.purge import (
+from rentree.tasks.content.purge import (
     PurgeRunError,
     apply_share_purge,
     plan_share_purge,

@@ -12,8 +12,8 @@ from rentree.infra import schema
 from rentree.infra.db import insert_frame
 from rentree.infra.naming import held_key, landing_prefix
 from rentree.infra.storage import ObjectStore, sha256_of
-from rentree.tasks.routing import hold_files, move_files, release_held, route_delivery
-from rentree.tasks.years import (
+from rentree.tasks.intake.routing import hold_files, move_files, release_held, route_delivery
+from rentree.tasks.rules.years import (
     current_years,
     detect_onde_switch,
     ensure_year,

@@ -27,7 +27,7 @@ from rentree.infra import schema
 from rentree.infra.naming import landing_key, landing_prefix, quarantine_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.stage import (
+from rentree.tasks.intake.stage import (
     AlreadyApplied,
     Quarantined,
     StagedDelivery,

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from rentree.cli import app
 from rentree.infra import schema
 from rentree.infra.db import insert_frame
-from rentree.tasks.status import directory_status
+from rentree.tasks.content.status import directory_status
 
 T0 = datetime(2025, 9, 1, 2, 0, tzinfo=UTC)
 

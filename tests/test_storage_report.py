@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.storage_report import (
+from rentree.tasks.content.storage_report import (
     AREA_COLUMNS,
     StorageReport,
     storage_report,

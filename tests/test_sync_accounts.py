@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rentree.tasks.accounts import (
+from rentree.tasks.sync.accounts import (
     ACTIVATION_ALPHABET,
     CredentialsRefused,
     activation_codes,

@@ -8,7 +8,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.changeset import KINDS, ChangeSet
+from rentree.tasks.sync.changeset import KINDS, ChangeSet
 
 
 def _sample() -> ChangeSet:

@@ -15,11 +15,11 @@ from sqlalchemy import Engine, text
 
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.apply import apply_change_set
-from rentree.tasks.changeset import ChangeSet
-from rentree.tasks.generate import generate_region
-from rentree.tasks.plan import plan_delivery
-from rentree.tasks.stage import StagedDelivery, stage_delivery
+from rentree.synthetic import generate_region
+from rentree.tasks.intake.stage import StagedDelivery, stage_delivery
+from rentree.tasks.sync.apply import apply_change_set
+from rentree.tasks.sync.changeset import ChangeSet
+from rentree.tasks.sync.plan import plan_delivery
 
 NOW = datetime(2025, 9, 10, 2, 0, tzinfo=UTC)
 

@@ -22,9 +22,9 @@ from sync_frames import (
 )
 
 from rentree.infra.naming import class_group_id, class_id, school_group_id
-from rentree.tasks.apply import apply_change_set, directory_fingerprint
-from rentree.tasks.changeset import ChangeSet
-from rentree.tasks.plan import plan_delivery
+from rentree.tasks.sync.apply import apply_change_set, directory_fingerprint
+from rentree.tasks.sync.changeset import ChangeSet
+from rentree.tasks.sync.plan import plan_delivery
 
 NOW = datetime(2024, 9, 5, 2, 0, tzinfo=UTC)
 A, B = "0590001A", "0590002B"

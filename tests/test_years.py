@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from rentree.infra.naming import held_key
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.years import (
+from rentree.tasks.rules.years import (
     advance_phase,
     current_years,
     detect_onde_switch,

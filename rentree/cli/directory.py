@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from rentree.cli.common import console, workspace
-from rentree.tasks.status import directory_status
+from rentree.tasks.content.status import directory_status
 
 
 def init() -> None:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail
 from rentree.contracts.delivery import KnownIds
 from rentree.infra.settings import ConfigurationError, load_settings
-from rentree.tasks.validate import Verdict, collect_files, group_files, validate_groups
+from rentree.tasks.intake.validate import Verdict, collect_files, group_files, validate_groups
 
 # Beyond this many rows the table stops; --json gives every row.
 _TABLE_ROWS = 200
@@ -61,7 +61,7 @@ def _directory_lookup(settings: Any) -> Any:
     from sqlalchemy.exc import SQLAlchemyError
 
     from rentree.infra.db import make_engine, schema_is_current
-    from rentree.tasks.stage import known_in_directory
+    from rentree.tasks.intake.stage import known_in_directory
 
     engine = make_engine(settings.database_url)
     try:

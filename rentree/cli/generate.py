@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from rentree.cli.common import console, fail
-from rentree.tasks.generate import (
+from rentree.synthetic import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CLOSING_YEAR,
     DEFAULT_SEED,

@@ -9,8 +9,8 @@ from rich.table import Table
 
 from rentree.cli.common import EXIT_REJECTED, console, fail, workspace
 from rentree.infra.db import directory_lock, is_postgresql
-from rentree.tasks.content import InventoryError, import_content, read_inventory
-from rentree.tasks.export import EXPORT_FORMATS, ExportFormat, write_export
+from rentree.tasks.content.export import EXPORT_FORMATS, ExportFormat, write_export
+from rentree.tasks.content.inventory import InventoryError, import_content, read_inventory
 
 # Rejected rows shown on the terminal; the report holds them all.
 _SHOWN_REJECTS = 20

@@ -16,12 +16,12 @@ from rentree.infra.db import directory_lock
 from rentree.infra.naming import check_school_year, reports_prefix
 from rentree.infra.reports import write_report
 from rentree.infra.schema import runs, structures
-from rentree.tasks.attachments import (
+from rentree.tasks.rules.attachments import (
     AttachmentResult,
     request_attachments,
     school_team_requests,
 )
-from rentree.tasks.years import current_years
+from rentree.tasks.rules.years import current_years
 
 FLOW = "attach-teachers"
 

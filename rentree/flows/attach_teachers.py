@@ -25,7 +25,11 @@ from rentree.flows.common import (
     run_transaction,
 )
 from rentree.infra.reports import write_report
-from rentree.tasks.attachments import AttachmentResult, request_attachments, school_team_requests
+from rentree.tasks.rules.attachments import (
+    AttachmentResult,
+    request_attachments,
+    school_team_requests,
+)
 
 PHASE = "attach-teachers"
 REQUEST_COLUMNS = ("teacher_external_id", "class_external_id")

@@ -40,7 +40,7 @@ from rentree.infra.schema import runs
 from rentree.infra.settings import Settings, load_settings
 from rentree.infra.storage import ObjectStore
 from rentree.infra.workspace import Workspace, open_workspace
-from rentree.tasks.years import current_years
+from rentree.tasks.rules.years import current_years
 
 TAG = "rentree"
 LINKED_SUFFIXES = (".csv", ".json", ".png", ".md")

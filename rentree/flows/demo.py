@@ -35,9 +35,9 @@ from rentree.infra.naming import landing_key
 from rentree.infra.schema import pending_attachments, user_classes
 from rentree.infra.settings import load_settings
 from rentree.infra.workspace import Workspace, open_workspace
-from rentree.tasks.content import import_content, read_inventory
-from rentree.tasks.generate import generate_region
-from rentree.tasks.status import directory_status
+from rentree.synthetic import generate_region
+from rentree.tasks.content.inventory import import_content, read_inventory
+from rentree.tasks.content.status import directory_status
 
 STEPS = 15
 

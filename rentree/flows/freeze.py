@@ -23,10 +23,10 @@ from rentree.flows.common import (
     run_name,
 )
 from rentree.infra.reports import write_report
-from rentree.tasks.bookmarks import bookmark_cleanup_report
-from rentree.tasks.export import write_snapshot
-from rentree.tasks.purge import pre_purge_notice, write_notice
-from rentree.tasks.years import freeze_year
+from rentree.tasks.content.bookmarks import bookmark_cleanup_report
+from rentree.tasks.content.export import write_snapshot
+from rentree.tasks.content.purge import pre_purge_notice, write_notice
+from rentree.tasks.rules.years import freeze_year
 
 PHASE = "freeze"
 

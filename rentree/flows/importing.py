@@ -29,10 +29,10 @@ from rentree.flows.common import (
 )
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.reports import write_report
-from rentree.tasks.attachments import AttachmentResult, apply_pending_attachments
-from rentree.tasks.holds import HoldError, get_hold
-from rentree.tasks.imports import ImportOutcome, approve_hold, import_pending, reject_hold
-from rentree.tasks.late_entries import late_entry_watch
+from rentree.tasks.imports.delivery import ImportOutcome, approve_hold, import_pending, reject_hold
+from rentree.tasks.rules.attachments import AttachmentResult, apply_pending_attachments
+from rentree.tasks.rules.holds import HoldError, get_hold
+from rentree.tasks.rules.late_entries import late_entry_watch
 
 # A run asks about each hold once; this bounds the rounds of "import, hold, decide".
 MAX_DECISIONS = 20

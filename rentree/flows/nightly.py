@@ -11,7 +11,7 @@ from rentree.flows.common import new_year_of, nothing_done, open_run, run_name
 from rentree.flows.importing import finish_phase, run_phase
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.naming import FEED_TYPES
-from rentree.tasks.years import current_years
+from rentree.tasks.rules.years import current_years
 
 PHASE = "nightly"
 

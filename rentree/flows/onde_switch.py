@@ -20,7 +20,7 @@ from rentree.flows.common import (
     run_name,
 )
 from rentree.infra.settings import Settings
-from rentree.tasks.years import detect_onde_switch, record_onde_switch, year_state
+from rentree.tasks.rules.years import detect_onde_switch, record_onde_switch, year_state
 
 PHASE = "onde-switch"
 ONDE_SWITCHED = "rentree.onde.switched"

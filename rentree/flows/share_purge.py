@@ -28,8 +28,7 @@ from rentree.flows.common import (
 )
 from rentree.infra.naming import next_school_year
 from rentree.infra.schema import runs
-from rentree.tasks.holds import HoldError, create_hold, decide_hold, get_hold
-from rentree.tasks.purge import (
+from rentree.tasks.content.purge import (
     PurgePlan,
     PurgeRunError,
     apply_share_purge,
@@ -38,7 +37,8 @@ from rentree.tasks.purge import (
     undo_share_purge,
     write_purge_preview,
 )
-from rentree.tasks.years import advance_phase
+from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, get_hold
+from rentree.tasks.rules.years import advance_phase
 
 PHASE = "share-purge"
 

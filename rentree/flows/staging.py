@@ -20,7 +20,7 @@ from prefect.utilities.annotations import unmapped
 from rentree.flows.common import Progress, make_task_runner
 from rentree.infra.naming import FeedNameError, parse_feed_name
 from rentree.infra.settings import Settings
-from rentree.tasks.validate import CheckContext, FileCheck, check_file
+from rentree.tasks.intake.validate import CheckContext, FileCheck, check_file
 
 FileChecker = Callable[[str | Path, str, CheckContext], FileCheck]
 

@@ -23,10 +23,10 @@ from rentree.flows.common import (
     run_name,
 )
 from rentree.infra.reports import write_report
-from rentree.tasks.bookmarks import bookmark_cleanup_report
-from rentree.tasks.storage_report import storage_report as compute_storage_report
-from rentree.tasks.storage_report import write_storage_report
-from rentree.tasks.years import current_years
+from rentree.tasks.content.bookmarks import bookmark_cleanup_report
+from rentree.tasks.content.storage_report import storage_report as compute_storage_report
+from rentree.tasks.content.storage_report import write_storage_report
+from rentree.tasks.rules.years import current_years
 
 PHASE = "storage-report"
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import polars as pl
 
 from rentree.infra.naming import FeedType, Mode
-from rentree.tasks.generate.aaf_writer import (
+from rentree.synthetic.aaf_writer import (
     WrittenFile,
     add_requests,
     delete_requests,
     modify_requests,
     write_feed,
 )
-from rentree.tasks.generate.population import (
+from rentree.synthetic.population import (
     DIRECTOR_FUNCTION,
     LEVELS,
     PERSONNEL_FUNCTIONS,

@@ -24,15 +24,15 @@ import numpy as np
 import polars as pl
 
 from rentree.infra.naming import class_id, school_year_of
-from rentree.tasks.generate.aaf_writer import DEFAULT_CHUNK_SIZE
-from rentree.tasks.generate.content import Inventory, build_inventory
-from rentree.tasks.generate.deliveries import (
+from rentree.synthetic.aaf_writer import DEFAULT_CHUNK_SIZE
+from rentree.synthetic.content import Inventory, build_inventory
+from rentree.synthetic.deliveries import (
     Delivery,
     DeliveryPlan,
     staff_state,
     write_deliveries,
 )
-from rentree.tasks.generate.population import (
+from rentree.synthetic.population import (
     KIND_NAMES,
     LEVELS,
     RPI_FIRST,
@@ -41,7 +41,7 @@ from rentree.tasks.generate.population import (
     Region,
     build_region,
 )
-from rentree.tasks.generate.scales import SCALE_NAMES, SCALES, ScaleName
+from rentree.synthetic.scales import SCALE_NAMES, SCALES, ScaleName
 
 DEFAULT_SEED = 20250901
 DEFAULT_CLOSING_YEAR = "2024-2025"

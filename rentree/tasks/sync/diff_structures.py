@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from rentree.tasks.changeset import STRUCTURE_ATTRIBUTES
-from rentree.tasks.diff_common import Changes, Directory, modified_columns
+from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES
+from rentree.tasks.sync.diff_common import Changes, Directory, modified_columns
 
 _ATTRIBUTES = list(STRUCTURE_ATTRIBUTES)
 

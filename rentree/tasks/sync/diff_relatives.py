@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from rentree.tasks.diff_common import (
+from rentree.tasks.sync.diff_common import (
     Changes,
     Directory,
     MissingScope,

@@ -36,8 +36,8 @@ from rentree.infra.naming import (
 from rentree.infra.reports import WrittenReport
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.ledger import applied_hashes, files_frame, record_feed_files
-from rentree.tasks.validate import (
+from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
+from rentree.tasks.intake.validate import (
     CheckContext,
     FileCheck,
     assess_delivery,

@@ -9,7 +9,7 @@ from datetime import date
 
 import polars as pl
 
-from rentree.tasks.changeset import SCHEMAS, USER_ATTRIBUTES, conform, empty_frame
+from rentree.tasks.sync.changeset import SCHEMAS, USER_ATTRIBUTES, conform, empty_frame
 
 LEVELS: tuple[str, ...] = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 # a school's final level: its pupils leave it at the end of the year (expected leavers)

@@ -28,7 +28,7 @@ from rentree.infra.naming import hold_prefix
 from rentree.infra.schema import holds
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.changeset import ChangeSet
+from rentree.tasks.sync.changeset import ChangeSet
 
 FAMILIES = {
     "Student": "students",

@@ -29,8 +29,8 @@ from rentree.infra.schema import (
     user_structures,
     users,
 )
-from rentree.tasks.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
-from rentree.tasks.ledger import record_feed_files
+from rentree.tasks.intake.ledger import record_feed_files
+from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
 
 _BATCH = 50_000
 

@@ -39,10 +39,24 @@ from rentree.infra.reports import write_report, write_text
 from rentree.infra.schema import feed_files
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore, sha256_of
-from rentree.tasks.apply import apply_change_set, directory_fingerprint
-from rentree.tasks.attachments import apply_pending_attachments
-from rentree.tasks.changeset import ChangeSet
-from rentree.tasks.holds import (
+from rentree.tasks.intake.ledger import files_frame, record_feed_files
+from rentree.tasks.intake.routing import (
+    delivery_files,
+    hold_files,
+    move_files,
+    release_held,
+    route_delivery,
+)
+from rentree.tasks.intake.stage import (
+    AlreadyApplied,
+    FileMapper,
+    Quarantined,
+    StagedDelivery,
+    StageError,
+    stage_delivery,
+)
+from rentree.tasks.rules.attachments import apply_pending_attachments
+from rentree.tasks.rules.holds import (
     Hold,
     HoldError,
     create_hold,
@@ -51,25 +65,11 @@ from rentree.tasks.holds import (
     get_hold,
     pending_holds,
 )
-from rentree.tasks.late_entries import late_entry_watch
-from rentree.tasks.ledger import files_frame, record_feed_files
-from rentree.tasks.plan import plan_delivery
-from rentree.tasks.routing import (
-    delivery_files,
-    hold_files,
-    move_files,
-    release_held,
-    route_delivery,
-)
-from rentree.tasks.stage import (
-    AlreadyApplied,
-    FileMapper,
-    Quarantined,
-    StagedDelivery,
-    StageError,
-    stage_delivery,
-)
-from rentree.tasks.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over
+from rentree.tasks.rules.late_entries import late_entry_watch
+from rentree.tasks.rules.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over
+from rentree.tasks.sync.apply import apply_change_set, directory_fingerprint
+from rentree.tasks.sync.changeset import ChangeSet
+from rentree.tasks.sync.plan import plan_delivery
 
 Status = Literal["applied", "held", "quarantined", "skipped", "already_applied", "dry_run"]
 STAFF_TYPES: tuple[str, ...] = ("PersEducNat",)

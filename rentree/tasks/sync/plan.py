@@ -24,15 +24,15 @@ from rentree.infra.schema import (
     user_structures,
     users,
 )
-from rentree.tasks.apply import directory_fingerprint
-from rentree.tasks.changeset import KINDS, USER_ATTRIBUTES, ChangeSet
-from rentree.tasks.diff_common import Changes, Directory, MissingScope, resolve_ids
-from rentree.tasks.diff_groups import plan_classes_and_groups
-from rentree.tasks.diff_relatives import plan_relatives, relative_rows
-from rentree.tasks.diff_staff import plan_staff
-from rentree.tasks.diff_structures import plan_structures
-from rentree.tasks.diff_students import plan_students
-from rentree.tasks.ledger import files_frame
+from rentree.tasks.intake.ledger import files_frame
+from rentree.tasks.sync.apply import directory_fingerprint
+from rentree.tasks.sync.changeset import KINDS, USER_ATTRIBUTES, ChangeSet
+from rentree.tasks.sync.diff_common import Changes, Directory, MissingScope, resolve_ids
+from rentree.tasks.sync.diff_groups import plan_classes_and_groups
+from rentree.tasks.sync.diff_relatives import plan_relatives, relative_rows
+from rentree.tasks.sync.diff_staff import plan_staff
+from rentree.tasks.sync.diff_structures import plan_structures
+from rentree.tasks.sync.diff_students import plan_students
 
 # validation report severities whose record was rejected (feeds.md "Severity")
 REJECTED_SEVERITIES = ("record", "error")

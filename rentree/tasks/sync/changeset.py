@@ -18,7 +18,7 @@ import polars as pl
 
 from rentree.infra.naming import change_set_part_key, change_set_summary_key
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.accounts import activation_codes
+from rentree.tasks.sync.accounts import activation_codes
 
 # The attributes of a structure that the feed owns.
 STRUCTURE_ATTRIBUTES: dict[str, Any] = {

@@ -12,8 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from rentree.infra.naming import class_group_id, school_group_id
-from rentree.tasks.diff_common import LEVELS, Changes, Directory, diff_links
-from rentree.tasks.diff_relatives import plan_relative_schools
+from rentree.tasks.sync.diff_common import LEVELS, Changes, Directory, diff_links
+from rentree.tasks.sync.diff_relatives import plan_relative_schools
 
 CLASS_AUDIENCES = ("students", "relatives", "teachers")
 SCHOOL_AUDIENCES = ("students", "relatives", "teachers", "staff")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 
 from rentree.infra.naming import class_id
-from rentree.tasks.accounts import activation_codes, assign_logins
-from rentree.tasks.diff_common import (
+from rentree.tasks.sync.accounts import activation_codes, assign_logins
+from rentree.tasks.sync.diff_common import (
     Changes,
     Directory,
     MissingScope,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from rentree.tasks.generate import names
-from rentree.tasks.generate.scales import Scale
+from rentree.synthetic import names
+from rentree.synthetic.scales import Scale
 
 LEVELS: tuple[str, ...] = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 TPS, PS, MS, GS, CP, CE1, CE2, CM1, CM2 = range(9)

@@ -18,16 +18,16 @@ import numpy as np
 import polars as pl
 
 from rentree.infra.naming import class_group_id, class_id, school_group_id
-from rentree.tasks.accounts import assign_logins
-from rentree.tasks.diff_groups import CLASS_AUDIENCES, SCHOOL_AUDIENCES
-from rentree.tasks.generate import names
-from rentree.tasks.generate.population import (
+from rentree.synthetic import names
+from rentree.synthetic.population import (
     PUPIL_ID_BASE,
     RELATIVE_ID_BASE,
     STAFF_ID_BASE,
     Region,
 )
-from rentree.tasks.generate.scales import Scale
+from rentree.synthetic.scales import Scale
+from rentree.tasks.sync.accounts import assign_logins
+from rentree.tasks.sync.diff_groups import CLASS_AUDIENCES, SCHOOL_AUDIENCES
 
 GUEST_ID_BASE = 900_000_000
 RIGHTS = ("read", "contrib", "manage")

@@ -35,8 +35,8 @@ from rentree.infra.naming import (
 )
 from rentree.infra.schema import feed_files, school_years
 from rentree.infra.storage import ObjectStore, sha256_of
-from rentree.tasks.ledger import applied_hashes, files_frame, record_feed_files
-from rentree.tasks.years import FAMILY_TYPES, year_state
+from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
+from rentree.tasks.rules.years import FAMILY_TYPES, year_state
 
 # Rules whose hold ends by itself once their condition is met (re-checked by every run).
 RELEASABLE_RULES = ("R9", "freeze")

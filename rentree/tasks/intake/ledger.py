@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, select
 from rentree.infra.db import insert_frame
 from rentree.infra.naming import FeedName
 from rentree.infra.schema import feed_files
-from rentree.tasks.changeset import FILES_SCHEMA
+from rentree.tasks.sync.changeset import FILES_SCHEMA
 
 FileStatus = Literal["applied", "held", "quarantined"]
 

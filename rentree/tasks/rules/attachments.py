@@ -22,8 +22,8 @@ from sqlalchemy import Connection, text
 
 from rentree.infra.db import read_frame, staging_table
 from rentree.infra.naming import class_group_id
-from rentree.tasks.apply import apply_change_set
-from rentree.tasks.changeset import ChangeSet
+from rentree.tasks.sync.apply import apply_change_set
+from rentree.tasks.sync.changeset import ChangeSet
 
 _CLASS_ID = r"^\d{4}-\d{4}:[0-9]{7}[A-Z]:.+$"
 _REQUEST_SCHEMA = {"teacher_external_id": pl.String, "class_external_id": pl.String}

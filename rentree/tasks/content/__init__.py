@@ -1,0 +1,1 @@
+"""Content and reports: inventory, share purge (R5, R6), bookmarks (R13), storage, status."""

@@ -1,0 +1,1 @@
+"""Intake: the landing scanner, routing, file checks, staging, quarantine and the file ledger."""
