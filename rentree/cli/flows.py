@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, guarded
+from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, guarded, workspace
 from rentree.infra.settings import ConfigurationError, load_settings
 
 
@@ -123,14 +123,16 @@ def flow_parameters(
     if flow is FlowName.onde_switch:
         params["confirm"] = confirm
     if flow is FlowName.attach_teachers:
-        from rentree.flows.attach_teachers import RequestFileError, read_requests
+        from rentree.flows.attach_teachers import RequestFileError, store_requests
 
         if requests is not None:
-            try:
-                frame = read_requests(requests.read_bytes(), str(requests))
-            except (OSError, RequestFileError) as exc:
-                fail(str(exc) if isinstance(exc, RequestFileError) else f"{requests}: {exc}.")
-            params["requests"] = [list(r) for r in frame.iter_rows()]
+            # By storage key, never inline: a region's list is far above Prefect's 512 KB.
+            with workspace() as ws:
+                try:
+                    data = requests.read_bytes()
+                    params["requests_key"] = store_requests(ws.store, data, str(requests), year)
+                except (OSError, RequestFileError) as exc:
+                    fail(str(exc) if isinstance(exc, RequestFileError) else f"{requests}: {exc}.")
         params["school"] = schools[0] if schools else None
     return function, params
 

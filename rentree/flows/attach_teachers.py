@@ -3,6 +3,7 @@ under R10 (a class with no student yet keeps the request pending)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,9 @@ from rentree.flows.common import (
     run_name,
     run_transaction,
 )
+from rentree.infra.naming import request_list_key
 from rentree.infra.reports import write_report
+from rentree.infra.storage import ObjectStore
 from rentree.tasks.rules.attachments import (
     AttachmentResult,
     request_attachments,
@@ -54,6 +57,15 @@ def read_requests(data: bytes, where: str) -> pl.DataFrame:
             "teacher_external_id,class_external_id."
         )
     return frame.select(REQUEST_COLUMNS)
+
+
+def store_requests(store: ObjectStore, data: bytes, where: str, year: str | None) -> str:
+    """Check a request list and put it in the store; the flow gets its key (`requests_key`),
+    whatever its size."""
+    read_requests(data, where)
+    key = request_list_key(year, PHASE, hashlib.sha256(data).hexdigest())
+    store.write_bytes(key, data)
+    return key
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
@@ -119,7 +131,9 @@ def attach_teachers(
 ) -> dict[str, Any]:
     """Attach teachers to classes (R10): from a CSV in the store (`requests_key`, header
     teacher_external_id,class_external_id), from `requests` ([[teacher id, class id], ...]),
-    or the whole teaching team of `school` (UAI) to its classes of the year."""
+    or the whole teaching team of `school` (UAI) to its classes of the year. A list of more
+    than a few hundred requests goes through the store (`store_requests`): Prefect refuses
+    parameters over 512 KB."""
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         wanted = load_requests(ctx, requests_key, requests, school)
         if wanted.is_empty():

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from rich.table import Table
 from sqlalchemy import select
 
-from rentree.flows.attach_teachers import attach_teachers, read_requests
+from rentree.flows.attach_teachers import attach_teachers, read_requests, store_requests
 from rentree.flows.common import Progress
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
@@ -175,7 +174,8 @@ def _timeline(
     summary.add("4 ONDE switch", "onde-switch", switch, switch["message"])
     progress.advance()
     # A teacher asks for a class before its pupils are in the ENT: kept pending (R10).
-    requests = _attach_file(region_dir, new)
+    request_file = region_dir / "attach-teachers" / f"{new}.csv"
+    requests = read_requests(request_file.read_bytes(), str(request_file))
     early = attach_teachers(year=new, requests=[list(requests.row(0))])
     summary.add(
         "5 early attachment request",
@@ -196,7 +196,9 @@ def _timeline(
     )
     progress.advance()
 
-    attached = attach_teachers(year=new, requests=[list(r) for r in requests.iter_rows()])
+    # The whole list by storage key: a region's is far above Prefect's 512 KB parameter cap.
+    requests_key = store_requests(ws.store, request_file.read_bytes(), str(request_file), new)
+    attached = attach_teachers(year=new, requests_key=requests_key)
     # Classes made only of late-entry pupils have none yet: their requests wait (R10).
     late_classes = [c for e in manifest["late_entries"] for c in e["late_classes"]]
     waiting = f": {', '.join(late_classes)} has no pupil yet" if late_classes else ""
@@ -272,11 +274,6 @@ def _with_teacher(ws: Workspace, classes: list[str]) -> int:
             .distinct()
         ).all()
     return len(rows)
-
-
-def _attach_file(region_dir: Path, year: str) -> pl.DataFrame:
-    path = region_dir / "attach-teachers" / f"{year}.csv"
-    return read_requests(path.read_bytes(), str(path))
 
 
 def _folder_of(result: dict[str, Any]) -> str:

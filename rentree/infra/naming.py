@@ -148,6 +148,13 @@ def snapshot_prefix(year: str, label: str) -> str:
     return f"snapshots/{year}/{label}/"
 
 
+def request_list_key(year: str | None, phase: str, content_hash: str) -> str:
+    """An operator's input list for a run (e.g. teacher attachment requests), named by its
+    sha256: large inputs reach a flow as a storage key, never inline (Prefect refuses
+    parameters over 512 KB)."""
+    return f"reports/{year or 'all'}/{phase}/requests/{content_hash}.csv"
+
+
 STORAGE_ROOTS = ("landing", "archive", "quarantine", "held", "reports", "snapshots")
 
 
