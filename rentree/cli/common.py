@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import ArgumentError, OperationalError
 
-from rentree.infra.settings import ConfigurationError
-from rentree.infra.workspace import Workspace, open_workspace
+if TYPE_CHECKING:
+    from rentree.infra.workspace import Workspace
+
+# Commands import what they need when they run: `rentree --help` stays instant.
 
 # operations.md: 0 done, 1 done with rejected input or a hold, 2 unusable command or configuration.
 EXIT_DONE = 0
@@ -32,6 +33,11 @@ def fail(sentence: str, code: int = EXIT_UNUSABLE) -> NoReturn:
 @contextmanager
 def workspace() -> Iterator[Workspace]:
     """Open the workspace, turning configuration problems into one sentence and exit 2."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from rentree.infra.settings import ConfigurationError
+    from rentree.infra.workspace import open_workspace
+
     try:
         ws = open_workspace()
     except ConfigurationError as exc:
@@ -53,6 +59,8 @@ def workspace() -> Iterator[Workspace]:
 
 
 def guarded(action: Callable[[], T]) -> T:
+    from rentree.infra.settings import ConfigurationError
+
     try:
         return action()
     except ConfigurationError as exc:

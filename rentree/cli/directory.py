@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from rentree.cli.common import console, workspace
-from rentree.tasks.content.status import directory_status
 
 
 def init() -> None:
@@ -21,6 +19,10 @@ def init() -> None:
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
     """Per school year: phase, counts, holds, late entries, pending attachments, last runs."""
+    from rich.table import Table
+
+    from rentree.tasks.content.status import directory_status
+
     with workspace() as ws, ws.engine.connect() as conn:
         report = directory_status(conn)
     if as_json:

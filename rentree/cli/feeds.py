@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail
-from rentree.contracts.delivery import KnownIds
-from rentree.infra.settings import ConfigurationError, load_settings
-from rentree.tasks.intake.validate import Verdict, collect_files, group_files, validate_groups
+
+if TYPE_CHECKING:
+    from rentree.contracts.delivery import KnownIds
+    from rentree.tasks.intake.validate import Verdict
 
 # Beyond this many rows the table stops; --json gives every row.
 _TABLE_ROWS = 200
@@ -32,6 +32,9 @@ def validate(
 
     Exit 0: valid (warnings allowed); 1: a file or record is rejected; 2: unusable.
     """
+    from rentree.infra.settings import ConfigurationError, load_settings
+    from rentree.tasks.intake.validate import collect_files, group_files, validate_groups
+
     try:
         settings = load_settings()
         files = collect_files(paths)
@@ -108,6 +111,8 @@ def _as_json(verdicts: list[Verdict]) -> dict[str, Any]:
 
 
 def _print(verdicts: list[Verdict]) -> None:
+    from rich.table import Table
+
     for verdict in verdicts:
         report = verdict.assessment.report
         mark = "[green]valid[/]" if verdict.valid else "[bold red]invalid[/]"

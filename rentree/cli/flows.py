@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, guarded, workspace
-from rentree.infra.settings import ConfigurationError, load_settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class FlowName(StrEnum):
@@ -62,9 +62,12 @@ def embedded_prefect() -> Iterator[None]:
 @contextmanager
 def progress_bars() -> Iterator[Progress]:
     """Rich progress bars fed by the flows' progress steps (the same as their artifacts)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
     from rentree.flows.common import progress_listener
 
-    progress = Progress(
+    progress = Bars(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -138,6 +141,8 @@ def flow_parameters(
 
 
 def print_outcome(name: str, outcome: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table("what", "value", title=f"{name}: {outcome.get('status', 'done')}")
     for key, value in outcome.items():
         if key in {"reports"}:
@@ -174,6 +179,8 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", help="Show Prefect's logs."),
 ) -> None:
     """Run one phase flow now (on the Prefect server in PREFECT_API_URL, or an embedded one)."""
+    from rentree.infra.settings import load_settings
+
     guarded(load_settings)
     if hold_id is not None and approve is None:
         fail("--hold-id needs --approve or --reject: say what to do with the hold.")
@@ -211,6 +218,7 @@ def demo(
 ) -> None:
     """The whole rollover on a generated region, through the flows, in a fresh workspace."""
     from rentree.flows.demo import run_demo
+    from rentree.infra.settings import ConfigurationError
 
     folder = workdir or Path("var") / f"demo-{scale.value}"
     quiet_prefect(verbose)
@@ -234,9 +242,11 @@ def serve() -> None:
                 "PREFECT_API_URL is not set; start a Prefect server (`make serve` does it) "
                 "and point PREFECT_API_URL at it, e.g. http://127.0.0.1:4200/api."
             )
-    settings = guarded(load_settings)
     from prefect import serve as prefect_serve
 
+    from rentree.infra.settings import load_settings
+
+    settings = guarded(load_settings)
     from rentree.flows.common import ensure_directory_limit
     from rentree.flows.deployments import build_deployments
     from rentree.infra.workspace import open_workspace

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.table import Table
 
 from rentree.cli.common import console, fail
-from rentree.synthetic import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_CLOSING_YEAR,
-    DEFAULT_SEED,
-    OutputNotEmpty,
-    generate_region,
-)
 
 
 class ScaleChoice(StrEnum):
@@ -29,12 +22,14 @@ def generate(
     scale: ScaleChoice = typer.Option(
         ScaleChoice.tiny, "--scale", help="tiny: 5 schools; small: 100; region: 4,800."
     ),
-    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Same seed, same bytes."),
-    closing_year: str = typer.Option(
-        DEFAULT_CLOSING_YEAR, "--closing-year", help="The school year that closes (2024-2025)."
+    # No defaults here: the generator's own (seed 20250901, 2024-2025, 50,000 records a
+    # file) would cost `rentree --help` the import of numpy and polars.
+    seed: int | None = typer.Option(None, "--seed", help="Same seed, same bytes."),
+    closing_year: str | None = typer.Option(
+        None, "--closing-year", help="The school year that closes (default 2024-2025)."
     ),
-    chunk_size: int = typer.Option(
-        DEFAULT_CHUNK_SIZE, "--chunk-size", min=1, help="Most records in one AAF file."
+    chunk_size: int | None = typer.Option(
+        None, "--chunk-size", min=1, help="Most records in one AAF file (default 50,000)."
     ),
     replace: bool = typer.Option(
         False, "--replace", help="Overwrite a region generated in --out before."
@@ -42,15 +37,14 @@ def generate(
 ) -> None:
     """Write a synthetic region: AAF deliveries of a rollover (landing/<school-year>/), the
     closing year's content inventory (content/*.parquet) and manifest.json."""
+    from rich.table import Table
+
+    from rentree.synthetic import OutputNotEmpty, generate_region
+
+    given = {"seed": seed, "closing_year": closing_year, "chunk_size": chunk_size}
+    options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     try:
-        generated = generate_region(
-            scale.value,
-            out,
-            seed=seed,
-            closing_year=closing_year,
-            chunk_size=chunk_size,
-            replace=replace,
-        )
+        generated = generate_region(scale.value, out, replace=replace, **options)
     except (OutputNotEmpty, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:

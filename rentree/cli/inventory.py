@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from rentree.cli.common import EXIT_REJECTED, console, fail, workspace
-from rentree.infra.db import directory_lock, is_postgresql
-from rentree.tasks.content.export import EXPORT_FORMATS, ExportFormat, write_export
-from rentree.tasks.content.inventory import InventoryError, import_content, read_inventory
+
+if TYPE_CHECKING:
+    from rentree.tasks.content.export import ExportFormat
 
 # Rejected rows shown on the terminal; the report holds them all.
 _SHOWN_REJECTS = 20
@@ -27,6 +27,11 @@ def export(
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv (UTF-8, `;`)."),
 ) -> None:
     """Export the directory: one Parquet (or CSV) file per table of storage.md."""
+    from rich.table import Table
+
+    from rentree.infra.db import is_postgresql
+    from rentree.tasks.content.export import EXPORT_FORMATS, write_export
+
     if fmt not in EXPORT_FORMATS:
         fail(f"--format {fmt!r} is not known; use parquet or csv.")
     chosen: ExportFormat = "csv" if fmt == "csv" else "parquet"
@@ -59,6 +64,11 @@ def content_import(
 
     The rest is imported; importing the same inventory again changes nothing.
     """
+    from rich.table import Table
+
+    from rentree.infra.db import directory_lock
+    from rentree.tasks.content.inventory import InventoryError, import_content, read_inventory
+
     try:
         inventory = read_inventory(folder)
     except InventoryError as exc:

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
-import polars as pl
 import typer
-from rich.table import Table
-from sqlalchemy import select
 
 from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, workspace
-from rentree.infra.db import directory_lock
 from rentree.infra.naming import check_school_year, reports_prefix
-from rentree.infra.reports import write_report
-from rentree.infra.schema import runs, structures
-from rentree.tasks.rules.attachments import (
-    AttachmentResult,
-    request_attachments,
-    school_team_requests,
-)
-from rentree.tasks.rules.years import current_years
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from rentree.tasks.rules.attachments import AttachmentResult
 
 FLOW = "attach-teachers"
 
@@ -42,6 +36,14 @@ def attach_teachers(
     Exit 0: all attached; 1: some kept pending (no student in the class yet) or refused;
     2: the command cannot be used (file missing, bad header, unknown school).
     """
+    from sqlalchemy import select
+
+    from rentree.infra.db import directory_lock
+    from rentree.infra.reports import write_report
+    from rentree.infra.schema import runs, structures
+    from rentree.tasks.rules.attachments import request_attachments, school_team_requests
+    from rentree.tasks.rules.years import current_years
+
     if (file is None) == (school is None):
         fail("give either a CSV file of requests or --school UAI (not both, not neither).")
     requests = _read_file(file) if file is not None else None
@@ -108,12 +110,16 @@ def _read_file(file: Path) -> pl.DataFrame:
 
 
 def _year_of(result: AttachmentResult) -> str | None:
+    import polars as pl
+
     ids = pl.concat([result.attached, result.pending])["class_external_id"]
     years = ids.str.extract(r"^(\d{4}-\d{4}):").drop_nulls().unique().sort()
     return years[-1] if years.len() else None
 
 
 def _print(result: AttachmentResult) -> None:
+    from rich.table import Table
+
     counts = result.counts()
     console.print(
         f"{counts['attached']} attached, {counts['pending']} kept pending (applied by itself "
