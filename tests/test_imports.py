@@ -249,3 +249,28 @@ def test_interrupted_move_is_completed_by_the_next_run(
     after = directory(engine)
     for name in before:
         assert before[name].equals(after[name]), name
+
+
+def test_staff_import_reads_no_pupil_file(engine: Engine, store: ObjectStore) -> None:
+    day = "20240826"
+    files = {**staff_delivery(day), **family_delivery(day, range(3))}
+    broken = aaf.name("Eleve", day)
+    files[broken] = b"<ficAlimMENESR><addRequest>"  # truncated: would reject the delivery
+    land(store, CLOSING, files)
+    checked: list[str] = []
+
+    def recording_map(function, paths, names, contexts):  # type: ignore[no-untyped-def]
+        checked.extend(names)
+        return map(function, paths, names, contexts)
+
+    staff = import_pending(
+        engine, store, SETTINGS, CLOSING, imports.STAFF_TYPES, run_id="r1", map_files=recording_map
+    )
+    assert [o.status for o in staff] == ["applied"], [o.reason for o in staff]
+    assert sorted(checked) == sorted([aaf.name("EtabEducNat", day), aaf.name("PersEducNat", day)])
+    # the pupil files were not read: the broken one waits in landing/ for the family import
+    assert store.exists(landing_key(CLOSING, broken))
+    family = import_pending(
+        engine, store, SETTINGS, CLOSING, imports.FAMILY_IMPORT_TYPES, run_id="r2"
+    )
+    assert [o.status for o in family] == ["quarantined"], [o.reason for o in family]

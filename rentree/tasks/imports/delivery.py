@@ -335,7 +335,7 @@ def _stage(
     report keys)."""
     try:
         staged = stage_delivery(
-            conn, store, year, delivery, settings, run_id=run_id, map_files=map_files
+            conn, store, year, delivery, settings, run_id=run_id, map_files=map_files, types=types
         )
     except StageError as exc:
         return "skipped", str(exc), []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,8 +169,12 @@ def stage_delivery(
     *,
     run_id: str | None = None,
     map_files: FileMapper = map,
+    types: Collection[str] | None = None,
 ) -> StageOutcome:
     """Check one delivery of `landing/<school-year>/` and hand it over or quarantine it.
+
+    `types` limits the work to the files of those feed types (a phase reads only what it
+    applies: staff-import parses no pupil file); the others stay in landing/ untouched.
 
     `map_files(check_file, paths, names, contexts)` runs the file checks; a flow passes
     its task runner's map to check the chunks in parallel. The `feed_files` rows of a
@@ -182,8 +186,13 @@ def stage_delivery(
             f"{landing_prefix(school_year)} holds no file of the delivery {delivery}; "
             "check the extraction date and the school year."
         )
-    landed = found[0].files
+    landed = tuple(f for f in found[0].files if types is None or f.feed.file_type in types)
     strays = found[0].strays
+    if not landed and not strays:
+        raise StageError(
+            f"{landing_prefix(school_year)} holds no {', '.join(sorted(types or ()))} file "
+            f"of the delivery {delivery}; nothing to stage."
+        )
     with tempfile.TemporaryDirectory(prefix="rentree-stage-") as tmp:
         paths = [Path(tmp) / f"{i:04d}-{f.feed.name}" for i, f in enumerate(landed)]
         for file, path in zip(landed, paths, strict=True):
