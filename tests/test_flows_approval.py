@@ -16,7 +16,6 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
 from sqlalchemy import Engine, select
 
-from rentree.flows.demo import land_delivery
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
 from rentree.flows.staff_import import staff_import
@@ -25,6 +24,7 @@ from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
 from rentree.synthetic import generate_region
+from rentree.synthetic.landing import land_delivery
 
 pytestmark = pytest.mark.flows
 
@@ -55,11 +55,11 @@ def test_held_delivery_approved_through_the_form(
     closing = manifest["closing_year"]
     first_year, staff_first = (d["delivery"] for d in manifest["deliveries"][:2])
     ws = open_workspace(load_settings())
-    land_delivery(ws, region.out, manifest, first_year)
+    land_delivery(ws.store, region.out, manifest, first_year)
     staff_import(year=closing, wait_for_approval=False)
     family_import(year=closing, wait_for_approval=False)
     freeze(year=closing)
-    land_delivery(ws, region.out, manifest, staff_first)
+    land_delivery(ws.store, region.out, manifest, staff_first)
     ws.engine.dispose()
     # Zero thresholds: the new year's first staff file (one leaver) is held.
     monkeypatch.setenv("RENTREE_HOLD_REGION_MISSING_RATIO", "0")

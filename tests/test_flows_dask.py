@@ -14,14 +14,14 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 from sqlalchemy import Engine
 
-from rentree.flows.common import make_task_runner
-from rentree.flows.demo import land_delivery
+from rentree.flows.run.task_runner import make_task_runner
 from rentree.flows.staff_import import staff_import
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
 from rentree.synthetic import generate_region
+from rentree.synthetic.landing import land_delivery
 from rentree.tasks.intake.stage import StagedDelivery, stage_delivery
 
 pytestmark = pytest.mark.flows
@@ -63,7 +63,7 @@ def test_delivery_parsed_on_a_local_dask_cluster(
     manifest: dict[str, Any] = region.manifest
     first = manifest["deliveries"][0]
     ws = open_workspace(load_settings())
-    land_delivery(ws, region.out, manifest, first["delivery"])
+    land_delivery(ws.store, region.out, manifest, first["delivery"])
     with LocalCluster(
         n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
     ) as cluster:
@@ -96,7 +96,7 @@ def test_import_flow_runs_its_file_checks_on_dask(
     manifest: dict[str, Any] = region.manifest
     first = manifest["deliveries"][0]
     ws = open_workspace(load_settings())
-    land_delivery(ws, region.out, manifest, first["delivery"])
+    land_delivery(ws.store, region.out, manifest, first["delivery"])
     ws.engine.dispose()
     with LocalCluster(
         n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None

@@ -11,7 +11,8 @@ import pytest
 from flows_harness import flow_store  # noqa: F401
 from prefect import flow
 
-from rentree.flows.common import directory_guard, open_run
+from rentree.flows.run.context import open_run
+from rentree.flows.run.guard import directory_guard
 from rentree.infra.storage import LocalStore
 
 pytestmark = pytest.mark.flows

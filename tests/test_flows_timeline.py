@@ -17,11 +17,11 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import Engine
 
 from rentree.flows.attach_teachers import attach_teachers
-from rentree.flows.demo import approve_pending_holds, land_delivery
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
 from rentree.flows.nightly import nightly
 from rentree.flows.onde_switch import onde_switch
+from rentree.flows.run.approval import approve_pending_holds
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
@@ -30,6 +30,7 @@ from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
 from rentree.synthetic import generate_region
+from rentree.synthetic.landing import land_delivery
 from rentree.tasks.content.export import write_export
 from rentree.tasks.content.inventory import import_content, read_inventory
 
@@ -57,7 +58,7 @@ def test_tiny_region_whole_timeline(
     ws = open_workspace(load_settings())
 
     def land(delivery: str) -> None:
-        land_delivery(ws, region.out, manifest, delivery)
+        land_delivery(ws.store, region.out, manifest, delivery)
 
     # The closing year, first year the directory holds: simply imported.
     land(first_year)

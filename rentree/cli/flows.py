@@ -65,7 +65,7 @@ def progress_bars() -> Iterator[Progress]:
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bars
 
-    from rentree.flows.common import progress_listener
+    from rentree.flows.run.artifacts import progress_listener
 
     progress = Bars(
         TextColumn("{task.description}"),
@@ -247,8 +247,8 @@ def serve() -> None:
     from rentree.infra.settings import load_settings
 
     settings = guarded(load_settings)
-    from rentree.flows.common import ensure_directory_limit
     from rentree.flows.deployments import build_deployments
+    from rentree.flows.run.guard import ensure_directory_limit
     from rentree.infra.workspace import open_workspace
 
     ws = guarded(lambda: open_workspace(settings))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,20 @@ from rich.table import Table
 from sqlalchemy import select
 
 from rentree.flows.attach_teachers import attach_teachers, read_requests, store_requests
-from rentree.flows.common import Progress
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
 from rentree.flows.nightly import nightly
 from rentree.flows.onde_switch import onde_switch
+from rentree.flows.run.approval import approve_pending_holds
+from rentree.flows.run.artifacts import Progress
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
-from rentree.infra.naming import landing_key
 from rentree.infra.schema import pending_attachments, user_classes
 from rentree.infra.settings import load_settings
 from rentree.infra.workspace import Workspace, open_workspace
 from rentree.synthetic import generate_region
+from rentree.synthetic.landing import land_delivery
 from rentree.tasks.content.inventory import import_content, read_inventory
 from rentree.tasks.content.status import directory_status
 
@@ -61,28 +61,10 @@ class DemoSummary:
         return table
 
 
-def land_delivery(ws: Workspace, region: Path, manifest: dict[str, Any], delivery: str) -> int:
-    """Put one generated delivery into landing/, as the academy's transfer would."""
-    entry = next(d for d in manifest["deliveries"] if d["delivery"] == delivery)
-    year = entry["school_year"]
-    for file in entry["files"]:
-        ws.store.upload(region / "landing" / year / file["name"], landing_key(year, file["name"]))
-    return len(entry["files"])
-
-
 def _counts(result: dict[str, Any]) -> str:
     counts = result.get("counts") or {}
     done = {k: v for k, v in counts.items() if v}
     return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in list(done.items())[:4]) or "-"
-
-
-def approve_pending_holds(
-    flow: Callable[..., dict[str, Any]], result: dict[str, Any], **params: Any
-) -> dict[str, Any]:
-    """The demo plays the operator: a hold raised on the way is approved by its id."""
-    for hold in result.get("pending_holds") or []:
-        result = flow(**params, hold_id=hold, approve=True, wait_for_approval=False)
-    return result
 
 
 def run_demo(folder: Path, scale: str) -> DemoSummary:
@@ -129,7 +111,7 @@ def _timeline(
     )
     progress.advance()
 
-    land_delivery(ws, region_dir, manifest, closing_delivery)
+    land_delivery(ws.store, region_dir, manifest, closing_delivery)
     staff = approve_pending_holds(
         staff_import, staff_import(year=closing, wait_for_approval=False), year=closing
     )
@@ -156,20 +138,20 @@ def _timeline(
     summary.add("1 freeze", "freeze", frozen, f"{frozen['pre_purge_notice_rows']} shares in notice")
     progress.advance()
 
-    land_delivery(ws, region_dir, manifest, staff_first)
+    land_delivery(ws.store, region_dir, manifest, staff_first)
     first = approve_pending_holds(
         staff_import, staff_import(year=new, wait_for_approval=False), year=new
     )
     summary.add("2 first staff file", "staff-import", first, _counts(first))
     progress.advance()
-    land_delivery(ws, region_dir, manifest, staff_late)
+    land_delivery(ws.store, region_dir, manifest, staff_late)
     late = approve_pending_holds(
         staff_import, staff_import(year=new, wait_for_approval=False), year=new
     )
     summary.add("2 late staff Delta", "staff-import", late, _counts(late))
     progress.advance()
 
-    land_delivery(ws, region_dir, manifest, family_first)
+    land_delivery(ws.store, region_dir, manifest, family_first)
     switch = onde_switch(year=new)
     summary.add("4 ONDE switch", "onde-switch", switch, switch["message"])
     progress.advance()
@@ -211,7 +193,7 @@ def _timeline(
     )
     progress.advance()
 
-    land_delivery(ws, region_dir, manifest, family_late)
+    land_delivery(ws.store, region_dir, manifest, family_late)
     night = approve_pending_holds(nightly, nightly(wait_for_approval=False))
     summary.add(
         "6 late entries (nightly)",

@@ -19,11 +19,11 @@ from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron
 
 from rentree.flows.attach_teachers import attach_teachers
-from rentree.flows.common import TAG
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
 from rentree.flows.nightly import nightly
 from rentree.flows.onde_switch import ONDE_SWITCHED, SCHOOL_YEAR_RESOURCE, onde_switch
+from rentree.flows.run.context import TAG
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report

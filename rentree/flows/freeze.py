@@ -10,18 +10,15 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.common import (
-    RunContext,
-    directory_guard,
+from rentree.flows.run.artifacts import (
     markdown_table,
-    new_year_of,
     nothing_done,
-    open_run,
     publish_links,
     publish_summary,
     publish_table,
-    run_name,
 )
+from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
+from rentree.flows.run.guard import directory_guard
 from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.export import write_snapshot

@@ -13,20 +13,16 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.common import (
-    Approval,
-    RunContext,
-    approval_form_text,
-    decided_by,
-    directory_guard,
-    hold_decision,
+from rentree.flows.run.approval import Approval, approval_form_text, ask_and_settle, decided_by
+from rentree.flows.run.artifacts import (
     markdown_table,
     nothing_done,
     publish_links,
     publish_summary,
     publish_table,
-    run_transaction,
 )
+from rentree.flows.run.context import RunContext, run_transaction
+from rentree.flows.run.guard import directory_guard
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.reports import write_report
 from rentree.tasks.imports.delivery import ImportOutcome, approve_hold, import_pending, reject_hold
@@ -138,21 +134,8 @@ def run_phase(
     asked: set[str] = set()
     if hold_id is not None:
         asked.add(hold_id)
-        try:
-            decision = hold_decision(
-                ctx,
-                approve=approve,
-                wait_for_approval=wait_for_approval,
-                form_description=hold_form(hold_id, ctx),
-            )
-            if decision is None:
-                result.pending_holds.append(hold_id)
-            else:
-                with directory_guard(ctx):
-                    result.decisions.append(settle_hold(ctx, hold_id, decision, mapper))
-        except HoldError as exc:
-            # A wrong or already decided hold id: the operator's input, said in one sentence.
-            result.refusals.append(str(exc))
+        settled = decide_held_delivery(ctx, hold_id, approve, wait_for_approval, mapper, result)
+        if not settled and result.refusals:
             return result
     for year in years:
         for _ in range(MAX_DECISIONS):
@@ -168,23 +151,38 @@ def run_phase(
             if not held or ctx.dry_run:
                 break
             asked.add(held[0])
-            decision = hold_decision(
-                ctx,
-                approve=None,
-                wait_for_approval=wait_for_approval,
-                form_description=hold_form(held[0], ctx),
-            )
-            if decision is None:
-                result.pending_holds.append(held[0])
-                break
-            try:
-                with directory_guard(ctx):
-                    result.decisions.append(settle_hold(ctx, held[0], decision, mapper))
-            except HoldError as exc:
-                # e.g. its files changed meanwhile: said in one sentence, the hold stays.
-                result.refusals.append(str(exc))
+            if not decide_held_delivery(ctx, held[0], None, wait_for_approval, mapper, result):
                 break
     return result
+
+
+def decide_held_delivery(
+    ctx: RunContext,
+    hold_id: str,
+    approve: bool | None,
+    wait_for_approval: bool,
+    mapper: FileCheckMapper,
+    result: PhaseOutcome,
+) -> bool:
+    """Ask about one held delivery and settle it; False when it stays pending or the hold
+    cannot be decided (a wrong or already decided id, files changed meanwhile: said in one
+    sentence in `result.refusals`, the hold stays)."""
+    try:
+        settled = ask_and_settle(
+            ctx,
+            approve=approve,
+            wait_for_approval=wait_for_approval,
+            form_description=hold_form(hold_id, ctx),
+            settle=lambda decision: settle_hold(ctx, hold_id, decision, mapper),
+        )
+    except HoldError as exc:
+        result.refusals.append(str(exc))
+        return False
+    if settled is None:
+        result.pending_holds.append(hold_id)
+        return False
+    result.decisions.append(settled.result)
+    return True
 
 
 def run_import_phase(

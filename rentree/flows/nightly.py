@@ -7,8 +7,9 @@ from typing import Any
 
 from prefect import flow
 
-from rentree.flows.common import new_year_of, nothing_done, open_run, run_name
 from rentree.flows.importing import finish_phase, run_phase
+from rentree.flows.run.artifacts import nothing_done
+from rentree.flows.run.context import new_year_of, open_run, run_name
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.naming import FEED_TYPES
 from rentree.tasks.rules.years import current_years

@@ -10,15 +10,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from rentree.flows.common import (
-    RunContext,
-    directory_guard,
-    new_year_of,
-    nothing_done,
-    open_run,
-    publish_summary,
-    run_name,
-)
+from rentree.flows.run.artifacts import nothing_done, publish_summary
+from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
+from rentree.flows.run.guard import directory_guard
 from rentree.infra.settings import Settings
 from rentree.tasks.rules.years import detect_onde_switch, record_onde_switch, year_state
 

@@ -9,25 +9,19 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import func, select
 
-from rentree.flows.common import (
-    RunContext,
-    approval_form_text,
-    closing_year_of,
-    decided_by,
-    directory_guard,
-    hold_decision,
+from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
+from rentree.flows.run.artifacts import (
     markdown_table,
     nothing_done,
-    open_run,
     publish_links,
     publish_summary,
     publish_table,
-    run_name,
 )
+from rentree.flows.run.context import RunContext, closing_year_of, open_run, run_name
+from rentree.flows.run.guard import directory_guard
 from rentree.infra.naming import next_school_year
-from rentree.infra.schema import runs
+from rentree.infra.runs import run_exists
 from rentree.tasks.content.purge import (
     PurgePlan,
     PurgeRunError,
@@ -69,10 +63,7 @@ def purge(ctx: RunContext, keep_for_members: bool, hold_id: str | None) -> dict[
 @task(cache_policy=NO_CACHE)
 def undo(ctx: RunContext, run_id: str) -> int:
     with ctx.workspace.engine.begin() as conn:
-        known = conn.scalar(
-            select(func.count()).where(runs.c.run_id == run_id, runs.c.flow == PHASE)
-        )
-        if not known:
+        if not run_exists(conn, run_id, PHASE):
             raise PurgeRunError(
                 f"No share purge ran with the id {run_id}; `rentree status` lists the last "
                 "runs of each flow: give the id of the purge to undo."
@@ -165,35 +156,41 @@ def share_purge(
                     "share purge; `rentree status` lists the pending holds.",
                 )
             reason = known.reason
-        decision = None
-        if reason is not None:
-            hold_id = hold_id or hold(ctx, plan, reason)
-            decision = hold_decision(
+        if reason is None:
+            with directory_guard(ctx):
+                counts = purge(ctx, keep_for_members, None)
+        else:
+            held_as = hold_id or hold(ctx, plan, reason)
+            settled = ask_and_settle(
                 ctx,
                 approve=approve,
                 wait_for_approval=wait_for_approval,
                 form_description=approval_form_text(
                     f"Share purge of {ctx.school_year}", [reason], plan.summary()
                 ),
+                settle=lambda decision: (
+                    purge(ctx, keep_for_members, held_as)
+                    if decision.approve
+                    else reject(ctx, held_as)
+                ),
             )
-            if decision is None:
+            if settled is None:
                 ctx.status = "held"
                 message = (
-                    f"The purge is held ({reason}) as {hold_id}: nothing removed. Approve it "
-                    f"later by running share-purge with hold_id={hold_id} and approve=true."
+                    f"The purge is held ({reason}) as {held_as}: nothing removed. Approve it "
+                    f"later by running share-purge with hold_id={held_as} and approve=true."
                 )
-                ctx.summary.update(hold_id=hold_id, message=message)
+                ctx.summary.update(hold_id=held_as, message=message)
                 publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Held", message)])
                 return ctx.result()
-            if not decision.approve:
-                reject(ctx, hold_id)
+            if settled.result is None:
                 ctx.status = "rejected"
-                message = f"The purge held as {hold_id} was rejected: nothing removed."
-                ctx.summary.update(hold_id=hold_id, message=message, comment=decision.comment)
+                message = f"The purge held as {held_as} was rejected: nothing removed."
+                comment = settled.decision.comment
+                ctx.summary.update(hold_id=held_as, message=message, comment=comment)
                 publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Rejected", message)])
                 return ctx.result()
-        with directory_guard(ctx):
-            counts = purge(ctx, keep_for_members, hold_id)
+            counts, hold_id = settled.result, held_as
         ctx.summary.update(counts, hold_id=hold_id)
         sections.append(
             (

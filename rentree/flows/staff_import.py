@@ -6,8 +6,8 @@ from typing import Any
 
 from prefect import flow
 
-from rentree.flows.common import new_year_of, open_run, run_name
 from rentree.flows.importing import run_import_phase
+from rentree.flows.run.context import new_year_of, open_run, run_name
 from rentree.tasks.imports.delivery import STAFF_TYPES
 
 PHASE = "staff-import"

@@ -17,7 +17,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import unmapped
 
-from rentree.flows.common import Progress, make_task_runner
+from rentree.flows.run.artifacts import Progress
+from rentree.flows.run.task_runner import make_task_runner
 from rentree.infra.naming import FeedNameError, parse_feed_name
 from rentree.infra.settings import Settings
 from rentree.tasks.intake.validate import CheckContext, FileCheck, check_file

@@ -12,16 +12,13 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.common import (
-    RunContext,
+from rentree.flows.run.artifacts import (
     markdown_table,
-    new_year_of,
-    open_run,
     publish_links,
     publish_summary,
     publish_table,
-    run_name,
 )
+from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
 from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.storage_report import storage_report as compute_storage_report

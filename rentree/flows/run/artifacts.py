@@ -1,0 +1,116 @@
+"""What a run shows an operator in the Prefect UI: its summary, tables, report links and
+progress (echoed to a listening terminal)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, cast
+from uuid import UUID
+
+import polars as pl
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.context import FlowRunContext
+
+from rentree.flows.run.context import RunContext
+from rentree.infra.runs import json_safe
+
+LINKED_SUFFIXES = (".csv", ".json", ".png", ".md")
+
+# A terminal (the CLI) may listen to the same progress steps as the progress artifacts.
+ProgressListener = Callable[[str, int, int], None]
+progress_listener: ContextVar[ProgressListener | None] = ContextVar(
+    "rentree_progress_listener", default=None
+)
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "_nothing_\n"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def publish_summary(ctx: RunContext, title: str, sections: Sequence[tuple[str, str]]) -> str:
+    """The run's markdown artifact: what was applied, held, rejected, and why."""
+    mode = " (dry run: nothing committed)" if ctx.dry_run else ""
+    parts = [f"# {title}{mode}", f"School year: **{ctx.school_year or '-'}**, run `{ctx.run_id}`"]
+    parts += [f"## {heading}\n\n{body}" for heading, body in sections if body]
+    markdown = "\n\n".join(parts) + "\n"
+    create_markdown_artifact(
+        markdown=markdown, key=ctx.artifact_key("summary"), description=f"{title}{mode}"
+    )
+    return markdown
+
+
+def nothing_done(
+    ctx: RunContext, title: str, message: str, *, status: str = "rejected", **summary: Any
+) -> dict[str, Any]:
+    """End a run that had nothing to do: its status, the sentence in its summary (after the
+    `summary` values given) and in its markdown artifact; returns the flow's result."""
+    ctx.status = status
+    ctx.summary = {**summary, "message": message}
+    publish_summary(ctx, title, [("Nothing done", message)])
+    return ctx.result()
+
+
+def publish_table(ctx: RunContext, what: str, frame: pl.DataFrame, description: str) -> None:
+    """A table artifact (counts per school...); large frames are cut, the report has them all."""
+    rows = json_safe(frame.head(500).to_dicts()) if frame.height else []
+    create_table_artifact(table=rows, key=ctx.artifact_key(what), description=description)
+
+
+def publish_links(ctx: RunContext, keys: Sequence[str]) -> None:
+    """One link artifact per report file, where the store says an operator finds it.
+
+    A Parquet twin of a CSV report, and the per-kind Parquet parts of a change set (its
+    summary.json is linked), are left out so that the run's page stays readable.
+    """
+    for key in keys:
+        if not key.endswith(LINKED_SUFFIXES):
+            continue
+        link = ctx.store.link(key)
+        if link.startswith("/"):
+            link = "file://" + link
+        create_link_artifact(
+            link=link,
+            link_text=key,
+            description=f"Report written by {ctx.flow}",
+        )
+    ctx.report_keys.extend(keys)
+
+
+class Progress:
+    """A progress artifact updated per step (file, chunk, delivery), echoed to the CLI."""
+
+    def __init__(self, description: str, total: int) -> None:
+        self.description = description
+        self.total = max(total, 1)
+        self.done = 0
+        self._artifact_id: UUID | None = None
+        if FlowRunContext.get() is not None:
+            self._artifact_id = cast(
+                UUID, create_progress_artifact(progress=0.0, description=description)
+            )
+        self._echo()
+
+    def advance(self, steps: int = 1) -> None:
+        self.done = min(self.done + steps, self.total)
+        if self._artifact_id is not None:
+            update_progress_artifact(
+                artifact_id=self._artifact_id, progress=100.0 * self.done / self.total
+            )
+        self._echo()
+
+    def _echo(self) -> None:
+        listener = progress_listener.get()
+        if listener is not None:
+            listener(self.description, self.done, self.total)

@@ -1,0 +1,182 @@
+"""The run context: one run of one flow, its workspace and its record in `runs`.
+
+The flows stay thin: they open a run context, call the plain functions of `rentree.tasks`,
+and publish what happened (the `runs` row, the artifacts, the reports' links).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import uuid4
+
+from prefect import get_client
+from prefect.context import FlowRunContext
+from sqlalchemy import Connection
+
+from rentree.infra import naming
+from rentree.infra.db import schema_is_current, upgrade
+from rentree.infra.runs import finish_run, json_safe, start_run
+from rentree.infra.settings import Settings, load_settings
+from rentree.infra.storage import ObjectStore
+from rentree.infra.workspace import Workspace, open_workspace
+from rentree.tasks.rules.years import current_years
+
+TAG = "rentree"
+
+
+def run_name(phase: str) -> Callable[[], str]:
+    """A flow_run_name callable: phase, school year, date (and 'dry run' when it is one)."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        params: Mapping[str, Any] = flow_run.parameters or {}
+        year = params.get("year")
+        parts = [phase, *([str(year)] if year else []), f"{date.today():%Y-%m-%d}"]
+        schools = params.get("schools")
+        if schools:
+            parts.append("schools " + ",".join(schools))
+        if params.get("dry_run"):
+            parts.append("dry-run")
+        return " ".join(parts)
+
+    return name
+
+
+@dataclass
+class RunContext:
+    """One run of one phase flow: its workspace, id, year and what it will report."""
+
+    flow: str
+    run_id: str
+    school_year: str | None
+    dry_run: bool
+    workspace: Workspace
+    started_at: datetime
+    status: str = "completed"
+    summary: dict[str, Any] = field(default_factory=dict)
+    report_keys: list[str] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return self.workspace.settings
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.workspace.store
+
+    def reports_prefix(self, year: str | None = None) -> str:
+        return naming.reports_prefix(year or self.school_year or "all", self.flow, self.run_id)
+
+    def result(self) -> dict[str, Any]:
+        """What the flow returns: its summary, its status (completed, held, rejected) and its
+        run id (what `undo_run_id` and the reports' folder name)."""
+        return json_safe({**self.summary, "status": self.status, "run_id": self.run_id})
+
+    def artifact_key(self, what: str) -> str:
+        # Artifact keys: lower-case letters, digits and dashes only.
+        return f"{self.flow}-{what}".lower().replace("_", "-")
+
+
+def current_flow_run_id() -> str:
+    ctx = FlowRunContext.get()
+    if ctx is not None and ctx.flow_run is not None:
+        return str(ctx.flow_run.id)
+    return str(uuid4())
+
+
+def _tag_run(flow: str, year: str | None) -> None:
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    wanted = [TAG, flow] + ([year] if year else [])
+    tags = list(dict.fromkeys([*(ctx.flow_run.tags or []), *wanted]))
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(ctx.flow_run.id, tags=tags)
+
+
+@contextmanager
+def open_run(
+    flow: str,
+    year: str | None,
+    *,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    resolve_year: Callable[[Workspace], str | None] | None = None,
+) -> Iterator[RunContext]:
+    """Open the workspace and record the run in `runs` (running, then its outcome).
+
+    `resolve_year` finds the school year when the caller gave none (e.g. the new year).
+    """
+    # Migrating only when tables are missing: alembic is not thread-safe, and runs in one
+    # process (tests, `rentree demo`) may start side by side on a current schema.
+    ws = open_workspace(settings or load_settings(), migrate=False)
+    if not schema_is_current(ws.engine):
+        upgrade(ws.engine)
+    try:
+        if year is None and resolve_year is not None:
+            year = resolve_year(ws)
+        ctx = RunContext(
+            flow=flow,
+            run_id=current_flow_run_id(),
+            school_year=year,
+            dry_run=dry_run,
+            workspace=ws,
+            started_at=datetime.now(UTC),
+        )
+        _tag_run(flow, year)
+        with ws.engine.begin() as conn:
+            start_run(
+                conn,
+                run_id=ctx.run_id,
+                flow=flow,
+                school_year=year,
+                started_at=ctx.started_at,
+                dry_run=dry_run,
+            )
+        try:
+            yield ctx
+        except BaseException as exc:
+            _finish(ctx, "failed", {**ctx.summary, "error": str(exc) or type(exc).__name__})
+            raise
+        _finish(ctx, ctx.status, ctx.summary)
+    finally:
+        ws.engine.dispose()
+
+
+def _finish(ctx: RunContext, status: str, summary: dict[str, Any]) -> None:
+    with ctx.workspace.engine.begin() as conn:
+        finish_run(conn, ctx.run_id, status, summary)
+
+
+def new_year_of(ws: Workspace) -> str | None:
+    """The year being imported: the closing year's successor, or the latest year held."""
+    with ws.engine.connect() as conn:
+        return current_years(conn)[1]
+
+
+def closing_year_of(ws: Workspace) -> str | None:
+    """The closing year: the latest frozen one."""
+    with ws.engine.connect() as conn:
+        return current_years(conn)[0]
+
+
+@contextmanager
+def run_transaction(ctx: RunContext) -> Iterator[Connection]:
+    """One transaction, committed at the end unless the run is a dry run (then rolled back,
+    as on any error): a preview computes exactly what a real run would, and changes nothing."""
+    with ctx.workspace.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            transaction.rollback()
+            raise
+        if ctx.dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
