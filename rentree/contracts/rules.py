@@ -106,6 +106,32 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
         "{attribute} désigne un responsable absent de la livraison et de l'annuaire ; "
         "le lien est ignoré.",
     ),
+    # identity continuity (R1), decided against the directory when the delivery is planned
+    "id_of_another_account": (
+        "{attribute} is already the id of another account (another profile, or an account made "
+        "by hand); the record cannot be matched without merging two people.",
+        "{attribute} est déjà l'identifiant d'un autre compte (autre profil, ou compte créé à la "
+        "main) ; l'enregistrement ne peut être rapproché sans fusionner deux personnes.",
+    ),
+    "ine_of_another_account": (
+        "{attribute} is the INE of another pupil's account in the directory; the record is "
+        "not applied, so that no two accounts share an INE.",
+        "{attribute} est l'INE du compte d'un autre élève dans l'annuaire ; l'enregistrement "
+        "n'est pas appliqué, pour que deux comptes n'aient jamais le même INE.",
+    ),
+    "ine_moved": (
+        "{attribute} moved between two ids of this delivery (a new id carries the INE of an "
+        "account whose own id is also delivered); both records are refused.",
+        "{attribute} est passé d'un identifiant à un autre dans cette livraison (un nouvel "
+        "identifiant porte l'INE d'un compte dont l'identifiant est aussi livré) ; les deux "
+        "enregistrements sont refusés.",
+    ),
+    "same_account_twice": (
+        "Two records of this delivery are the same account ({attribute}: its own id and an id "
+        "linked to it); both are refused.",
+        "Deux enregistrements de cette livraison désignent le même compte ({attribute} : son "
+        "identifiant et un identifiant qui lui est lié) ; les deux sont refusés.",
+    ),
     "too_many_invalid_records": (
         "Too many records of this file are invalid; the whole delivery is rejected.",
         "Trop d'enregistrements de ce fichier sont invalides ; toute la livraison est rejetée.",

@@ -236,6 +236,7 @@ def import_delivery(
     # 3. stage, plan, hold or apply: one transaction under the directory lock
     applied_keys: list[tuple[str, FeedName]] = []
     change_set: ChangeSet | None = None
+    problems = pl.DataFrame()
     with engine.connect() as conn, conn.begin() as transaction:
         directory_lock(conn)
         staged = _stage(conn, store, year, delivery, settings, route.apply_types, run_id, map_files)
@@ -250,6 +251,7 @@ def import_delivery(
         else:
             school_list = sorted(set(schools)) if schools is not None else None
             change_set = plan_delivery(conn, staged, today=today, schools=school_list)
+            problems = pl.concat([staged.problems, change_set.refused], how="diagonal_relaxed")
             if school_list is not None:
                 change_set = restrict_to_schools(change_set, school_list)
             outcome.counts = change_set.counts()
@@ -304,7 +306,7 @@ def import_delivery(
                     outcome.status = "applied"
                     outcome.reason = (
                         f"The delivery {delivery} of {year} is applied: "
-                        f"{_count_sentence(outcome.counts)}."
+                        f"{_count_sentence(outcome.counts)}." + _refusal_sentence(change_set)
                     )
                     if school_list is None:
                         applied_keys = delivery_keys
@@ -313,7 +315,7 @@ def import_delivery(
     if route.held:
         outcome.reason = f"{outcome.reason} Also: {route.reason}"
     if change_set is not None:
-        outcome.report_keys += _write_reports(store, prefix, outcome, change_set)
+        outcome.report_keys += _write_reports(store, prefix, outcome, change_set, problems)
     return outcome
 
 
@@ -446,17 +448,35 @@ def _school_expr(kind: str, frame: pl.DataFrame) -> pl.Expr:
     return pl.lit(None, dtype=pl.String)
 
 
+def _refusal_sentence(change_set: ChangeSet) -> str:
+    refused = change_set.refused.height
+    if not refused:
+        return ""
+    return (
+        f" {refused} record(s) refused because they would merge or duplicate accounts (R1); "
+        "the validation report lists them with the reason."
+    )
+
+
 def _count_sentence(counts: dict[str, int]) -> str:
     done = [f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items() if n]
     return ", ".join(done) if done else "no change"
 
 
 def _write_reports(
-    store: ObjectStore, prefix: str, outcome: ImportOutcome, change_set: ChangeSet
+    store: ObjectStore,
+    prefix: str,
+    outcome: ImportOutcome,
+    change_set: ChangeSet,
+    problems: pl.DataFrame,
 ) -> list[str]:
-    """The change set (as files) and its counts per school, under the run's reports."""
+    """The change set (as files), its counts per school and, when a record was rejected or
+    warned about (by the checks, or refused by the plan: R1), the validation report."""
     name = f"change_set_{outcome.delivery}"
     keys = change_set.write(store, f"{prefix}{name}/")
+    if problems.height:
+        report = write_report(store, prefix, f"validation-report_{outcome.delivery}", problems)
+        keys += [report.csv_key, report.parquet_key]
     per_school = write_report(
         store, prefix, f"counts_per_school_{outcome.delivery}", outcome.counts_per_school
     )
@@ -571,7 +591,9 @@ def approve_hold(
     if not moved:
         if change_set.file_hashes:
             move_files(store, [(k, archive_key(year, parse_feed_name(k))) for k in keys])
-        outcome.report_keys += _write_reports(store, prefix, outcome, change_set)
+        outcome.report_keys += _write_reports(
+            store, prefix, outcome, change_set, change_set.refused
+        )
         return HoldDecision(decided, outcome)
     approving = dataclasses.replace(hold, decided_by=decided_by)
     result = import_delivery(

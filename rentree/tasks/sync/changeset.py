@@ -18,6 +18,7 @@ import polars as pl
 
 from rentree.infra.naming import change_set_part_key, change_set_summary_key
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.intake.validate import REPORT_SCHEMA
 from rentree.tasks.sync.accounts import activation_codes
 
 # The attributes of a structure that the feed owns.
@@ -141,6 +142,8 @@ FILES_SCHEMA: dict[str, Any] = {
     "chunk": pl.Int64,
 }
 _FILES_PART = "files"
+# records the plan refused (R1 conflicts), as validation report rows: reported, not a change
+_REFUSED_PART = "refused"
 
 
 def empty_frame(kind: str) -> pl.DataFrame:
@@ -199,6 +202,7 @@ class ChangeSet:
     # feed types of the delivery and whether each was a Complet file (for holds and reports)
     complete: dict[str, bool] = field(default_factory=dict)
     files: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FILES_SCHEMA))
+    refused: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REPORT_SCHEMA))
 
     def __post_init__(self) -> None:
         for kind in KINDS:
@@ -250,6 +254,7 @@ class ChangeSet:
             "missing_expected_leavers": missing.height - unexpected.height,
             "missing_unexpected_per_profile": per_profile,
             "schools_touched": self.counts_per_school().height,
+            "records_refused": self.refused.height,
         }
 
     def write(self, store: ObjectStore, prefix: str) -> list[str]:
@@ -265,6 +270,11 @@ class ChangeSet:
         buffer = io.BytesIO()
         self.files.write_parquet(buffer)
         key = change_set_part_key(prefix, _FILES_PART)
+        store.write_bytes(key, buffer.getvalue())
+        keys.append(key)
+        buffer = io.BytesIO()
+        self.refused.write_parquet(buffer)
+        key = change_set_part_key(prefix, _REFUSED_PART)
         store.write_bytes(key, buffer.getvalue())
         keys.append(key)
         key = change_set_summary_key(prefix)
@@ -295,8 +305,16 @@ class ChangeSet:
             files=pl.read_parquet(
                 io.BytesIO(store.read_bytes(change_set_part_key(prefix, _FILES_PART)))
             ),
+            refused=_read_refused(store, change_set_part_key(prefix, _REFUSED_PART)),
             **frames,
         )
+
+
+def _read_refused(store: ObjectStore, key: str) -> pl.DataFrame:
+    """The refused records of a change set written before they were kept: none."""
+    if not store.exists(key):
+        return pl.DataFrame(schema=REPORT_SCHEMA)
+    return pl.read_parquet(io.BytesIO(store.read_bytes(key))).cast(REPORT_SCHEMA)  # type: ignore[arg-type]
 
 
 def _school_of(kind: str, frame: pl.DataFrame) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from datetime import date
 
 import polars as pl
 
-from rentree.tasks.sync.changeset import SCHEMAS, USER_ATTRIBUTES, conform, empty_frame
+from rentree.tasks.sync.changeset import USER_ATTRIBUTES, conform, empty_frame
 
 LEVELS: tuple[str, ...] = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 # a school's final level: its pupils leave it at the end of the year (expected leavers)
@@ -53,6 +53,7 @@ class Directory:
     structures: pl.DataFrame  # structures rows
     users: pl.DataFrame  # feed people: external_id, source, login, USER_ATTRIBUTES, missing_since
     logins: pl.Series  # every login in use (local accounts of all sources)
+    other_ids: pl.Series  # ids of the accounts not from the feeds (manual: never matched)
     feed_ids: pl.DataFrame  # feed_external_id, user_external_id (R1)
     structure_links: pl.DataFrame  # user_external_id, structure_uai, source, director
     class_links: pl.DataFrame  # the year's: user_external_id, class_external_id, source
@@ -67,6 +68,16 @@ class Changes:
     """Frames collected kind by kind while planning."""
 
     parts: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    # feed type -> records refused while resolving identities (feed_id, rule), and the
+    # accounts they are about (account_id: neither updated nor marked missing)
+    refused: dict[str, pl.DataFrame] = field(default_factory=dict)
+    spared: list[pl.DataFrame] = field(default_factory=list)
+
+    def refuse(self, feed_type: str, records: pl.DataFrame, accounts: pl.DataFrame) -> None:
+        if records.height:
+            self.refused[feed_type] = records
+        if accounts.height:
+            self.spared.append(accounts.select("account_id"))
 
     def add(self, kind: str, frame: pl.DataFrame) -> None:
         if frame.height:
@@ -107,64 +118,6 @@ def touches(*columns: str) -> pl.Expr:
     return (pl.col("operation") == "add") | ((pl.col("operation") == "modify") & touched)
 
 
-def resolve_accounts(
-    rows: pl.DataFrame, directory: Directory, profiles: Sequence[str], *, by_ine: bool
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Add `account_id`, the directory account each feed record is about (R1).
-
-    The feed id first (the account's own id, then a feed id recorded earlier), then for
-    students the INE of an account no other record of the delivery already matched. Records
-    that match nothing keep their feed id: they are new people. Also returns the new
-    (feed id -> account) links found through the INE.
-    """
-    known = directory.users.select("external_id")
-    direct = rows.join(known, left_on="feed_id", right_on="external_id", how="semi")
-    direct = direct.with_columns(pl.col("feed_id").alias("account_id"))
-    rest = rows.join(known, left_on="feed_id", right_on="external_id", how="anti")
-    aliased = rest.join(
-        directory.feed_ids.rename(
-            {"feed_external_id": "feed_id", "user_external_id": "account_id"}
-        ),
-        on="feed_id",
-        how="inner",
-    )
-    rest = rest.join(aliased.select("feed_id"), on="feed_id", how="anti")
-    linked = pl.DataFrame(schema=SCHEMAS["identities_linked"])
-    if by_ine and "ine" in rest.columns and rest.height:
-        taken = pl.concat([direct.select("account_id"), aliased.select("account_id")])
-        candidates = (
-            directory.users.filter(
-                pl.col("profile").is_in(list(profiles)) & pl.col("ine").is_not_null()
-            )
-            .select(pl.col("external_id").alias("account_id"), "ine")
-            .join(taken, on="account_id", how="anti")
-            .unique("ine", keep="first")
-        )
-        by_ine_rows = rest.filter(pl.col("ine").is_not_null()).join(
-            candidates, on="ine", how="inner"
-        )
-        by_ine_rows = by_ine_rows.unique("account_id", keep="first")
-        linked = by_ine_rows.select(
-            pl.col("feed_id").alias("feed_external_id"),
-            pl.col("account_id").alias("user_external_id"),
-        )
-        rest = rest.join(by_ine_rows.select("feed_id"), on="feed_id", how="anti")
-        aliased = pl.concat([aliased, by_ine_rows], how="diagonal_relaxed")
-    fresh = rest.with_columns(pl.col("feed_id").alias("account_id"))
-    resolved = pl.concat([direct, aliased, fresh], how="diagonal_relaxed")
-    return resolved.select([*rows.columns, "account_id"]), linked
-
-
-def resolve_ids(ids: pl.DataFrame, column: str, directory: Directory) -> pl.DataFrame:
-    """Map a column of feed ids to account ids through the recorded feed ids (R1)."""
-    aliases = directory.feed_ids.rename({"feed_external_id": column})
-    return (
-        ids.join(aliases, on=column, how="left")
-        .with_columns(pl.coalesce("user_external_id", column).alias(column))
-        .drop("user_external_id")
-    )
-
-
 @dataclass(frozen=True)
 class MissingScope:
     """What decides the missing marks (R11) of a delivery's people, for every feed type."""
@@ -173,6 +126,13 @@ class MissingScope:
     rejected: pl.DataFrame  # account_id of records validation rejected: never marked
     today: date  # the date of the marks
     schools: list[str] | None  # when given, only people of these schools are marked
+
+    def sparing(self, accounts: pl.DataFrame) -> MissingScope:
+        """The same scope, with these accounts (account_id) never marked missing either."""
+        if accounts.is_empty():
+            return self
+        rejected = pl.concat([self.rejected, accounts.select("account_id")]).unique()
+        return MissingScope(self.complete, rejected, self.today, self.schools)
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,22 @@ from rentree.tasks.sync.diff_common import (
     diff_school_links,
     modified_columns,
     plan_people,
-    resolve_accounts,
 )
+from rentree.tasks.sync.identities import resolve
 
 RELATIVE_PROFILES = ("Relative",)
 _OWNED = ("first_name", "last_name", "email", "mobile", "address", "postcode", "city")
 
 
-def relative_rows(frame: pl.DataFrame, directory: Directory) -> pl.DataFrame:
+def relative_rows(
+    frame: pl.DataFrame, directory: Directory, changes: Changes, scope: MissingScope
+) -> tuple[pl.DataFrame, MissingScope]:
+    """The records with their account (R1), and the scope sparing refused records."""
     rows = frame.select(pl.col("external_id").alias("feed_id"), "operation", "modified", *_OWNED)
-    rows, _ = resolve_accounts(modified_columns(rows), directory, RELATIVE_PROFILES, by_ine=False)
-    return rows
+    return resolve(
+        modified_columns(rows), directory, RELATIVE_PROFILES, "PersRelEleve", changes, scope,
+        by_ine=False,
+    )  # fmt: skip
 
 
 def plan_relatives(

@@ -16,9 +16,9 @@ from rentree.tasks.sync.diff_common import (
     diff_school_links,
     modified_columns,
     plan_people,
-    resolve_accounts,
     touches,
 )
+from rentree.tasks.sync.identities import resolve
 
 STAFF_PROFILES = ("Teacher", "Personnel")
 _OWNED = ("profile", "first_name", "last_name", "birth_date", "email")
@@ -70,8 +70,9 @@ def plan_staff(
     scope: MissingScope,
 ) -> None:
     rows = staff_rows(frame, structures_after)
-    rows, linked = resolve_accounts(rows, directory, STAFF_PROFILES, by_ine=False)
-    changes.add("identities_linked", linked)
+    rows, scope = resolve(
+        rows, directory, STAFF_PROFILES, "PersEducNat", changes, scope, by_ine=False
+    )
     people = plan_people(
         rows, directory, scope, "PersEducNat", profiles=STAFF_PROFILES, owned=_OWNED
     )

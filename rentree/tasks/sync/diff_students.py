@@ -14,10 +14,9 @@ from rentree.tasks.sync.diff_common import (
     diff_school_links,
     modified_columns,
     plan_people,
-    resolve_accounts,
-    resolve_ids,
     touches,
 )
+from rentree.tasks.sync.identities import resolve, resolve_ids
 
 STUDENT_PROFILES = ("Student",)
 _OWNED = ("ine", "first_name", "last_name", "birth_date", "level")
@@ -77,8 +76,7 @@ def plan_students(
     """
     year = directory.school_year
     rows = student_rows(frame, structures_after)
-    rows, linked = resolve_accounts(rows, directory, STUDENT_PROFILES, by_ine=True)
-    changes.add("identities_linked", linked)
+    rows, scope = resolve(rows, directory, STUDENT_PROFILES, "Eleve", changes, scope, by_ine=True)
     people = plan_people(rows, directory, scope, "Eleve", profiles=STUDENT_PROFILES, owned=_OWNED)
     new = people.created.rename({"account_id": "external_id"})
     logins = assign_logins(new.select("external_id", "first_name", "last_name"), directory.logins)

@@ -27,12 +27,13 @@ from rentree.infra.schema import (
 from rentree.tasks.intake.ledger import files_frame
 from rentree.tasks.sync.apply import directory_fingerprint
 from rentree.tasks.sync.changeset import KINDS, USER_ATTRIBUTES, ChangeSet
-from rentree.tasks.sync.diff_common import Changes, Directory, MissingScope, resolve_ids
+from rentree.tasks.sync.diff_common import Changes, Directory, MissingScope
 from rentree.tasks.sync.diff_groups import plan_classes_and_groups
 from rentree.tasks.sync.diff_relatives import plan_relatives, relative_rows
 from rentree.tasks.sync.diff_staff import plan_staff
 from rentree.tasks.sync.diff_structures import plan_structures
 from rentree.tasks.sync.diff_students import plan_students
+from rentree.tasks.sync.identities import refusal_report, resolve_ids
 
 # validation report severities whose record was rejected (feeds.md "Severity")
 REJECTED_SEVERITIES = ("record", "error")
@@ -95,9 +96,9 @@ def plan_delivery(
         plan_staff(frames["PersEducNat"], directory, structures_after, changes, scope)
     relatives = pl.DataFrame(schema={"account_id": pl.String})
     if "PersRelEleve" in frames:
-        rows = relative_rows(frames["PersRelEleve"], directory)
+        rows, relatives_scope = relative_rows(frames["PersRelEleve"], directory, changes, scope)
         relatives = rows.filter(pl.col("operation") != "delete").select("account_id")
-        plan_relatives(rows, directory, changes, scope)
+        plan_relatives(rows, directory, changes, relatives_scope)
     named_classes = pl.DataFrame(schema={"external_id": pl.String})
     if "Eleve" in frames:
         named_classes = plan_students(
@@ -121,7 +122,7 @@ def plan_delivery(
             }
         ),
         family=bool({"Eleve", "PersRelEleve"} & set(frames)),
-        rejected=rejected,
+        rejected=pl.concat([rejected, *changes.spared]).unique(),
     )
     return ChangeSet(
         school_year=year,
@@ -130,6 +131,7 @@ def plan_delivery(
         fingerprint=fingerprint,
         complete=complete,
         files=files_frame((f.feed, f.content_hash) for f in staged.files),
+        refused=refusal_report(frames, changes.refused),
         **{kind: changes.get(kind) for kind in KINDS},
     )
 
@@ -182,6 +184,9 @@ def read_directory(conn: Connection, school_year: str) -> Directory:
         logins=_frame(
             conn, select(users.c.login).where(users.c.login.is_not(None)), {"login": pl.String}
         )["login"],
+        other_ids=_frame(
+            conn, select(users.c.external_id).where(~feed_people), {"external_id": pl.String}
+        )["external_id"],
         feed_ids=_frame(
             conn,
             select(user_feed_ids.c.feed_external_id, user_feed_ids.c.user_external_id),
