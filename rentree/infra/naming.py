@@ -156,6 +156,40 @@ def request_list_key(year: str | None, phase: str, content_hash: str) -> str:
 
 
 STORAGE_ROOTS = ("landing", "archive", "quarantine", "held", "reports", "snapshots")
+# Roots whose objects are never replaced: a second object of the same name lies beside the first.
+WRITE_ONCE_ROOTS = ("archive", "quarantine")
+
+
+def is_write_once(key: str) -> bool:
+    return key.split("/", 1)[0] in WRITE_ONCE_ROOTS
+
+
+def beside_key(key: str, content_hash: str, length: int = 16) -> str:
+    """Where a second object of the same name goes in a write-once root: its name with the
+    start of its content hash before the extension
+    (`ENT_Complet_20240826_Eleve_0000.3f2a9c0d1e4b5a6f.xml`)."""
+    folder, slash, name = key.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        stem, extension = name, ""
+    return f"{folder}{slash}{stem}.{content_hash[:length]}{dot}{extension}"
+
+
+_BESIDE = re.compile(r"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{16}|[0-9a-f]{64})(?P<ext>\.[^.]+)?$")
+
+
+def split_beside(name: str) -> tuple[str, str | None]:
+    """A name that `beside_key` made, as (the original name, the start of its content hash);
+    any other name as (name, None)."""
+    match = _BESIDE.match(name)
+    if match is None:
+        return name, None
+    return f"{match['stem']}{match['ext'] or ''}", match["hash"]
+
+
+def not_regular_key(year: str, name: str) -> str:
+    """Where a landing entry that is not a regular file (a symbolic link...) is set aside."""
+    return f"quarantine/{year}/not-a-regular-file/{name}"
 
 
 # -- ids made by rentree (storage.md) -------------------------------------------------------

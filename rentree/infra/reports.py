@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from rentree.infra.storage import ObjectStore
+from rentree.infra.naming import is_write_once
+from rentree.infra.storage import ObjectStore, write_once
 
 # A cell starting with one of these would be run by a spreadsheet (storage.md).
 _FORMULA_START = r"^[=+\-@\t\r]"
@@ -49,18 +50,22 @@ class WrittenReport:
 
 
 def write_report(store: ObjectStore, prefix: str, name: str, frame: pl.DataFrame) -> WrittenReport:
-    """Write `<prefix><name>.csv` and `<prefix><name>.parquet`; returns where they are."""
-    csv_key = f"{prefix}{name}.csv"
-    parquet_key = f"{prefix}{name}.parquet"
-    store.write_bytes(csv_key, csv_bytes(frame))
+    """Write `<prefix><name>.csv` and `<prefix><name>.parquet`; returns where they are.
+
+    Under a write-once root (a quarantine's report) an earlier report of that name stays:
+    this one goes beside it, both files named after the CSV's hash, and the same report
+    written again (a re-run) lands on itself."""
+    csv_key = write_once(store, f"{prefix}{name}.csv", csv_bytes(frame))
+    parquet_key = csv_key.removesuffix(".csv") + ".parquet"
     buffer = io.BytesIO()
     frame.write_parquet(buffer)
-    store.write_bytes(parquet_key, buffer.getvalue())
+    # under a write-once root, a Parquet twin there was written with this very CSV before
+    if not (is_write_once(parquet_key) and store.exists(parquet_key)):
+        store.write_bytes(parquet_key, buffer.getvalue())
     return WrittenReport(name=name, csv_key=csv_key, parquet_key=parquet_key, rows=frame.height)
 
 
 def write_text(store: ObjectStore, prefix: str, name: str, content: str | bytes) -> str:
     """A non-tabular report file (markdown summary, PNG chart); returns its key."""
-    key = f"{prefix}{name}"
-    store.write_bytes(key, content.encode() if isinstance(content, str) else content)
-    return key
+    data = content.encode() if isinstance(content, str) else content
+    return write_once(store, f"{prefix}{name}", data)

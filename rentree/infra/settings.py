@@ -6,6 +6,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, unquote
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,10 +66,14 @@ class Settings(BaseSettings):
         if url.startswith("postgresql:"):
             # psycopg 3 is the driver installed with rentree
             url = "postgresql+psycopg:" + url.removeprefix("postgresql:")
+        url = _encode_password(url)
         try:
             make_url(url)
-        except (ArgumentError, ValueError) as exc:
-            raise ValueError(f"not a database URL: {exc}") from None
+        except (ArgumentError, ValueError):
+            # the parser's own message may quote a piece of the password: not shown
+            raise ValueError(
+                "not a database URL; write postgresql+psycopg://user:password@host:port/db"
+            ) from None
         return url
 
     @cached_property
@@ -80,6 +85,30 @@ class Settings(BaseSettings):
         return Path(url.removeprefix("file://")) if url.startswith("file://") else Path(url)
 
 
+# The user-info of a URL: from `://` to the LAST `@` of the URL's first part, so that a
+# password holding a raw `@` (or `:`, `/`) is taken whole.
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^:@/\s]*):(?P<password>[^\s?#]*)@"
+)
+
+
+def _encode_password(url: str) -> str:
+    """The URL with its password percent-encoded, so that a raw `@` in it is not read as
+    the end of the user-info (SQLAlchemy would take the rest of the password for the host,
+    and print it in every connection error)."""
+    match = _USERINFO.match(url)
+    if match is None:
+        return url
+    password = quote(unquote(match["password"]), safe="")
+    return f"{match['scheme']}{match['user']}:{password}@{url[match.end() :]}"
+
+
+def redact_url(text: str) -> str:
+    """Any URL password in a text replaced by `***`, whatever the URL's shape (a raw `@` in
+    the password, an empty user name)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; a wrong value raises one sentence that names the variable."""
     try:
@@ -88,8 +117,8 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         # a URL's password never reaches a message (operations.md: no secrets in logs)
-        value = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", str(first.get("input")))
+        value = redact_url(str(first.get("input")))
         raise ConfigurationError(
-            f"RENTREE_{field.upper()}={value!r} is not usable ({first['msg']}); "
+            f"RENTREE_{field.upper()}={value!r} is not usable ({redact_url(first['msg'])}); "
             "fix it in the environment or in .env."
         ) from None

@@ -7,13 +7,17 @@ through files, never held whole in memory.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
-from collections.abc import Iterator
+import stat
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from rentree.infra.naming import STORAGE_ROOTS
+from rentree.infra.naming import STORAGE_ROOTS, beside_key, is_write_once
 from rentree.infra.settings import ConfigurationError, Settings
 
 _CHUNK = 1024 * 1024
@@ -61,6 +65,20 @@ class ObjectStore(Protocol):
         """Create the storage roots of storage.md (idempotent)."""
         ...
 
+    def not_regular(self, prefix: str) -> Sequence[str]:
+        """Entries under a prefix that are not regular files (symbolic links, devices...):
+        `list` never shows them, and nothing reads through them."""
+        ...
+
+    def set_aside(self, key: str, dst: str) -> None:
+        """Move an entry that `not_regular` named (the link itself, never what it points to)."""
+        ...
+
+    def clean_unfinished(self, older_than: timedelta) -> int:
+        """Drop what interrupted writes left behind (temporary files, unfinished multipart
+        uploads) started more than `older_than` ago; returns how many."""
+        ...
+
 
 def sha256_of(store: ObjectStore, key: str) -> str:
     digest = hashlib.sha256()
@@ -68,6 +86,43 @@ def sha256_of(store: ObjectStore, key: str) -> str:
         while block := stream.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _free_key(store: ObjectStore, key: str, digest: str) -> tuple[str, bool]:
+    """Where an object of this content goes under `key` in a write-once root, and whether the
+    very same bytes lie there already."""
+    for candidate in (key, beside_key(key, digest), beside_key(key, digest, len(digest))):
+        if not store.exists(candidate):
+            return candidate, False
+        if sha256_of(store, candidate) == digest:
+            return candidate, True
+    raise FileExistsError(f"{key}: two different objects claim the same content hash.")
+
+
+def move_once(store: ObjectStore, src: str, dst: str) -> str:
+    """Move an object, never replacing one of a write-once root (`archive/`, `quarantine/`):
+    another object of that name stays, and this one goes beside it (its name suffixed by its
+    hash); the same bytes there already just end the source. Returns where it lies now."""
+    if not is_write_once(dst) or not store.exists(dst):
+        store.move(src, dst)
+        return dst
+    target, present = _free_key(store, dst, sha256_of(store, src))
+    if present:
+        store.delete(src)
+    else:
+        store.move(src, target)
+    return target
+
+
+def write_once(store: ObjectStore, key: str, data: bytes) -> str:
+    """Write an object like `move_once` moves one; returns its key."""
+    if not is_write_once(key) or not store.exists(key):
+        store.write_bytes(key, data)
+        return key
+    target, present = _free_key(store, key, hashlib.sha256(data).hexdigest())
+    if not present:
+        store.write_bytes(target, data)
+    return target
 
 
 class LocalStore:
@@ -89,11 +144,37 @@ class LocalStore:
             return [prefix]
         if not base.is_dir():
             return []
-        return sorted(
-            p.relative_to(self.root).as_posix()
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".tmp-")
-        )
+        return sorted(k for k, regular in self._entries(base) if regular)
+
+    def _entries(self, base: Path) -> Iterator[tuple[str, bool]]:
+        """(key, is a regular file) of every entry under a folder, links not followed."""
+        for folder, dirs, names in os.walk(base, followlinks=False):
+            for name in [*names, *(d for d in dirs if Path(folder, d).is_symlink())]:
+                path = Path(folder, name)
+                if name.startswith(".tmp-"):
+                    continue
+                regular = stat.S_ISREG(path.lstat().st_mode)
+                yield path.relative_to(self.root).as_posix(), regular
+
+    def not_regular(self, prefix: str) -> Sequence[str]:
+        base = self.root / prefix.strip("/")
+        if base.is_symlink() or not base.is_dir():
+            return []
+        return sorted(k for k, regular in self._entries(base) if not regular)
+
+    def set_aside(self, key: str, dst: str) -> None:
+        # The link itself moves (its parent folder resolved, not its target).
+        source = self._path(key.rsplit("/", 1)[0]) / key.rsplit("/", 1)[-1]
+        target = self._path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target)
+
+    def clean_unfinished(self, older_than: timedelta) -> int:
+        before = time.time() - older_than.total_seconds()
+        left = [p for p in self.root.rglob(".tmp-*") if p.lstat().st_mtime < before]
+        for path in left:
+            path.unlink(missing_ok=True)
+        return len(left)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -221,6 +302,28 @@ class S3Store:
 
     def link(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+    def not_regular(self, prefix: str) -> Sequence[str]:
+        return []  # an S3 object is always a plain object
+
+    def set_aside(self, key: str, dst: str) -> None:
+        self.move(key, dst)
+
+    def clean_unfinished(self, older_than: timedelta) -> int:
+        """Abort the multipart uploads (large uploads and copies) an interrupted run left."""
+        before = datetime.now(UTC) - older_than
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        left = [
+            upload
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for upload in page.get("Uploads", [])
+            if upload["Initiated"] < before
+        ]
+        for upload in left:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+        return len(left)
 
     def ensure_layout(self) -> None:
         # S3 has no folders; the bucket must exist and be reachable.

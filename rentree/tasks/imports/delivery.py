@@ -53,6 +53,8 @@ from rentree.tasks.intake.stage import (
     Quarantined,
     StagedDelivery,
     StageError,
+    complete_quarantines,
+    set_aside_not_regular,
     stage_delivery,
 )
 from rentree.tasks.rules.attachments import apply_pending_attachments
@@ -505,12 +507,20 @@ def import_pending(
     has ended (the switch, the freeze) are first moved back to landing/ to be imported in
     extraction-date order. A delivery held for approval stops the later ones."""
     now = now or datetime.now(UTC)
+    outcomes: list[ImportOutcome] = []
     if not dry_run:
+        # what is not a regular file, and the quarantines a stopped run left half done,
+        # are dealt with first; each is said in one sentence and the rest goes on
+        notes = set_aside_not_regular(store, year)
         with engine.begin() as conn:
             directory_lock(conn)
+            notes += complete_quarantines(conn, store, year, run_id=run_id, now=now)
             _, moves = release_held(conn, store, year, now)
         move_files(store, moves)
-    outcomes: list[ImportOutcome] = []
+        outcomes += [
+            ImportOutcome(school_year=year, delivery="-", status="quarantined", reason=note)
+            for note in notes
+        ]
     for delivery in landing_deliveries(store, year, phase_types):
         outcome = import_delivery(
             engine,

@@ -34,7 +34,7 @@ from rentree.infra.naming import (
     previous_school_year,
 )
 from rentree.infra.schema import feed_files, school_years
-from rentree.infra.storage import ObjectStore, sha256_of
+from rentree.infra.storage import ObjectStore, move_once, sha256_of
 from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
 from rentree.tasks.rules.years import FAMILY_TYPES, year_state
 
@@ -279,7 +279,8 @@ def release_held(
     return report, moves
 
 
-def move_files(store: ObjectStore, moves: Sequence[tuple[str, str]]) -> None:
-    """Make the moves decided by a committed transaction."""
-    for src, dst in moves:
-        store.move(src, dst)
+def move_files(store: ObjectStore, moves: Sequence[tuple[str, str]]) -> list[str]:
+    """Make the moves decided by a committed transaction; returns where the files lie now
+    (in `archive/` and `quarantine/` a file of the same name stays, the new one lies beside
+    it)."""
+    return [move_once(store, src, dst) for src, dst in moves]

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from rentree.contracts.delivery import KnownIds
 from rentree.infra.db import staging_table
@@ -29,13 +29,16 @@ from rentree.infra.naming import (
     FeedName,
     FeedNameError,
     landing_prefix,
+    not_regular_key,
     parse_feed_name,
     quarantine_key,
     quarantine_prefix,
+    split_beside,
 )
 from rentree.infra.reports import WrittenReport
+from rentree.infra.schema import feed_files
 from rentree.infra.settings import Settings
-from rentree.infra.storage import ObjectStore
+from rentree.infra.storage import ObjectStore, move_once, sha256_of
 from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
 from rentree.tasks.intake.validate import (
     CheckContext,
@@ -216,6 +219,14 @@ def stage_delivery(
     known = known_in_directory(conn, lookups(checks))
     assessment = assess_delivery(checks, known, settings.invalid_record_ratio)
     if not assessment.accepted:
+        # storage.md order for a rejection: the report first, then the moves, then the
+        # ledger rows (the caller commits): a file never lies in quarantine/ without its
+        # report, and `complete_quarantines` finishes what a stopped run left undone.
+        prefix = quarantine_prefix(school_year, delivery)
+        report = write_validation_report(store, prefix, assessment.report, REPORT_NAME)
+        moved = [(f.key, quarantine_key(school_year, f.feed)) for f in landed]
+        moved += [(k, f"{prefix}{_base(k)}") for k in strays]
+        targets = [move_once(store, source, target) for source, target in moved]
         record_feed_files(
             conn,
             files_frame((landed[i].feed, hashes[i]) for i in pending),
@@ -224,17 +235,11 @@ def stage_delivery(
             run_id=run_id,
             now=datetime.now(UTC),
         )
-        prefix = quarantine_prefix(school_year, delivery)
-        moved = [(f.key, quarantine_key(school_year, f.feed)) for f in landed]
-        moved += [(k, f"{prefix}{_base(k)}") for k in strays]
-        for source, target in moved:
-            store.move(source, target)
-        report = write_validation_report(store, prefix, assessment.report, REPORT_NAME)
         sentence = (
             f"Delivery {delivery} of {school_year} is quarantined with its report "
             f"({store.link(report.csv_key)}): {assessment.sentence}"
         )
-        return Quarantined(school_year, delivery, sentence, tuple(t for _, t in moved), report)
+        return Quarantined(school_year, delivery, sentence, tuple(targets), report)
     by_name = {c.file_name: c for c in checks}
     staged = tuple(
         StagedFile(
@@ -281,3 +286,74 @@ def _present(conn: Connection, ids: pl.Series, table: str, condition: str) -> pl
         f"ON u.external_id = a.external_id {condition}"
     )
     return pl.Series("external_id", [r[0] for r in rows], dtype=pl.String)
+
+
+# -- what a stopped run or a careless copy leaves in the store --------------------------------
+
+
+def set_aside_not_regular(store: ObjectStore, school_year: str) -> list[str]:
+    """Move every landing entry that is not a regular file (a symbolic link into the store or
+    out of it, a device...) to `quarantine/<year>/not-a-regular-file/`, never reading through
+    it; returns one sentence per entry. The rest of the landing goes on as usual."""
+    sentences = []
+    for key in store.not_regular(landing_prefix(school_year)):
+        target = not_regular_key(school_year, _base(key))
+        store.set_aside(key, target)
+        sentences.append(
+            f"{key} is not a regular file (a link?) and was set aside in {target}; "
+            "copy the file itself into landing/ to have it imported."
+        )
+    return sentences
+
+
+def complete_quarantines(
+    conn: Connection, store: ObjectStore, school_year: str, *, run_id: str, now: datetime
+) -> list[str]:
+    """Finish the quarantines a stopped run left half done: feed files in
+    `quarantine/<year>/` without a ledger row are recorded as quarantined, and the files of
+    their delivery still in landing/ join them (the report, written first, lies beside them).
+    Rows are written on `conn` (the caller commits); returns one sentence per delivery.
+    Only the files without a row are read (hashed)."""
+    found: list[tuple[str, FeedName, str | None]] = []
+    for key in store.list(f"quarantine/{school_year}/"):
+        name, hash_start = split_beside(_base(key))
+        try:
+            found.append((key, parse_feed_name(name), hash_start))
+        except FeedNameError:
+            continue  # reports, strays, set-aside links
+    if not found:
+        return []
+    known: dict[str, list[str]] = {}
+    for name, content_hash in conn.execute(
+        select(feed_files.c.file_name, feed_files.c.content_hash).where(
+            feed_files.c.file_name.in_(sorted({feed.name for _, feed, _ in found}))
+        )
+    ):
+        known.setdefault(name, []).append(content_hash)
+    orphans: dict[str, list[tuple[str, FeedName]]] = {}
+    for key, feed, hash_start in found:
+        hashes = known.get(feed.name, [])
+        if not any(h.startswith(hash_start or "") for h in hashes):
+            orphans.setdefault(feed.delivery, []).append((key, feed))
+    sentences = []
+    for day, entries in sorted(orphans.items()):
+        for left in (d for d in list_deliveries(store, school_year) if d.delivery == day):
+            entries += [
+                (move_once(store, f.key, quarantine_key(school_year, f.feed)), f.feed)
+                for f in left.files
+            ]
+        record_feed_files(
+            conn,
+            files_frame((feed, sha256_of(store, key)) for key, feed in entries),
+            "quarantined",
+            school_year=school_year,
+            run_id=run_id,
+            now=now,
+            reason="recorded by a later run: the run that quarantined it stopped first",
+        )
+        sentences.append(
+            f"Delivery {day} of {school_year} was quarantined by a run that stopped before "
+            "recording it; it is recorded now, its report lies beside the files in "
+            f"{store.link(quarantine_prefix(school_year, day))}."
+        )
+    return sentences
