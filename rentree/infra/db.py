@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.base import Executable
 
 from rentree.infra import schema
 
@@ -195,6 +196,13 @@ def read_frame(
         schema_overrides=schema_overrides,
         infer_schema_length=None,
     )
+
+
+def select_frame(conn: Connection, query: Executable, schema: dict[str, Any]) -> pl.DataFrame:
+    """A Core query's rows as a frame of `schema` (typed by SQLAlchemy: SQLite's dates and
+    timestamps come back as dates and datetimes), in one round trip."""
+    rows = conn.execute(query).fetchall()
+    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
 
 def read_table(conn: Connection, table: Table) -> pl.DataFrame:

@@ -93,6 +93,9 @@ users = Table(
     Column("activation_state", String(10), nullable=False, default="none"),  # none|pending|active
     Column("quota_bytes", BigInteger),
     Column("missing_since", Date),
+    # R11's first stage: a deactivated account cannot log in (retire-missing sets it; a
+    # return in a feed clears it, R1)
+    Column("deactivated_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
     Index(None, "ine"),
@@ -307,4 +310,39 @@ purge_journal = Table(
     Column("undone_at", DateTime(timezone=True)),
     # derived read-only shares created by the "keep for members" option, undone with the rest
     Column("derived", Boolean, nullable=False, default=False),
+)
+
+# -- retirement of people missing past the grace periods (R11, `retire-missing`) ------------
+
+# When the notice about a person about to be deactivated was written: the deactivation waits
+# the notice period after it. Cleared when the person comes back in a feed.
+retirement_notices = Table(
+    "retirement_notices",
+    metadata,
+    Column("user_external_id", ID, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("noticed_at", DateTime(timezone=True), nullable=False),
+    Index(None, "run_id"),
+)
+
+# Every row a retire-missing run changed or removed, as it was before (a JSON object of the
+# row's columns), so that `undo` puts back exactly that; kept for the second grace period.
+retirement_journal = Table(
+    "retirement_journal",
+    metadata,
+    Column(
+        "change_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("run_id", ID, nullable=False),
+    Column("stage", String(10), nullable=False),  # deactivate | retire
+    Column("entity", String(30), nullable=False),  # the table the row belongs to
+    Column("entity_id", String(300), nullable=False),  # its primary key, parts joined by |
+    Column("row", JSON, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("undone_at", DateTime(timezone=True)),
+    Index(None, "run_id", "entity"),
+    Index(None, "entity", "entity_id"),
 )

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     # so that one pupil leaving a three-pupil school does not stop the region.
     hold_school_min_people: int = Field(20, ge=0)
 
+    # retire-missing (R11): grace periods in days from the missing mark, and how long the
+    # notice to those who share with a person is up before the person is deactivated.
+    retire_deactivate_after_days: int = Field(90, ge=0)
+    retire_remove_after_days: int = Field(90, ge=0)
+    retire_notice_days: int = Field(14, ge=0)
+
     # Storage quotas, per profile family, in bytes.
     quota_staff_bytes: int = Field(2 * 1024**3, gt=0)
     quota_family_bytes: int = Field(500 * 1024**2, gt=0)

@@ -30,6 +30,7 @@ from rentree.infra.schema import (
     users,
 )
 from rentree.tasks.intake.ledger import record_feed_files
+from rentree.tasks.rules.retirement.apply import reactivate_returning
 from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
 
 _BATCH = 50_000
@@ -89,6 +90,8 @@ def apply_change_set(
         ["missing_since"],
         stamp=("updated_at", now),
     )
+    # R1: a person back in a feed after retire-missing deactivated them logs in again
+    reactivate_returning(conn, cs.users_back, run_id, now)
     _insert(
         conn, user_feed_ids, cs.identities_linked.with_columns(pl.lit(now).alias("recorded_at"))
     )
