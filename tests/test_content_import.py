@@ -300,7 +300,6 @@ def bad_inventory() -> dict[str, pl.DataFrame]:
 EXPECTED_REJECTS = {
     ("users", 3): "profile Teacher accounts come from the academic feeds",
     ("users", 4): "login lea.martin is already the login of S1",
-    ("users", 5): "login is empty; a Guest account logs in with its local login",
     ("groups", 2): "kind scolarite cannot be imported: scolarité groups are made by rentree",
     ("resources", 5): "unknown owner NOBODY",
     ("resources", 6): "size_bytes -5 is negative",

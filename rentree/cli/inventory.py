@@ -83,6 +83,7 @@ def content_import(
         "updated",
         "unchanged",
         "rejected",
+        "purged",
         title="Content import" + (" (dry run: nothing changed)" if dry_run else ""),
     )
     for t in outcome.tables:
@@ -93,6 +94,7 @@ def content_import(
             f"{t.updated:,}",
             f"{t.unchanged:,}",
             f"[red]{t.rejected:,}[/]" if t.rejected else "0",
+            f"{t.purged:,}",
         )
     console.print(counts)
     for name, columns in outcome.ignored_columns.items():
@@ -104,6 +106,12 @@ def content_import(
         console.print(rejects)
         if outcome.rejected > _SHOWN_REJECTS:
             console.print(f"... and {outcome.rejected - _SHOWN_REJECTS:,} more rejected rows.")
+    if outcome.purged:
+        console.print(
+            f"{outcome.purged:,} share(s) of the inventory were removed by a share purge (R5) "
+            "and are not brought back; undo that purge to restore them (purged_shares report: "
+            f"{ws.store.link(outcome.reports[2].csv_key)})."
+        )
     report = outcome.reports[0]
     console.print(f"Run {outcome.run_id}; rejects report: {ws.store.link(report.csv_key)}")
     if outcome.rejected:

@@ -99,7 +99,6 @@ DEFAULTS: dict[str, dict[str, object]] = {
 
 # Columns the database leaves nullable for the feeds' rows but an inventory row must fill.
 NOT_EMPTY: dict[str, dict[str, str]] = {
-    "users": {"login": "login is empty; a Guest account logs in with its local login"},
     "groups": {"owner_external_id": "owner_external_id is empty; a manual group has an owner"},
 }
 

@@ -12,6 +12,10 @@ Decisions where storage.md is silent:
 - a row whose key is already in the directory updates the columns the file gives, except
   `user_structures`, whose existing links stay as they are (a feed link stays a feed link);
   rows missing from the inventory are never deleted (R4: only the owner deletes);
+- a share that a share purge removed (R5) is not brought back by an inventory exported
+  before the purge: its row is reported in `purged_shares` (with the purge run) and skipped,
+  until that purge is undone (`rentree run share-purge --undo RUN_ID`); a share made again
+  by its owner since (present in the directory) is compared as any other row;
 - CSV cells neutralised by rentree's formula-safe writer (`'=...`) are read back as written
   before neutralisation, so a CSV export imports back unchanged.
 """
@@ -46,8 +50,10 @@ from rentree.infra.db import insert_frame, read_frame, staging_table
 from rentree.infra.naming import reports_prefix, school_year_of
 from rentree.infra.reports import WrittenReport, write_report
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.sync.accounts import complete_local_accounts
 
 FLOW_NAME = "content-import"
+PURGED_SCHEMA = {"row": pl.Int64, "id": pl.String, "run_id": pl.String, "reason": pl.String}
 REPORT_PHASE = "content-import"
 _FORMULA_QUOTED = r"^'[=+\-@\t\r]"
 _COMPOUND_KEY_SEPARATOR = " / "
@@ -177,6 +183,9 @@ class KnownIds:
     rejected: dict[str, pl.DataFrame] = field(default_factory=dict)
     users: pl.DataFrame = field(default_factory=pl.DataFrame)
     groups: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # shares removed by a share purge not undone: resource_id, recipient_kind, recipient_id,
+    # run_id
+    purged_shares: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def add(self, kind: str, accepted: pl.Series, rejected: pl.Series) -> None:
         ids = pl.concat([self.ids[kind], accepted.alias("id").to_frame()]).unique()
@@ -218,6 +227,15 @@ def read_known_ids(conn: Connection) -> KnownIds:
         },
         users=users,
         groups=groups,
+        purged_shares=read_frame(
+            conn,
+            "SELECT resource_id, recipient_kind, recipient_id, min(run_id) AS run_id "
+            "FROM purge_journal WHERE NOT derived AND undone_at IS NULL "
+            "GROUP BY resource_id, recipient_kind, recipient_id",
+            schema_overrides={
+                c: text for c in ("resource_id", "recipient_kind", "recipient_id", "run_id")
+            },
+        ),
     )
 
 
@@ -433,6 +451,22 @@ def directory_problems(name: str, frame: pl.DataFrame, known: KnownIds) -> pl.Da
     return empty_problems()
 
 
+def _with_logins(guests: pl.DataFrame, known: KnownIds) -> pl.DataFrame:
+    """Guest rows without a login: an account already in the directory keeps its login; a
+    new one gets a generated login and an activation code, as new pupils do (R2, R3)."""
+    if "login" not in guests.columns or guests["login"].null_count() == 0:
+        return guests
+    current = known.users.select("external_id", pl.col("login").alias("_current"))
+    kept = guests.join(current, on="external_id", how="left").with_columns(
+        pl.coalesce("login", "_current").alias("login")
+    )
+    completed = complete_local_accounts(kept.drop("_current"), known.users["login"].drop_nulls())
+    return completed.select(
+        [c for c in guests.columns if c not in ("activation_code", "activation_state")]
+        + ["activation_code", "activation_state"]
+    )
+
+
 # -- the plan: what the import would do --------------------------------------------------------
 
 
@@ -446,6 +480,7 @@ class TablePlan:
     changed: pl.DataFrame
     unchanged: int
     rejects: pl.DataFrame  # table, row, id, reason
+    purged: pl.DataFrame  # shares only: rows a share purge removed, skipped (PURGED_SCHEMA)
     ignored: tuple[str, ...]
 
     @property
@@ -535,6 +570,8 @@ def plan_table(conn: Connection, inventory: InventoryFile, known: KnownIds) -> T
         problems = pl.concat([problems, found])
         good = good.join(found.select("row"), on="row", how="anti")
     problems = problems.sort("row")
+    if name == "users":
+        good = _with_logins(good, known)
     rejected_rows = typed.join(problems.select("row"), on="row", how="semi").sort("row")
     if name in PROVIDES:
         kind, id_column = PROVIDES[name]
@@ -558,6 +595,26 @@ def plan_table(conn: Connection, inventory: InventoryFile, known: KnownIds) -> T
     new, changed, unchanged = _split_new_and_changed(
         conn, name, good.drop("row"), inventory.provided
     )
+    purged = pl.DataFrame(schema=PURGED_SCHEMA)
+    if name == "shares" and not known.purged_shares.is_empty():
+        purged = (
+            good.join(known.purged_shares, on=key, how="inner")
+            .join(new.select(key), on=key, how="semi")
+            .select(
+                "row",
+                pl.concat_str([pl.col(k) for k in key], separator=_COMPOUND_KEY_SEPARATOR).alias(
+                    "id"
+                ),
+                "run_id",
+                pl.format(
+                    "removed by the share purge run {} (R5); not brought back unless that "
+                    "purge is undone",
+                    pl.col("run_id"),
+                ).alias("reason"),
+            )
+            .sort("row")
+        )
+        new = new.join(known.purged_shares.select(key), on=key, how="anti")
     return TablePlan(
         table=name,
         file=str(inventory.path),
@@ -567,6 +624,7 @@ def plan_table(conn: Connection, inventory: InventoryFile, known: KnownIds) -> T
         changed=changed,
         unchanged=unchanged,
         rejects=rejects,
+        purged=purged.cast(PURGED_SCHEMA),  # type: ignore[arg-type]
         ignored=inventory.ignored,
     )
 
@@ -590,6 +648,7 @@ class TableOutcome:
     updated: int
     unchanged: int
     rejected: int
+    purged: int = 0  # shares a share purge removed: skipped, not an error
 
 
 @dataclass(frozen=True)
@@ -600,10 +659,15 @@ class ContentImport:
     rejects: pl.DataFrame
     reports: tuple[WrittenReport, ...]
     ignored_columns: dict[str, tuple[str, ...]]
+    purged_shares: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PURGED_SCHEMA))
 
     @property
     def rejected(self) -> int:
         return sum(t.rejected for t in self.tables)
+
+    @property
+    def purged(self) -> int:
+        return self.purged_shares.height
 
     def counts(self) -> pl.DataFrame:
         return pl.DataFrame(
@@ -615,6 +679,7 @@ class ContentImport:
                 "updated": pl.Int64,
                 "unchanged": pl.Int64,
                 "rejected": pl.Int64,
+                "purged": pl.Int64,
             },
         )
 
@@ -674,17 +739,20 @@ def import_content(
                 updated=t.changed.height,
                 unchanged=t.unchanged,
                 rejected=t.rejected,
+                purged=t.purged.height,
             )
             for t in plan.tables
         ),
         rejects=plan.rejects,
         reports=(),
         ignored_columns={t.table: t.ignored for t in plan.tables if t.ignored},
+        purged_shares=pl.concat([t.purged for t in plan.tables]),
     )
     prefix = reports_prefix(school_year_of(now.date()), REPORT_PHASE, run_id)
     reports = (
         write_report(store, prefix, "rejects", outcome.rejects),
         write_report(store, prefix, "counts", outcome.counts()),
+        write_report(store, prefix, "purged_shares", outcome.purged_shares),
     )
     conn.execute(
         insert(schema.runs).values(
@@ -708,4 +776,5 @@ def import_content(
         rejects=outcome.rejects,
         reports=reports,
         ignored_columns=outcome.ignored_columns,
+        purged_shares=outcome.purged_shares,
     )

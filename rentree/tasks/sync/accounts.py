@@ -130,6 +130,40 @@ def assign_logins(people: pl.DataFrame, taken: pl.Series) -> pl.DataFrame:
     )
 
 
+def complete_local_accounts(people: pl.DataFrame, taken: pl.Series) -> pl.DataFrame:
+    """Local accounts without a login get one (R3) and an activation code, pending.
+
+    `people` has `external_id`, `first_name`, `last_name`, `login` (null: to make); `taken`
+    holds every login in use. Rows with a login are returned as they are (with null code).
+    """
+    missing = people.filter(pl.col("login").is_null())
+    if missing.is_empty():
+        return people
+    given = people["login"].drop_nulls()
+    made = assign_logins(
+        missing.select("external_id", "first_name", "last_name"), pl.concat([taken, given])
+    ).with_columns(
+        activation_codes(missing.height).alias("_code"),
+        pl.lit("pending").alias("_state"),
+    )
+    out = people.join(made.rename({"login": "_login"}), on="external_id", how="left")
+    state = pl.col("activation_state") if "activation_state" in out.columns else pl.lit(None)
+    code = pl.col("activation_code") if "activation_code" in out.columns else pl.lit(None)
+    return out.with_columns(
+        pl.coalesce("login", "_login").alias("login"),
+        pl.when(pl.col("_login").is_not_null())
+        .then(pl.col("_code"))
+        .otherwise(code)
+        .cast(pl.String)
+        .alias("activation_code"),
+        pl.when(pl.col("_login").is_not_null())
+        .then(pl.col("_state"))
+        .otherwise(state)
+        .cast(pl.String)
+        .alias("activation_state"),
+    ).drop("_login", "_code", "_state")
+
+
 def activation_codes(count: int) -> pl.Series:
     """`count` activation codes of 8 characters without look-alikes, from `secrets`."""
     if count == 0:
