@@ -225,6 +225,22 @@ feed_files = Table(
     Index(None, "school_year", "file_type", "extraction_date"),
 )
 
+# What the last full apply of each feed type left behind: a digest of its validated records
+# and the directory fingerprint right after it. A Complet delivered again with the same
+# records onto the same directory has nothing to change: the plan stops there, without
+# reading the directory (tasks.sync.records).
+feed_states = Table(
+    "feed_states",
+    metadata,
+    Column("school_year", String(9), primary_key=True),
+    Column("file_type", String(14), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),  # sha256 of the sorted record hashes
+    Column("fingerprint", String(64), nullable=False),  # directory_fingerprint after the apply
+    Column("run_id", ID),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
 runs = Table(
     "runs",
     metadata,

@@ -71,7 +71,8 @@ from rentree.tasks.rules.late_entries import late_entry_watch
 from rentree.tasks.rules.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over
 from rentree.tasks.sync.apply import apply_change_set, directory_fingerprint
 from rentree.tasks.sync.changeset import ChangeSet
-from rentree.tasks.sync.plan import plan_delivery
+from rentree.tasks.sync.plan import plan_delivery, rejected_from
+from rentree.tasks.sync.records import record_feed_states
 
 Status = Literal["applied", "held", "quarantined", "skipped", "already_applied", "dry_run"]
 STAFF_TYPES: tuple[str, ...] = ("PersEducNat",)
@@ -295,6 +296,12 @@ def import_delivery(
                 )
             else:
                 _apply(conn, change_set, outcome, run_id=run_id, now=now)
+                if school_list is None:
+                    # records refused by the plan (R1) count as rejected: not a full state
+                    rejected = rejected_from(staged.problems)
+                    if change_set.refused.height:
+                        rejected += rejected_from(change_set.refused)
+                    record_feed_states(conn, year, staged.frames, rejected, run_id, now)
                 if approving is not None:
                     decide_hold(conn, approving.hold_id, "approved", approving_by(approving), now)
                 if dry_run:

@@ -34,6 +34,7 @@ from rentree.tasks.sync.diff_staff import plan_staff
 from rentree.tasks.sync.diff_structures import plan_structures
 from rentree.tasks.sync.diff_students import plan_students
 from rentree.tasks.sync.identities import refusal_report, resolve_ids
+from rentree.tasks.sync.records import unchanged_delivery
 
 # validation report severities whose record was rejected (feeds.md "Severity")
 REJECTED_SEVERITIES = ("record", "error")
@@ -78,14 +79,17 @@ def plan_delivery(
     """
     year = staged.school_year
     fingerprint = directory_fingerprint(conn, year)
-    directory = read_directory(conn, year)
     ids = list(rejected_ids) if rejected_ids is not None else rejected_from(staged.problems)
+    complete = dict(staged.complete)
+    if not ids and unchanged_delivery(conn, year, staged.frames, complete, fingerprint):
+        # the same records as the last full apply, onto the directory it left: no change
+        return _change_set(staged, fingerprint, complete, Changes())
+    directory = read_directory(conn, year)
     rejected = resolve_ids(
         pl.DataFrame({"account_id": ids}, schema={"account_id": pl.String}), "account_id", directory
     )
     school_list = sorted(set(schools)) if schools is not None else None
     frames = staged.frames
-    complete = dict(staged.complete)
     changes = Changes()
     scope = MissingScope(complete, rejected, today, school_list)
 
@@ -124,14 +128,20 @@ def plan_delivery(
         family=bool({"Eleve", "PersRelEleve"} & set(frames)),
         rejected=pl.concat([rejected, *changes.spared]).unique(),
     )
+    return _change_set(staged, fingerprint, complete, changes)
+
+
+def _change_set(
+    staged: StagedLike, fingerprint: str, complete: dict[str, bool], changes: Changes
+) -> ChangeSet:
     return ChangeSet(
-        school_year=year,
+        school_year=staged.school_year,
         delivery=staged.delivery,
         file_hashes=tuple(f.content_hash for f in staged.files),
         fingerprint=fingerprint,
         complete=complete,
         files=files_frame((f.feed, f.content_hash) for f in staged.files),
-        refused=refusal_report(frames, changes.refused),
+        refused=refusal_report(staged.frames, changes.refused),
         **{kind: changes.get(kind) for kind in KINDS},
     )
 
