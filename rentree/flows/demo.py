@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,16 +49,26 @@ class DemoSummary:
     steps: list[dict[str, str]] = field(default_factory=list)
     locations: list[tuple[str, str]] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
+    # each step's wall time runs from the end of the one before
+    last_step_end: float = field(default_factory=time.perf_counter)
 
     def add(self, step: str, flow: str, result: dict[str, Any], figures: str) -> None:
+        now = time.perf_counter()
         self.steps.append(
-            {"step": step, "flow": flow, "status": str(result.get("status", "")), "what": figures}
+            {
+                "step": step,
+                "flow": flow,
+                "status": str(result.get("status", "")),
+                "what": figures,
+                "seconds": f"{now - self.last_step_end:.1f}",
+            }
         )
+        self.last_step_end = now
 
     def table(self) -> Table:
-        table = Table("step", "flow", "status", "what happened", title="rentree demo")
+        table = Table("step", "flow", "status", "s", "what happened", title="rentree demo")
         for row in self.steps:
-            table.add_row(row["step"], row["flow"], row["status"], row["what"])
+            table.add_row(row["step"], row["flow"], row["status"], row["seconds"], row["what"])
         return table
 
 
