@@ -33,27 +33,30 @@ def fail(sentence: str, code: int = EXIT_UNUSABLE) -> NoReturn:
 @contextmanager
 def workspace() -> Iterator[Workspace]:
     """Open the workspace, turning configuration problems into one sentence and exit 2."""
-    from sqlalchemy.exc import ArgumentError, OperationalError
+    from sqlalchemy.exc import ArgumentError
 
-    from rentree.infra.settings import ConfigurationError
+    from rentree.infra.errors import ADVICE, DatabaseError
+    from rentree.infra.settings import ConfigurationError, redact_url
     from rentree.infra.workspace import open_workspace
 
     try:
         ws = open_workspace()
     except ConfigurationError as exc:
         fail(str(exc))
-    except OperationalError as exc:
+    except DatabaseError as exc:
         fail(
-            f"the database in RENTREE_DATABASE_URL cannot be opened ({exc.orig}); "
+            f"the database in RENTREE_DATABASE_URL cannot be opened ({exc}); "
             "check the URL and that the server is running."
         )
     except ArgumentError as exc:
-        fail(f"RENTREE_DATABASE_URL is not a usable database URL ({exc}); fix it.")
+        fail(f"RENTREE_DATABASE_URL is not a usable database URL ({redact_url(str(exc))}); fix it.")
     try:
         yield ws
     except ConfigurationError as exc:
         # raised while working, e.g. the bucket of RENTREE_STORAGE_URL cannot be reached
         fail(str(exc))
+    except DatabaseError as exc:
+        fail(f"{exc}; {ADVICE}.")
     finally:
         ws.engine.dispose()
 

@@ -22,16 +22,25 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.base import Executable
 
 from rentree.infra import schema
+from rentree.infra.errors import describe_database_error, translate_database_error
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the directory; on SQLite, the file's folder is created and WAL is on."""
+    """An engine for the directory; on SQLite, the file's folder is created and WAL is on.
+
+    Every database error it raises is a `DatabaseError`: one sentence, no statement, no
+    parameter, no row (`infra.errors`)."""
+    engine = _make_engine(url)
+    event.listen(engine, "handle_error", translate_database_error)
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -143,8 +152,8 @@ def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
             for row in frame.iter_rows():
                 copy.write_row(row)
     except psycopg.Error as error:
-        # The same exception classes as any other statement (IntegrityError...), on both backends.
-        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+        # COPY bypasses SQLAlchemy's error hook: the same translation as any other statement.
+        raise describe_database_error(error, table_name) from None
 
 
 def staging_table(conn: Connection, name: str, frame: pl.DataFrame, keys: Sequence[str]) -> str:

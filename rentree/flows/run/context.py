@@ -6,6 +6,8 @@ and publish what happened (the `runs` row, the artifacts, the reports' links).
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,12 +15,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
-from prefect import get_client
+from prefect import get_client, get_run_logger
 from prefect.context import FlowRunContext
+from prefect.exceptions import MissingContextError
 from sqlalchemy import Connection
 
 from rentree.infra import naming
 from rentree.infra.db import schema_is_current, upgrade
+from rentree.infra.errors import RunFailed, SafeError, safe_sentence
 from rentree.infra.runs import finish_run, json_safe, start_run
 from rentree.infra.settings import Settings, load_settings
 from rentree.infra.storage import ObjectStore
@@ -82,6 +86,14 @@ class RunContext:
         return f"{self.flow}-{what}".lower().replace("_", "-")
 
 
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The flow run's logger (its lines reach the Prefect UI), or rentree's outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("rentree")
+
+
 def current_flow_run_id() -> str:
     ctx = FlowRunContext.get()
     if ctx is not None and ctx.flow_run is not None:
@@ -140,8 +152,22 @@ def open_run(
             )
         try:
             yield ctx
-        except BaseException as exc:
-            _finish(ctx, "failed", {**ctx.summary, "error": str(exc) or type(exc).__name__})
+        except Exception as exc:
+            # The run's record, its log, Prefect's state, events and persisted result get
+            # one sentence: never the text of a library's error (it may quote the data).
+            sentence = safe_sentence(exc)
+            _finish(ctx, "failed", {**ctx.summary, "error": sentence})
+            run_logger().error(
+                "The run stopped: %s\nWhere (the error's text left out):\n%s",
+                sentence,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            if isinstance(exc, SafeError):
+                raise
+            raise RunFailed(sentence) from None
+        except BaseException:
+            # stopped from outside (a signal, a cancellation): not an error of the run
+            _finish(ctx, "interrupted", ctx.summary)
             raise
         _finish(ctx, ctx.status, ctx.summary)
     finally:
