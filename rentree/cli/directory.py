@@ -8,6 +8,9 @@ import typer
 
 from rentree.cli.common import console, workspace
 
+# Schools listed in the stage table on a terminal (the JSON has them all).
+SCHOOLS_SHOWN = 20
+
 
 def init() -> None:
     """Create or upgrade the database schema and the storage layout (safe to repeat)."""
@@ -22,6 +25,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for ma
     from rich.table import Table
 
     from rentree.tasks.content.status import directory_status
+    from rentree.tasks.rules.retirement.stages import STAGE_COLUMNS
 
     with workspace() as ws, ws.engine.connect() as conn:
         report = directory_status(conn)
@@ -33,6 +37,17 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for ma
     for profile, counts in sorted(report["users"].items()):
         people.add_row(profile, str(counts["present"]), str(counts["missing"]))
     console.print(people)
+    retirement = report["retirement"]
+    stages = Table("school", *STAGE_COLUMNS, title="Missing people in each stage (R11)")
+    stages.add_row("region", *(str(retirement["totals"][c]) for c in STAGE_COLUMNS))
+    for row in retirement["per_school"][:SCHOOLS_SHOWN]:
+        stages.add_row(row["structure_uai"] or "-", *(str(row[c]) for c in STAGE_COLUMNS))
+    console.print(stages)
+    if len(retirement["per_school"]) > SCHOOLS_SHOWN:
+        console.print(
+            f"{len(retirement['per_school']) - SCHOOLS_SHOWN} more schools: `rentree status "
+            "--json` lists them all."
+        )
     years = Table(
         "school year",
         "phase",

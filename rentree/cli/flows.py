@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ class FlowName(StrEnum):
     family_import = "family-import"
     attach_teachers = "attach-teachers"
     share_purge = "share-purge"
+    retire_missing = "retire-missing"
     storage_report = "storage-report"
     nightly = "nightly"
 
@@ -102,6 +104,7 @@ def flow_parameters(
     confirm: bool,
     keep_for_members: bool,
     requests: Path | None,
+    today: datetime | None = None,
 ) -> tuple[Callable[..., Any], dict[str, Any]]:
     """The flow function and its parameters for one `rentree run` command line."""
     from rentree.flows import registry
@@ -114,7 +117,8 @@ def flow_parameters(
         params["dry_run"] = dry_run
     if flow is FlowName.family_import:
         params["schools"] = schools or None
-    if flow in (FlowName.family_import, FlowName.staff_import, FlowName.share_purge):
+    holding = (FlowName.family_import, FlowName.staff_import, FlowName.share_purge)
+    if flow in (*holding, FlowName.retire_missing):
         params["hold_id"] = hold_id
         params["approve"] = approve
         params["wait_for_approval"] = False
@@ -123,6 +127,9 @@ def flow_parameters(
     if flow is FlowName.share_purge:
         params["undo_run_id"] = undo
         params["keep_for_members"] = keep_for_members
+    if flow is FlowName.retire_missing:
+        params["undo_run_id"] = undo
+        params["today"] = today.date() if today else None
     if flow is FlowName.onde_switch:
         params["confirm"] = confirm
     if flow is FlowName.attach_teachers:
@@ -168,7 +175,15 @@ def run(
     approve: bool | None = typer.Option(
         None, "--approve/--reject", help="With --hold-id: apply or reject the held change set."
     ),
-    undo: str | None = typer.Option(None, "--undo", help="share-purge: undo this purge run."),
+    undo: str | None = typer.Option(
+        None, "--undo", help="share-purge, retire-missing: undo what this run changed."
+    ),
+    today: datetime | None = typer.Option(
+        None,
+        "--today",
+        formats=["%Y-%m-%d"],
+        help="retire-missing: count the grace periods from this day (a later day previews).",
+    ),
     confirm: bool = typer.Option(False, "--confirm", help="onde-switch: operator confirms."),
     keep_for_members: bool = typer.Option(
         False, "--keep-for-members", help="share-purge: re-share read-only to current members."
@@ -195,6 +210,7 @@ def run(
         confirm=confirm,
         keep_for_members=keep_for_members,
         requests=requests,
+        today=today,
     )
     quiet_prefect(verbose)
     with embedded_prefect(), progress_bars():

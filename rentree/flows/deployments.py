@@ -7,6 +7,8 @@ trigger of operations.md.
   (RENTREE_SWITCH_WINDOW_START/END, MM-DD), so the window can change without redeploying.
 - `family-import`: started by the event `rentree.onde.switched`, the event's year as its
   `year` parameter; operators run it from the UI too (optionally for some schools).
+- `retire-missing`: every day at 03:00 Europe/Paris, after `nightly`, without waiting for
+  an approval (a run above the thresholds leaves its hold pending for the operator).
 - `freeze`, `staff-import`, `attach-teachers`, `share-purge`: run by an operator.
 """
 
@@ -23,6 +25,7 @@ from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
 from rentree.flows.nightly import nightly
 from rentree.flows.onde_switch import ONDE_SWITCHED, SCHOOL_YEAR_RESOURCE, onde_switch
+from rentree.flows.retire_missing import retire_missing
 from rentree.flows.run.context import TAG
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
@@ -85,5 +88,15 @@ def build_deployments(settings: Settings) -> list[Any]:
             DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, "attach-teachers"]
         ),
         share_purge.to_deployment(DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, "share-purge"]),
+        retire_missing.to_deployment(
+            DEPLOYMENT,
+            entrypoint_type=MODULE,
+            schedules=[
+                Cron("0 3 * * *", timezone=TIMEZONE, parameters={"wait_for_approval": False})
+            ],
+            tags=[TAG, "retire-missing"],
+            description="Nightly: notice, deactivation, then retirement of people missing past "
+            "the grace periods (R11); held above the thresholds.",
+        ),
     ]
     return deployments

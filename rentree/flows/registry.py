@@ -6,7 +6,15 @@ from typing import Any
 
 # Flows that change the directory: they take `dry_run` and hold the directory guard.
 CHANGING_FLOWS = frozenset(
-    {"freeze", "staff-import", "onde-switch", "family-import", "attach-teachers", "share-purge"}
+    {
+        "freeze",
+        "staff-import",
+        "onde-switch",
+        "family-import",
+        "attach-teachers",
+        "share-purge",
+        "retire-missing",
+    }
 )
 
 
@@ -36,6 +44,10 @@ def flow_by_name(name: str) -> Any:
         from rentree.flows.share_purge import share_purge
 
         return share_purge
+    if name == "retire-missing":
+        from rentree.flows.retire_missing import retire_missing
+
+        return retire_missing
     if name == "storage-report":
         from rentree.flows.storage_report import storage_report
 

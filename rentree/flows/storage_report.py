@@ -23,6 +23,7 @@ from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.storage_report import storage_report as compute_storage_report
 from rentree.tasks.content.storage_report import write_storage_report
+from rentree.tasks.rules.retirement.stages import retirement_stages, stage_totals
 from rentree.tasks.rules.years import current_years
 
 PHASE = "storage-report"
@@ -36,10 +37,19 @@ def write_reports(ctx: RunContext) -> tuple[dict[str, Any], pl.DataFrame, list[s
         report = compute_storage_report(conn, ctx.settings)
         closing, new = current_years(conn)
         bookmarks = bookmark_cleanup_report(conn, closing or new or "")
+        stages = retirement_stages(conn)
+        totals = stage_totals(conn)
     keys = write_storage_report(ctx.store, prefix, report)
     written = write_report(ctx.store, prefix, "bookmark_cleanup", bookmarks)
     keys += [written.csv_key, written.parquet_key]
-    summary = {**report.summary(), "bookmark_members_left": bookmarks.height}
+    # R11: the accounts in each stage per school, beside the space they use
+    staged = write_report(ctx.store, prefix, "retirement_stages", stages)
+    keys += [staged.csv_key, staged.parquet_key]
+    summary = {
+        **report.summary(),
+        "bookmark_members_left": bookmarks.height,
+        **{f"accounts_{stage}": count for stage, count in totals.items()},
+    }
     return summary, report.schools, keys
 
 

@@ -16,6 +16,7 @@ from rentree.infra.schema import (
     structures,
     users,
 )
+from rentree.tasks.rules.retirement.stages import retirement_stages, stage_totals
 
 
 def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
@@ -68,9 +69,14 @@ def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
                 ),
             }
         )
+    stages = retirement_stages(conn)
     return {
         "structures": conn.scalar(select(func.count()).select_from(structures)),
         "users": profiles,
+        "retirement": {
+            "totals": stage_totals(conn),
+            "per_school": stages.to_dicts(),
+        },
         "school_years": years,
         "last_runs": _last_runs_per_flow(conn, last_runs),
     }
