@@ -54,7 +54,8 @@ def test_undo_of_each_stage_gives_the_directory_back(
         )
         .alias("missing_since")
     )
-    known = set(zip(_REGION["shares"]["resource_id"], _REGION["shares"]["recipient_id"]))
+    old = _REGION["shares"]
+    known = set(zip(old["resource_id"], old["recipient_id"], strict=True))
     more = shares_frame([(r, "user", u, "read") for r, u in shared if (r, u) not in known])
     content = {**_REGION, "users": users, "shares": pl.concat([_REGION["shares"], more])}
     with engine.begin() as conn:
