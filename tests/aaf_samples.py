@@ -257,9 +257,10 @@ def hostile(case: str, secret_path: str = "/nonexistent") -> Hostile:
             return with_eleve(xxe(secret_path), "doctype")
         case "external_dtd_entity":
             return with_eleve(external_dtd("http://127.0.0.1:9/evil.dtd", True), "entity")
-        case "iso_8859_1":
-            latin = good.decode("utf-8").replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
-            return with_eleve(latin.encode("latin-1"), "encoding")
+        case "undecodable_windows_1252":
+            # 0x81 has no character in windows-1252: the bytes do not decode as declared
+            declared = good.replace(b'encoding="UTF-8"', b'encoding="windows-1252"')
+            return with_eleve(declared.replace("Léa".encode(), b"L\x81a"), "encoding")
         case "latin1_bytes_declared_utf8":
             return with_eleve(good.decode("utf-8").encode("latin-1"), "encoding")
         case "utf16":
@@ -268,7 +269,8 @@ def hostile(case: str, secret_path: str = "/nonexistent") -> Hostile:
         case "wrong_root":
             return with_eleve(document([student()], root="annuaire"), "root")
         case "unknown_file_type":
-            files[name("Enseignant")] = document([staff()])
+            # a name of the AAF shape whose content is not an AAF file: not a file set aside
+            files[name("Enseignant")] = b"Nom;Prenom\nMartin;Claire\n"
             return Hostile(files, "file_name")
         case "mismatched_file_type":
             return with_eleve(document([student(), relative("R9")]), "category")
@@ -313,7 +315,7 @@ HOSTILE_CASES = (
     "billion_laughs",
     "xxe_local_file",
     "external_dtd_entity",
-    "iso_8859_1",
+    "undecodable_windows_1252",
     "latin1_bytes_declared_utf8",
     "utf16",
     "wrong_root",

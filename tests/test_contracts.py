@@ -47,10 +47,30 @@ def test_bad_uai_rejects_the_structure() -> None:
     assert result.valid["external_id"].to_list() == ["S1"]
 
 
-def test_structure_type_is_checked_and_normalised() -> None:
-    result = check("EtabEducNat", school(), school("S2", kind="COLLEGE"))
-    assert problems(result) == [("S2", "ENTStructureTypeStruct", "structure_type", "record")]
-    assert result.valid["structure_type"].to_list() == ["primaire"]
+def test_structure_type_is_read_from_the_official_nature_label() -> None:
+    labels = {
+        "S1": ("ECOLE PRIMAIRE", "primaire"),
+        "S2": ("ECOLE MATERNELLE", "maternelle"),
+        "S3": ("ECOLE DE NIVEAU ELEMENTAIRE", "elementaire"),
+        "S4": ("ECOLE ELEMENTAIRE D'APPLICATION", "elementaire"),
+        "S5": ("ECOLE MATERNELLE D'APPLICATION", "maternelle"),
+        "S6": ("SANS OBJET", "other"),
+        "S7": ("INSPECTIONS ACADEMIQUES", "other"),
+        "S8": ("COLLEGE", "other"),
+    }
+    records = [
+        school(sid, uai=f"059000{i}A", kind=label) for i, (sid, (label, _)) in enumerate(labels.items())
+    ]
+    result = check("EtabEducNat", *records)
+    assert problems(result) == []
+    assert result.valid["structure_type"].to_list() == [kind for _, kind in labels.values()]
+
+
+def test_structure_names_in_parts_are_shown_without_dollars() -> None:
+    result = check("EtabEducNat", school(name="ECOLE ELEMENTAIRE$JULES FERRY$LILLE"))
+    assert result.valid["name"].to_list() == ["ECOLE ELEMENTAIRE JULES FERRY LILLE"]
+    address = check("PersRelEleve", relative(ENTPersonAdresse="1 rue de Test$$Bât. B$"))
+    assert address.valid["address"].to_list() == ["1 rue de Test Bât. B"]
 
 
 def test_bad_structure_postcode_is_a_warning_that_drops_the_value() -> None:
@@ -100,6 +120,17 @@ def test_class_of_another_school_rejects_the_pupil() -> None:
     assert problems(result) == [("E1", "ENTPersonClasses", "class_of_another_school", "record")]
 
 
+def test_later_classes_of_the_school_are_kept_and_others_warned() -> None:
+    classes = ["S1$x$y$CP-A$Classe CP-A", "S1$x$y$G-CHANT$Chorale", "S2$x$y$GS-1$Classe GS-1"]
+    result = check("Eleve", student(ENTPersonClasses=classes))
+    assert problems(result) == [
+        ("E1", "ENTPersonClasses", "other_class_of_another_school", "warning")
+    ]
+    row = result.valid.row(0, named=True)
+    assert (row["class_code"], row["class_codes"]) == ("CP-A", ["CP-A", "G-CHANT"])
+    assert row["class_labels"] == ["Classe CP-A", "Chorale"]
+
+
 def test_class_needs_five_parts() -> None:
     result = check("Eleve", student(ENTPersonClasses="S1$CP-A"))
     assert ("E1", "ENTPersonClasses", "class_format", "record") in problems(result)
@@ -112,8 +143,25 @@ def test_bad_email_is_a_warning_that_drops_the_value() -> None:
     assert result.valid["external_id"].to_list() == ["R1"]
 
 
+def test_real_phone_formats_are_accepted() -> None:
+    phones = ["0612345678", "06 12 34 56 78", "06.12.34.56.78", "06-12-34-56-78", "+33 6 12 34 56 78"]
+    result = check("PersRelEleve", *[relative(f"R{i}", ENTPersRelEleveTelMobile=p) for i, p in enumerate(phones)])
+    assert problems(result) == []
+    assert result.valid["mobile"].to_list() == phones
+
+
+def test_staff_schools_are_their_functions_with_their_attachment() -> None:
+    member = staff(
+        "P1",
+        structs=("CIRC1",),
+        ENTPersonFonctions=["S1$ENS$ENSEIGNEMENT$$", "S2$ENS$ENSEIGNEMENT$$", "CIRC1$DIR$X$$"],
+    )
+    result = check("PersEducNat", member)
+    assert result.valid["struct_ids"].to_list() == [["CIRC1", "S1", "S2"]]
+
+
 def test_bad_phone_is_a_warning() -> None:
-    result = check("PersRelEleve", relative(ENTPersRelEleveTelMobile="06-12-34"))
+    result = check("PersRelEleve", relative(ENTPersRelEleveTelMobile="06 12 AB 34"))
     assert problems(result) == [("R1", "ENTPersRelEleveTelMobile", "phone", "warning")]
     assert result.valid["mobile"].to_list() == [None]
 

@@ -58,10 +58,33 @@ def test_same_uai_for_two_structures_is_rejected() -> None:
     assert ("S1", "duplicate_uai", "record") in found and ("S2", "duplicate_uai", "record") in found
 
 
-def test_unknown_structure_rejects_the_person() -> None:
+def test_unknown_structure_rejects_the_pupil() -> None:
     files = valid_delivery()
-    files[name("PersEducNat")] = document([staff(structs=("S1", "S9"))])
-    assert problems(files) == [("P1", "unknown_structure", "record")]
+    files[name("Eleve")] = document([student(struct="S9", relatives=())])
+    assert problems(files) == [("E1", "unknown_structure", "record")]
+
+
+def test_unknown_structure_of_a_staff_member_drops_that_link_only() -> None:
+    files = valid_delivery()
+    member = staff(
+        structs=("S9",), ENTPersonFonctions=["S1$ENS$ENSEIGNEMENT$$", "S8$ENS$ENSEIGNEMENT$$"]
+    )
+    files[name("PersEducNat")] = document([member])
+    result = check_delivery(frames(files), KnownIds())
+    found = [(r["record_id"], r["rule"], r["severity"], r["value"]) for r in result.failures.iter_rows(named=True)]
+    assert found == [("P1", "unknown_structure_link", "warning", "S9 | S8")]
+    assert result.frames["PersEducNat"]["struct_ids"].to_list() == [["S1"]]
+
+
+def test_a_relation_counts_from_the_relatives_side() -> None:
+    files = valid_delivery()
+    files[name("PersRelEleve")] = document(
+        [relative(ENTPersRelEleveEleve=["E3"]), relative("R2", "N'Diaye", "Awa")]
+    )
+    result = check_delivery(frames(files), KnownIds())
+    relatives = dict(result.frames["Eleve"].select("external_id", "relative_ids").iter_rows())
+    assert relatives["E3"] == ["R2", "R1"]
+    assert relatives["E1"] == ["R1"]
 
 
 def test_structure_known_in_the_directory_is_accepted() -> None:

@@ -13,6 +13,7 @@ from aaf_samples import (
     hostile,
     name,
     staff,
+    student,
     valid_delivery,
     write_delivery,
 )
@@ -113,7 +114,7 @@ def test_directory_option_counts_the_directory_structures(
         )
     monkeypatch.setenv("RENTREE_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     files = valid_delivery()
-    files[name("PersEducNat")] = document([staff(structs=("S1", "S9"))])
+    files[name("Eleve")] = document([student(struct="S9")])
     write_delivery(tmp_path, files)
     code, output = run(str(tmp_path), "--json")
     assert code == 1

@@ -158,10 +158,14 @@ class FeedContract:
     model: type[RecordContract]
     required_columns: frozenset[str]
     typed: Callable[[pl.DataFrame], pl.DataFrame]
+    # rules that only drop values even on a required column (the typing step drops them)
+    warning_rules: frozenset[str] = frozenset()
     # columns computed for the checks, dropped from the typed frame
     helpers: ClassVar[tuple[str, ...]] = ("rentree_day",)
 
     def severity(self, column: str, rule: str) -> Severity:
+        if rule in self.warning_rules:
+            return "warning"
         return "record" if column in self.required_columns or rule == "required" else "warning"
 
 

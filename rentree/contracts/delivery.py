@@ -2,8 +2,10 @@
 
 They run on the records each file's contract kept, all chunks of a type together:
 the same id twice in a type, a UAI or an INE given twice, structures that neither the
-delivery nor the directory know, a class code with two labels in one structure, and
-relatives named by a pupil that nobody knows (a warning: the link is skipped).
+delivery nor the directory know (a pupil's is rejected; a staff member's is a warning that
+drops that link), a class code with two labels in one structure, and relatives named by a
+pupil that nobody knows (a warning: the link is skipped). A relation counts from either
+side: a relative naming a pupil of the delivery (ENTPersRelEleveEleve) is the pupil's too.
 """
 
 from __future__ import annotations
@@ -84,17 +86,53 @@ def check_delivery(frames: dict[FeedType, pl.DataFrame], known: KnownIds) -> Del
             found.append(_duplicates(frame, file_type, "ine", "duplicate_ine"))
             found.append(_class_label_conflicts(frame, file_type))
             found.append(_unknown(frame, file_type, "relative_ids", relatives, "warning"))
-        if file_type in ("PersEducNat", "Eleve"):
+        if file_type == "Eleve":
             found.append(_unknown(frame, file_type, "struct_ids", structures, "record"))
+        if file_type == "PersEducNat":
+            found.append(_unknown(frame, file_type, "struct_ids", structures, "warning"))
     failures = pl.concat([f for f in found if not f.is_empty()] or [empty_failures()])
     rejected = failures.filter(pl.col("severity") == "record").select("file", "position").unique()
     kept: dict[FeedType, pl.DataFrame] = {}
     for file_type, frame in frames.items():
         frame = frame.join(rejected, on=["file", "position"], how="anti")
         if file_type == "Eleve":
+            frame = _with_relatives_side(frame, frames.get("PersRelEleve"))
             frame = _without_strangers(frame, "relative_ids", relatives)
+        if file_type == "PersEducNat":
+            frame = _without_strangers(frame, "struct_ids", structures)
         kept[file_type] = frame
     return DeliveryResult(frames=kept, failures=failures.sort("file", "position"))
+
+
+def _with_relatives_side(students: pl.DataFrame, relatives: pl.DataFrame | None) -> pl.DataFrame:
+    """Add to each pupil's relatives those who name the pupil (ENTPersRelEleveEleve).
+
+    Only records that give the whole picture take part: the pupil's add record, and the
+    relative's add record.
+    """
+    if relatives is None or "student_ids" not in relatives.columns:
+        return students
+    claims = (
+        relatives.filter(pl.col("operation") == "add")
+        .select(pl.col("student_ids").alias("external_id"), pl.col("external_id").alias("_rel"))
+        .explode("external_id")
+        .drop_nulls()
+        .group_by("external_id")
+        .agg(pl.col("_rel").unique().sort())
+    )
+    if claims.is_empty():
+        return students
+    is_add = pl.col("operation") == "add"
+    return (
+        students.join(claims, on="external_id", how="left")
+        .with_columns(
+            pl.when(is_add & pl.col("_rel").is_not_null())
+            .then(pl.concat_list("relative_ids", "_rel").list.unique(maintain_order=True))
+            .otherwise(pl.col("relative_ids"))
+            .alias("relative_ids")
+        )
+        .drop("_rel")
+    )
 
 
 def _duplicates(frame: pl.DataFrame, file_type: FeedType, column: str, rule: str) -> pl.DataFrame:
@@ -143,7 +181,10 @@ def _unknown(
 ) -> pl.DataFrame:
     strangers = _strangers(frame, column, known).sort("_row")
     hit = frame.join(strangers, on="_row").sort("_row")
-    rule = "unknown_structure" if column == "struct_ids" else "unknown_relative"
+    if column == "struct_ids":
+        rule = "unknown_structure" if severity == "record" else "unknown_structure_link"
+    else:
+        rule = "unknown_relative"
     return failures_at(
         hit,
         file_type,

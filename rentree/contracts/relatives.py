@@ -13,11 +13,12 @@ from rentree.contracts.base import (
     required,
 )
 from rentree.contracts.staff import EMAIL_PATTERN
+from rentree.contracts.structures import without_parts
 from rentree.infra.naming import FeedType
 
 T: FeedType = "PersRelEleve"
-# digits, with an optional leading + and spaces or dots between them
-PHONE_PATTERN = r"^\+?[0-9 .]*[0-9][0-9 .]*$"
+# digits, with an optional leading + (or a +NN (0) prefix) and spaces, dots or dashes
+PHONE_PATTERN = r"^\+?[0-9 .\-()]*[0-9][0-9 .\-()]*$"
 
 
 class RelativeContract(RecordContract):
@@ -30,6 +31,7 @@ class RelativeContract(RecordContract):
     address: str = pa.Field(nullable=True)
     postcode: str = pa.Field(nullable=True)
     city: str = pa.Field(nullable=True)
+    student_ids: list[str]
 
     last_name_required = required(T, "last_name")
     last_name_too_long = at_most(T, "last_name", 200)
@@ -42,10 +44,12 @@ class RelativeContract(RecordContract):
     address_too_long = at_most(T, "address", 400)
     postcode_too_long = at_most(T, "postcode", 10)
     city_too_long = at_most(T, "city", 200)
+    students_too_long = at_most(T, "student_ids", 64, is_list=True)
 
 
 def typed_relatives(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame
+    """Addresses in `$` parts (SIECLE's lines) shown as one line."""
+    return frame.with_columns(without_parts(pl.col("address")).alias("address"))
 
 
 CONTRACT = FeedContract(

@@ -37,10 +37,6 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
         "The pupil is not between 2 and 14 years old on the first of September of the school year.",
         "L'élève n'a pas entre 2 et 14 ans au premier septembre de l'année scolaire.",
     ),
-    "structure_type": (
-        "{attribute} is not ECOLE MATERNELLE, ECOLE ELEMENTAIRE or ECOLE PRIMAIRE.",
-        "{attribute} n'est pas ECOLE MATERNELLE, ECOLE ELEMENTAIRE ou ECOLE PRIMAIRE.",
-    ),
     "level": (
         "{attribute} is not one of TPS, PS, MS, GS, CP, CE1, CE2, CM1, CM2.",
         "{attribute} n'est pas l'un de TPS, PS, MS, GS, CP, CE1, CE2, CM1, CM2.",
@@ -50,8 +46,9 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
         "{attribute} n'est pas une adresse électronique.",
     ),
     "phone": (
-        "{attribute} is not a phone number (digits, with +, spaces or dots).",
-        "{attribute} n'est pas un numéro de téléphone (chiffres, avec +, espaces ou points).",
+        "{attribute} is not a phone number (digits, with +, spaces, dots or dashes).",
+        "{attribute} n'est pas un numéro de téléphone "
+        "(chiffres, avec +, espaces, points ou tirets).",
     ),
     "postcode": (
         "{attribute} is not a 5-digit postcode.",
@@ -78,9 +75,21 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
         "{attribute} names a class of another structure than the pupil's.",
         "{attribute} désigne une classe d'une autre structure que celle de l'élève.",
     ),
+    "other_class_of_another_school": (
+        "A further value of {attribute} names a class of another structure than the "
+        "pupil's; the pupil's own classes are kept.",
+        "Une autre valeur de {attribute} désigne une classe d'une autre structure que celle "
+        "de l'élève ; les classes de l'élève sont gardées.",
+    ),
     "unknown_structure": (
         "{attribute} names a structure that is neither in the delivery nor in the directory.",
         "{attribute} désigne une structure absente de la livraison et de l'annuaire.",
+    ),
+    "unknown_structure_link": (
+        "{attribute} names a structure that is neither in the delivery nor in the directory; "
+        "that link is skipped.",
+        "{attribute} désigne une structure absente de la livraison et de l'annuaire ; "
+        "ce lien est ignoré.",
     ),
     "duplicate_id": (
         "The same {attribute} appears more than once in this type; every occurrence is rejected.",

@@ -54,7 +54,9 @@ class StaffContract(RecordContract):
 
 
 def typed_staff(frame: pl.DataFrame) -> pl.DataFrame:
-    """Birth date as a date, well-formed functions only, and Teacher versus Personnel."""
+    """Birth date as a date, well-formed functions only, Teacher versus Personnel, and the
+    schools: the structures of the functions together with ENTPersonStructRattach (often
+    an administrative home: a district, a replacement zone)."""
     functions = pl.col("functions").list.eval(
         pl.element().filter(pl.element().str.contains(FUNCTION_PATTERN))
     )
@@ -66,6 +68,12 @@ def typed_staff(frame: pl.DataFrame) -> pl.DataFrame:
         .list.eval(pl.element().str.split("$").list.get(1, null_on_oob=True))
         .alias("function_codes"),
         parsed_date("birth_date").alias("birth_date"),
+    )
+    frame = frame.with_columns(
+        pl.concat_list("struct_ids", "function_struct_ids")
+        .list.drop_nulls()
+        .list.unique(maintain_order=True)
+        .alias("struct_ids")
     )
     teaches = pl.col("function_codes").list.eval(pl.element().is_in(TEACHING_FUNCTIONS)).list.any()
     declared = pl.col("teacher_category").replace_strict(

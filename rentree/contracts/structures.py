@@ -10,7 +10,6 @@ from rentree.contracts.base import (
     RecordContract,
     at_most,
     matches,
-    one_of,
     required,
 )
 from rentree.infra.naming import FeedType
@@ -18,12 +17,40 @@ from rentree.infra.naming import FeedType
 T: FeedType = "EtabEducNat"
 UAI_PATTERN = r"^[0-9]{7}[A-Z]$"
 POSTCODE_PATTERN = r"^[0-9]{5}$"
-# ENTStructureTypeStruct -> the directory's structure type
-STRUCTURE_TYPES = {
-    "ECOLE MATERNELLE": "maternelle",
-    "ECOLE ELEMENTAIRE": "elementaire",
-    "ECOLE PRIMAIRE": "primaire",
-}
+# The directory's structure types. ENTStructureTypeStruct holds the official label of the
+# structure's nature ("ECOLE MATERNELLE", "ECOLE DE NIVEAU ELEMENTAIRE", "ECOLE ELEMENTAIRE
+# D'APPLICATION", "ECOLE PRIMAIRE"...): the type is read from its words. Structures that are
+# not schools (SANS OBJET, inspections, replacement zones) are `other`: kept, never an error.
+STRUCTURE_TYPES = ("maternelle", "elementaire", "primaire", "other")
+OTHER_STRUCTURE = "other"
+
+
+def school_type(label: pl.Expr) -> pl.Expr:
+    """The school type a nature label says: a label starting ECOLE is a school (maternelle,
+    élémentaire, or else primaire: both levels or unsaid); any other label is `other`."""
+    words = label.str.to_uppercase().str.replace_all("É", "E").str.strip_chars()
+    school = words.str.starts_with("ECOLE")
+    return (
+        pl.when(label.is_null())
+        .then(None)
+        .when(school & words.str.contains("MATERNELLE"))
+        .then(pl.lit("maternelle"))
+        .when(school & words.str.contains("ELEMENTAIRE"))
+        .then(pl.lit("elementaire"))
+        .when(school)
+        .then(pl.lit("primaire"))
+        .otherwise(pl.lit(OTHER_STRUCTURE))
+    )
+
+
+def without_parts(value: pl.Expr) -> pl.Expr:
+    """A value written in `$` parts (TYPE$NAME$TOWN, an address's lines) as readable text."""
+    return (
+        value.str.replace_all(r"\$+", " ")
+        .str.replace_all(r"\s{2,}", " ")
+        .str.strip_chars()
+        .replace("", None)
+    )
 
 
 class StructureContract(RecordContract):
@@ -42,7 +69,6 @@ class StructureContract(RecordContract):
     name_required = required(T, "name")
     name_too_long = at_most(T, "name", 200)
     type_required = required(T, "structure_type")
-    type_known = one_of(T, "structure_type", "structure_type", tuple(STRUCTURE_TYPES))
     district_too_long = at_most(T, "district", 200)
     town_too_long = at_most(T, "town", 200)
     postcode_format = matches(T, "postcode", "postcode", POSTCODE_PATTERN)
@@ -51,7 +77,8 @@ class StructureContract(RecordContract):
 
 def typed_structures(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
-        pl.col("structure_type").replace_strict(STRUCTURE_TYPES, default=None)
+        school_type(pl.col("structure_type")).alias("structure_type"),
+        without_parts(pl.col("name")).alias("name"),
     )
 
 

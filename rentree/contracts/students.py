@@ -44,11 +44,23 @@ def _one_structure() -> pl.Expr:
     return pl.col("struct_ids").list.len() <= 1
 
 
-def _classes_in_own_structure() -> pl.Expr:
+def _a_class_in_own_structure() -> pl.Expr:
     # unknown when the record does not name the structure (a modify replacing classes only)
     own = pl.col("struct_ids")
-    return (own.list.len() != 1) | (
-        pl.col("class_struct_ids").list.set_difference(own).list.len() == 0
+    return (
+        (own.list.len() != 1)
+        | (pl.col("class_struct_ids").list.len() == 0)
+        | (pl.col("class_struct_ids").list.set_intersection(own).list.len() > 0)
+    )
+
+
+def _every_class_in_own_structure() -> pl.Expr:
+    # only asked when the pupil has a class of their own structure (else the record is out)
+    own = pl.col("struct_ids")
+    return (
+        (own.list.len() != 1)
+        | (pl.col("class_struct_ids").list.set_intersection(own).list.len() == 0)
+        | (pl.col("class_struct_ids").list.set_difference(own).list.len() == 0)
     )
 
 
@@ -82,7 +94,11 @@ class StudentContract(RecordContract):
     classes_required = required(T, "classes", is_list=True)
     classes_format = matches(T, "classes", "class_format", CLASS_PATTERN, is_list=True)
     classes_own_structure = rule_check(
-        T, "classes", "class_of_another_school", _classes_in_own_structure
+        T, "classes", "class_of_another_school", _a_class_in_own_structure
+    )
+    # a pupil in a class and a group: later values of another structure are dropped, warned
+    other_classes_own_structure = rule_check(
+        T, "classes", "other_class_of_another_school", _every_class_in_own_structure
     )
     class_code_too_long = at_most(T, "class_codes", 100, is_list=True)
     class_label_too_long = at_most(T, "class_labels", 200, is_list=True)
@@ -92,13 +108,36 @@ class StudentContract(RecordContract):
 
 
 def typed_students(frame: pl.DataFrame) -> pl.DataFrame:
-    """Birth date as a date; the one structure; the class held in that structure."""
-    # every class of a valid record is in the pupil's structure: the first one is the class
-    return frame.with_columns(
-        parsed_date("birth_date").alias("birth_date"),
-        pl.col("struct_ids").list.first().alias("struct_id"),
-        pl.col("class_codes").list.first().alias("class_code"),
-        pl.col("class_labels").list.first().alias("class_label"),
+    """Birth date as a date; the one structure; the classes held in that structure (the
+    first is the pupil's class, later ones its groups); classes of another structure are
+    dropped (the contract warned about them)."""
+    frame = frame.with_columns(pl.col("struct_ids").list.first().alias("struct_id"))
+    # a modify record replacing the classes only does not name the structure: keep them all
+    indexed = frame.with_row_index("_row")
+    exploded = (
+        indexed.select("_row", "struct_id", "class_struct_ids", "class_codes", "class_labels")
+        .explode("class_struct_ids", "class_codes", "class_labels")
+        .filter(
+            pl.col("class_codes").is_not_null()
+            & (pl.col("struct_id").is_null() | (pl.col("class_struct_ids") == pl.col("struct_id")))
+        )
+        .group_by("_row", maintain_order=True)
+        .agg("class_codes", "class_labels")
+    )
+    return (
+        indexed.drop("class_codes", "class_labels")
+        .join(exploded, on="_row", how="left")
+        .with_columns(
+            pl.col("class_codes").fill_null(pl.lit([], pl.List(pl.String))),
+            pl.col("class_labels").fill_null(pl.lit([], pl.List(pl.String))),
+        )
+        .with_columns(
+            parsed_date("birth_date").alias("birth_date"),
+            pl.col("class_codes").list.first().alias("class_code"),
+            pl.col("class_labels").list.first().alias("class_label"),
+        )
+        .drop("_row")
+        .select(*frame.columns, "class_code", "class_label")
     )
 
 
@@ -122,4 +161,5 @@ CONTRACT = FeedContract(
         }
     ),
     typed=typed_students,
+    warning_rules=frozenset({"other_class_of_another_school"}),
 )

@@ -9,6 +9,7 @@ hardening and the file's shape: the contracts (`rentree.contracts`) check the va
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -26,6 +27,8 @@ from rentree.infra.naming import FeedName, FeedNameError, FeedType, parse_feed_n
 ROOT = "ficAlimMENESR"
 RECORD_TAGS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}
 CATEGORY_ATTRIBUTE = "categoriePersonne"
+# Structure records name their category `categorieStructure` (the DTD's own comment names both).
+CATEGORY_ATTRIBUTES = (CATEGORY_ATTRIBUTE, "categorieStructure")
 # libxml2 refuses a text node longer than this without XML_PARSE_HUGE, which stays off.
 MAX_VALUE_CHARS = 10_000_000
 _HEAD_BYTES = 64 * 1024
@@ -38,6 +41,8 @@ class Attribute:
     aaf: str
     column: str
     multi: bool = False
+    # the LDAP spelling older and second-degree exports use, read when `aaf` is absent
+    fallback: str | None = None
 
 
 ATTRIBUTES: dict[FeedType, tuple[Attribute, ...]] = {
@@ -51,10 +56,10 @@ ATTRIBUTES: dict[FeedType, tuple[Attribute, ...]] = {
         Attribute("ENTEcoleRPI", "rpi"),
     ),
     "PersEducNat": (
-        Attribute("ENTPersonNom", "last_name"),
-        Attribute("ENTPersonPrenom", "first_name"),
+        Attribute("ENTPersonNom", "last_name", fallback="sn"),
+        Attribute("ENTPersonPrenom", "first_name", fallback="givenName"),
         Attribute("ENTPersonDateNaissance", "birth_date"),
-        Attribute("ENTPersonMail", "email"),
+        Attribute("ENTPersonMail", "email", fallback="mail"),
         Attribute("ENTPersonStructRattach", "struct_ids", multi=True),
         Attribute("ENTPersonFonctions", "functions", multi=True),
         Attribute("ENTEnsFonctionDir", "director_of", multi=True),
@@ -62,8 +67,8 @@ ATTRIBUTES: dict[FeedType, tuple[Attribute, ...]] = {
     ),
     "Eleve": (
         Attribute("ENTEleveINE", "ine"),
-        Attribute("ENTPersonNom", "last_name"),
-        Attribute("ENTPersonPrenom", "first_name"),
+        Attribute("ENTPersonNom", "last_name", fallback="sn"),
+        Attribute("ENTPersonPrenom", "first_name", fallback="givenName"),
         Attribute("ENTPersonDateNaissance", "birth_date"),
         Attribute("ENTPersonStructRattach", "struct_ids", multi=True),
         Attribute("ENTPersonClasses", "classes", multi=True),
@@ -71,13 +76,15 @@ ATTRIBUTES: dict[FeedType, tuple[Attribute, ...]] = {
         Attribute("ENTEleveAutoriteParentale", "relative_ids", multi=True),
     ),
     "PersRelEleve": (
-        Attribute("ENTPersonNom", "last_name"),
-        Attribute("ENTPersonPrenom", "first_name"),
-        Attribute("ENTPersonMail", "email"),
+        Attribute("ENTPersonNom", "last_name", fallback="sn"),
+        Attribute("ENTPersonPrenom", "first_name", fallback="givenName"),
+        Attribute("ENTPersonMail", "email", fallback="mail"),
         Attribute("ENTPersRelEleveTelMobile", "mobile"),
         Attribute("ENTPersonAdresse", "address"),
         Attribute("ENTPersonCodePostal", "postcode"),
         Attribute("ENTPersonVille", "city"),
+        # the pupils a relative is responsible for (the relation seen from the relative's side)
+        Attribute("ENTPersRelEleveEleve", "student_ids", multi=True),
     ),
 }
 
@@ -138,6 +145,7 @@ class AafFileError(Exception):
 class ParsedFile:
     feed: FeedName
     records: pl.DataFrame
+    header: AafHeader | None = None
 
 
 _ASK_ACADEMY_EN = "ask the academy to deliver the file again"
@@ -173,17 +181,54 @@ def feed_name_of(file_name: str) -> FeedName:
         ) from None
 
 
-# -- the bytes before parsing: encoding and DOCTYPE ------------------------------------------
+# -- the bytes before parsing: encoding, DOCTYPE and header comments -------------------------
 
 _UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
 _ROOT_START = re.compile(rb"<[A-Za-z_:]")
 _INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE\s[^\[>]*\[")
+# The encodings real deliveries declare (feeds.md), by their lower-case names -> Python codec.
+ENCODINGS: dict[str, str] = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "iso-8859-1": "iso-8859-1",
+    "iso8859-1": "iso-8859-1",
+    "latin1": "iso-8859-1",
+    "latin-1": "iso-8859-1",
+    "iso-8859-15": "iso-8859-15",
+    "iso8859-15": "iso-8859-15",
+    "latin-9": "iso-8859-15",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
+}
+# `<!-- codeAcademieExport="13" -->`, `<!-- degre="1D" -->`, `<!-- versionAF="AAF-VE2407" -->`
+_HEADER_COMMENT = re.compile(rb"""<!--\s*(codeAcademieExport|degre|versionAF)\s*=\s*"([^"]*)"\s*-->""")
+SECOND_DEGREE = "2D"
 
 
-def _check_head(name: str, head: bytes) -> None:
-    """Refuse, before the parser sees a byte, what must never reach it.
+@dataclass(frozen=True)
+class AafHeader:
+    """What a file's header comments say about the export, when they say it."""
+
+    academy: str | None = None  # codeAcademieExport
+    degree: str | None = None  # degre: 1D (primary, what rentree takes) or 2D (secondary)
+    version: str | None = None  # versionAF, e.g. AAF-VE2407
+
+
+def _header(head: bytes) -> AafHeader:
+    """The header comments among the first bytes (they come before the first record)."""
+    found = {m[1].decode("ascii"): m[2].decode("ascii", "replace").strip() for m in _HEADER_COMMENT.finditer(head)}
+    return AafHeader(
+        academy=found.get("codeAcademieExport") or None,
+        degree=found.get("degre") or None,
+        version=found.get("versionAF") or None,
+    )
+
+
+def _check_head(name: str, head: bytes) -> str:
+    """Refuse, before the parser sees a byte, what must never reach it; return the codec
+    the content is written in (the declared encoding; none declared means UTF-8).
 
     A UTF-8 byte order mark is accepted: the content is still UTF-8.
     """
@@ -193,20 +238,27 @@ def _check_head(name: str, head: bytes) -> None:
         raise _file_error(
             name,
             "encoding",
-            "the file is UTF-16 or UTF-32 encoded, not UTF-8",
-            "le fichier est encodé en UTF-16 ou UTF-32, pas en UTF-8",
+            "the file is UTF-16 or UTF-32 encoded, which rentree does not read "
+            "(UTF-8, ISO-8859-1, ISO-8859-15 or windows-1252)",
+            "le fichier est encodé en UTF-16 ou UTF-32, que rentree ne lit pas "
+            "(UTF-8, ISO-8859-1, ISO-8859-15 ou windows-1252)",
         )
     body = head.removeprefix(_UTF8_BOM).lstrip()
     declared = _DECLARED_ENCODING.match(body)
-    if declared and declared[1].lower() not in (b"utf-8", b"utf8"):
+    codec = "utf-8"
+    if declared:
         encoding = declared[1].decode("ascii")
-        raise _file_error(
-            name,
-            "encoding",
-            f"the file declares the encoding {encoding}, not UTF-8",
-            f"le fichier déclare l'encodage {encoding}, pas UTF-8",
-            line=1,
-        )
+        if encoding.lower() not in ENCODINGS:
+            raise _file_error(
+                name,
+                "encoding",
+                f"the file declares the encoding {encoding}, which rentree does not read "
+                "(UTF-8, ISO-8859-1, ISO-8859-15 or windows-1252)",
+                f"le fichier déclare l'encodage {encoding}, que rentree ne lit pas "
+                "(UTF-8, ISO-8859-1, ISO-8859-15 ou windows-1252)",
+                line=1,
+            )
+        codec = ENCODINGS[encoding.lower()]
     root = _ROOT_START.search(body)
     prolog = body[: root.start()] if root else body
     if b"<!ENTITY" in prolog or _INTERNAL_SUBSET.search(prolog):
@@ -216,14 +268,41 @@ def _check_head(name: str, head: bytes) -> None:
             "the DOCTYPE declares an internal subset or entities, which are never accepted",
             "le DOCTYPE déclare un sous-ensemble interne ou des entités, jamais acceptés",
         )
+    if head.startswith(_UTF8_BOM) and codec != "utf-8":
+        raise _file_error(
+            name,
+            "encoding",
+            f"the file starts with a UTF-8 byte order mark but declares {declared[1].decode()}"
+            if declared
+            else "the file's byte order mark contradicts its declaration",
+            "le fichier commence par une marque d'ordre UTF-8 mais déclare un autre encodage",
+            line=1,
+        )
+    return codec
+
+
+class _UndecodableBytes(Exception):
+    """Bytes that do not decode under the file's declared encoding, at a line."""
+
+    def __init__(self, line: int, codec: str) -> None:
+        self.line = line
+        self.codec = codec
 
 
 class _Replay(io.RawIOBase):
-    """A stream that gives back the bytes already read for the checks, then the rest."""
+    """A stream that gives back the bytes already read for the checks, then the rest.
 
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+    A file declared in another encoding than UTF-8 is decoded (strictly) and handed to the
+    parser as UTF-8, so that the parser reads one encoding and a byte that does not decode
+    is reported with its line.
+    """
+
+    def __init__(self, head: bytes, rest: IO[bytes], codec: str = "utf-8") -> None:
         self._head = head
         self._rest = rest
+        self._codec = codec
+        self._decoder = None if codec == "utf-8" else codecs.getincrementaldecoder(codec)()
+        self._pending = b""
         # where the bytes read so far end, to tell a truncated file from a malformed one
         self.lines = 1
         self.last_line_bytes = 0
@@ -232,14 +311,38 @@ class _Replay(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int | None = -1) -> bytes:
+    def _raw(self, size: int | None) -> bytes:
         if self._head:
             if size is None or size < 0 or size >= len(self._head):
                 chunk, self._head = self._head, b""
             else:
                 chunk, self._head = self._head[:size], self._head[size:]
+            return chunk
+        return self._rest.read(size if size is not None and size >= 0 else -1)
+
+    def _transcoded(self, size: int | None) -> bytes:
+        if self._decoder is None:
+            return self._raw(size)
+        while not self._pending:
+            raw = self._raw(size)
+            try:
+                text = self._decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                done = exc.object[: exc.start]
+                line = self.lines + self._pending.count(b"\n") + done.count(b"\n")
+                raise _UndecodableBytes(line, self._codec) from None
+            # the parser is told the content is UTF-8: the declaration stays as it was
+            self._pending = text.encode("utf-8")
+            if not raw:
+                break
+        if size is None or size < 0:
+            chunk, self._pending = self._pending, b""
         else:
-            chunk = self._rest.read(size if size is not None and size >= 0 else -1)
+            chunk, self._pending = self._pending[:size], self._pending[size:]
+        return chunk
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = self._transcoded(size)
         if not chunk:
             self.eof = True
             return b""
@@ -296,25 +399,56 @@ class _MarkupInValue(Exception):
 
     def __init__(self, value: Any) -> None:
         self.line: int | None = value.sourceline
-        self.entity = any(isinstance(child, etree._Entity) for child in value)
+        entities = [child.name for child in value if isinstance(child, etree._Entity)]
+        self.entity: str | None = entities[0] if entities else None
 
 
 def read_aaf(source: str | Path | IO[bytes], file_name: str) -> ParsedFile:
     """Read one AAF file into a frame of raw strings, one row per record.
 
-    Raises AafFileError, one sentence, for anything that makes the file unusable.
+    Raises AafFileError, one sentence, for anything that makes the file unusable, and for a
+    file whose header says it is a second-degree (`degre="2D"`) export.
     """
     feed = feed_name_of(file_name)
     with _opened(source) as stream:
         head = stream.read(_HEAD_BYTES)
-        _check_head(feed.name, head)
-        columns = _parse(_Replay(head, stream), feed)
-    return ParsedFile(feed=feed, records=_frame(columns, feed.file_type))
+        codec = _check_head(feed.name, head)
+        header = _header(head)
+        if header.degree == SECOND_DEGREE:
+            raise second_degree_error(feed.name)
+        replay = _Replay(head, stream, codec)
+        try:
+            columns = _parse(replay, feed)
+        except _UndecodableBytes as exc:
+            raise _file_error(
+                feed.name,
+                "encoding",
+                f"the bytes do not decode as {exc.codec.upper()}, the encoding the file declares",
+                f"les octets ne se décodent pas en {exc.codec.upper()}, l'encodage que le "
+                "fichier déclare",
+                exc.line,
+            ) from None
+    return ParsedFile(feed=feed, records=_frame(columns, feed.file_type), header=header)
+
+
+SECOND_DEGREE_EN = "these are secondary-school files; rentree takes the 1D export"
+SECOND_DEGREE_FR = "ce sont des fichiers du second degré ; rentree prend l'export 1D"
+
+
+def second_degree_error(name: str) -> AafFileError:
+    """A file of the second-degree export: the delivery is not for rentree at all."""
+    return AafFileError(
+        f"{name}: {SECOND_DEGREE_EN} (degre=\"2D\"); ask the academy for the 1D export.",
+        rule="second_degree",
+        message_fr=f"{name} : {SECOND_DEGREE_FR} (degre=\"2D\") ; demandez à l'académie "
+        "l'export 1D.",
+    )
 
 
 def _parse(stream: _Replay, feed: FeedName) -> dict[str, list[Any]]:
     name = feed.name
     attributes = {a.aaf: a for a in ATTRIBUTES[feed.file_type]}
+    fallbacks = {a.fallback: a.aaf for a in attributes.values() if a.fallback}
     columns: dict[str, list[Any]] = {c: [] for c in COMMON_SCHEMA}
     for a in attributes.values():
         columns[a.column] = []
@@ -343,14 +477,16 @@ def _parse(stream: _Replay, feed: FeedName) -> dict[str, list[Any]]:
                 # a record nested elsewhere than under the root is not a record of this file
                 continue
             try:
-                _read_record(record, position, feed, attributes, columns)
+                _read_record(record, position, feed, attributes, columns, fallbacks)
             except _MarkupInValue as exc:
                 if exc.entity:
                     raise _file_error(
                         name,
                         "entity",
-                        "a value holds an entity reference, which is never expanded",
-                        "une valeur contient une référence d'entité, jamais développée",
+                        f"a value uses the entity &{exc.entity};, which is never loaded or "
+                        f"expanded (Entity '{exc.entity}' not defined)",
+                        f"une valeur utilise l'entité &{exc.entity};, jamais chargée ni "
+                        f"développée (Entity '{exc.entity}' not defined)",
                         exc.line,
                     ) from None
                 raise _file_error(
@@ -367,7 +503,7 @@ def _parse(stream: _Replay, feed: FeedName) -> dict[str, list[Any]]:
                 del parent[0]
         root = parser.root
     except etree.XMLSyntaxError as exc:
-        raise _syntax_error(name, exc, stream) from None
+        raise _syntax_error(name, exc, stream, parser.error_log) from None
     if root is None:
         raise _file_error(name, "not_xml", "the file holds no XML element", "aucun élément XML")
     if not checked:
@@ -396,10 +532,17 @@ def _check_tree(name: str, element: Any) -> None:
         )
 
 
-def _syntax_error(name: str, exc: etree.XMLSyntaxError, stream: _Replay) -> AafFileError:
+def _syntax_error(
+    name: str, exc: etree.XMLSyntaxError, stream: _Replay, log: Any
+) -> AafFileError:
     message = str(exc)
     line = exc.lineno or None
     column = exc.position[1] if exc.position else None
+    # iterparse may raise a generic error ("no element found"); the parser's log holds the
+    # first real reason and its line
+    logged = [e for e in log if e.level_name == "FATAL"] or list(log)
+    if logged and (not line or message.startswith("no element found")):
+        message, line, column = logged[0].message, logged[0].line or line, logged[0].column
     if "encoding" in message or "UTF-8" in message:
         return _file_error(
             name,
@@ -417,11 +560,14 @@ def _syntax_error(name: str, exc: etree.XMLSyntaxError, stream: _Replay) -> AafF
             line,
         )
     if "amplification" in message or "Entity" in message or "entity" in message:
+        reason = message.strip().rstrip(".")
         return _file_error(
             name,
             "entity",
-            "the file uses entities, which are never expanded",
-            "le fichier utilise des entités, jamais développées",
+            f"the file uses an entity that is not defined ({reason}); entities are never "
+            "loaded or expanded, characters are written as themselves or as &#233;",
+            f"le fichier utilise une entité non définie ({reason}) ; les entités ne sont "
+            "jamais chargées ni développées, les caractères s'écrivent tels quels ou en &#233;",
             line,
         )
     if stream.ends_at(line, column) or "Premature end" in message:
@@ -448,6 +594,7 @@ def _read_record(
     feed: FeedName,
     attributes: dict[str, Attribute],
     columns: dict[str, list[Any]],
+    fallbacks: dict[str, str],
 ) -> None:
     category: str | None = None
     external_id: str | None = None
@@ -457,7 +604,7 @@ def _read_record(
         tag = part.tag
         if tag == "operationalAttributes":
             for attr in part:
-                if attr.get("name") == CATEGORY_ATTRIBUTE:
+                if attr.get("name") in CATEGORY_ATTRIBUTES:
                     given = _values(attr)
                     category = given[0] if given else None
         elif tag == "identifier":
@@ -478,16 +625,22 @@ def _read_record(
         elif tag == "modifications":
             for modification in part:
                 name = modification.get("name")
+                if name in fallbacks:
+                    # a replaced `sn` replaces the name, unless ENTPersonNom is replaced too
+                    name = fallbacks[name]
+                    if name in values:
+                        continue
                 if name:
                     values[name] = _values(modification)
-                    modified.append(name)
+                    if name not in modified:
+                        modified.append(name)
     if category is not None and category != feed.file_type:
         raise _file_error(
             feed.name,
             "category",
-            f"record {external_id or position} has categoriePersonne {category!r} "
+            f"record {external_id or position} has the category {category!r} "
             f"in a file of type {feed.file_type}",
-            f"l'enregistrement {external_id or position} a la categoriePersonne {category!r} "
+            f"l'enregistrement {external_id or position} a la catégorie {category!r} "
             f"dans un fichier {feed.file_type}",
             record.sourceline,
         )
@@ -499,10 +652,13 @@ def _read_record(
     columns["category"].append(category)
     columns["external_id"].append(external_id)
     columns["modified"].append(_JOIN.join(modified) if modified else None)
-    extra = {k: v for k, v in values.items() if k not in attributes}
+    extra = {k: v for k, v in values.items() if k not in attributes and k not in fallbacks}
     columns["extra"].append(json.dumps(extra, ensure_ascii=False) if extra else "{}")
     for aaf, attribute in attributes.items():
         found = values.get(aaf)  # type: ignore[assignment]
+        if not found and attribute.fallback:
+            # the 1D spelling wins; the LDAP one (sn, givenName, mail) stands in for it
+            found = values.get(attribute.fallback)  # type: ignore[assignment]
         if attribute.multi:
             columns[attribute.column].append(_JOIN.join(found) if found else None)
         else:

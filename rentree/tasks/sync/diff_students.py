@@ -47,6 +47,8 @@ def student_rows(frame: pl.DataFrame, structure_uais: pl.DataFrame) -> pl.DataFr
         "struct_id",
         "class_code",
         "class_label",
+        "class_codes",
+        "class_labels",
         "relative_ids",
     )
     rows = modified_columns(rows)
@@ -122,8 +124,14 @@ def plan_students(
     ).drop_nulls("structure_uai")
     diff_school_links(target, current, changes)
 
-    # class link of this school year (feed)
-    scoped = rows.filter(touches("class_code", "struct_id"))
+    # class links of this school year (feed): the class, and any further class of the school
+    # the pupil is in (a group)
+    scoped = (
+        rows.filter(touches("class_code", "struct_id"))
+        .drop("class_code", "class_label")
+        .explode("class_codes", "class_labels")
+        .rename({"class_codes": "class_code", "class_labels": "class_label"})
+    )
     scoped = scoped.with_columns(
         class_ids(year, scoped["school"], scoped["class_code"]).alias("class_id")
     )
