@@ -189,9 +189,7 @@ def test_no_declaration_means_utf8_with_character_references() -> None:
     assert read(content.replace(b"&amp;#232;", b"&#232;"))["last_name"].to_list() == ["Lefèvre"]
 
 
-def test_bytes_that_do_not_decode_under_the_declared_encoding_are_refused_with_their_line() -> (
-    None
-):
+def test_bytes_that_do_not_decode_under_the_declared_encoding_are_refused_with_their_line() -> None:
     error = refused(hostile("undecodable_windows_1252").files[ELEVE])
     assert error.rule == "encoding"
     assert error.line == 4 and "line 4" in str(error) and "CP1252" in str(error)
@@ -309,7 +307,9 @@ def test_a_replaced_sn_replaces_the_name() -> None:
 
 def test_header_comments_are_read() -> None:
     head = DECLARATION + "\n" + DOCTYPE + "\n"
-    comments = '<!-- codeAcademieExport="09" -->\n<!-- degre="1D" -->\n<!-- versionAF="AAF-VE2407" -->\n'
+    comments = (
+        '<!-- codeAcademieExport="09" -->\n<!-- degre="1D" -->\n<!-- versionAF="AAF-VE2407" -->\n'
+    )
     content = document([school()], head=head).replace(
         b"<ficAlimMENESR>\n", b"<ficAlimMENESR>\n" + comments.encode()
     )

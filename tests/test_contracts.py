@@ -59,7 +59,8 @@ def test_structure_type_is_read_from_the_official_nature_label() -> None:
         "S8": ("COLLEGE", "other"),
     }
     records = [
-        school(sid, uai=f"059000{i}A", kind=label) for i, (sid, (label, _)) in enumerate(labels.items())
+        school(sid, uai=f"059000{i}A", kind=label)
+        for i, (sid, (label, _)) in enumerate(labels.items())
     ]
     result = check("EtabEducNat", *records)
     assert problems(result) == []
@@ -144,8 +145,17 @@ def test_bad_email_is_a_warning_that_drops_the_value() -> None:
 
 
 def test_real_phone_formats_are_accepted() -> None:
-    phones = ["0612345678", "06 12 34 56 78", "06.12.34.56.78", "06-12-34-56-78", "+33 6 12 34 56 78"]
-    result = check("PersRelEleve", *[relative(f"R{i}", ENTPersRelEleveTelMobile=p) for i, p in enumerate(phones)])
+    phones = [
+        "0612345678",
+        "06 12 34 56 78",
+        "06.12.34.56.78",
+        "06-12-34-56-78",
+        "+33 6 12 34 56 78",
+    ]
+    result = check(
+        "PersRelEleve",
+        *[relative(f"R{i}", ENTPersRelEleveTelMobile=p) for i, p in enumerate(phones)],
+    )
     assert problems(result) == []
     assert result.valid["mobile"].to_list() == phones
 
@@ -212,9 +222,12 @@ def test_malformed_function_is_dropped_the_others_kept() -> None:
     assert result.valid["function_codes"].to_list() == [["ENS"]]
 
 
-def test_staff_without_structure_is_rejected() -> None:
+def test_staff_without_any_structure_is_kept_with_a_warning() -> None:
     result = check("PersEducNat", staff(structs=()))
-    assert ("P1", "ENTPersonStructRattach", "required", "record") in problems(result)
+    assert problems(result) == [("P1", "ENTPersonStructRattach", "no_structure", "warning")]
+    assert result.valid["struct_ids"].to_list() == [[]]
+    functions_only = check("PersEducNat", staff(structs=(), ENTPersonFonctions="S1$ENS$X$$"))
+    assert problems(functions_only) == []
 
 
 def test_bad_staff_birth_date_is_only_a_warning() -> None:

@@ -71,7 +71,10 @@ def test_unknown_structure_of_a_staff_member_drops_that_link_only() -> None:
     )
     files[name("PersEducNat")] = document([member])
     result = check_delivery(frames(files), KnownIds())
-    found = [(r["record_id"], r["rule"], r["severity"], r["value"]) for r in result.failures.iter_rows(named=True)]
+    found = [
+        (r["record_id"], r["rule"], r["severity"], r["value"])
+        for r in result.failures.iter_rows(named=True)
+    ]
     assert found == [("P1", "unknown_structure_link", "warning", "S9 | S8")]
     assert result.frames["PersEducNat"]["struct_ids"].to_list() == [["S1"]]
 

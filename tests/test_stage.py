@@ -75,6 +75,8 @@ def test_list_deliveries_groups_by_date_then_type_and_chunk(store: ObjectStore) 
             name("PersEducNat", "20240826"): b"x",
             name("EtabEducNat", "20240910", 0, "Delta"): b"x",
             "ENT_Complet_20240910_Enseignant_0000.xml": b"x",
+            "ENT_20240910_notes.txt": b"x",
+            "ficAlimMENESR.dtd": b"x",
             "notes.txt": b"x",
         },
     )
@@ -85,9 +87,14 @@ def test_list_deliveries_groups_by_date_then_type_and_chunk(store: ObjectStore) 
         name("Eleve", "20240910", 0, "Delta"),
         name("Eleve", "20240910", 1, "Delta"),
     ]
-    assert deliveries[1].strays == (landing_key(YEAR, "ENT_Complet_20240910_Enseignant_0000.xml"),)
-    assert [k for k, _ in stray_files(store, YEAR)] == [
+    assert deliveries[1].strays == (landing_key(YEAR, "ENT_20240910_notes.txt"),)
+    # another AAF type is set aside with its delivery; the DTD copy goes with the oldest one
+    assert deliveries[1].not_used == (
         landing_key(YEAR, "ENT_Complet_20240910_Enseignant_0000.xml"),
+    )
+    assert deliveries[0].not_used == (landing_key(YEAR, "ficAlimMENESR.dtd"),)
+    assert [k for k, _ in stray_files(store, YEAR)] == [
+        landing_key(YEAR, "ENT_20240910_notes.txt"),
         landing_key(YEAR, "notes.txt"),
     ]
 

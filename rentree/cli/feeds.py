@@ -89,6 +89,8 @@ def _title(verdict: Verdict) -> str:
     group = verdict.group
     if group.delivery is None:
         return group.paths[0].name
+    if not group.delivery:
+        return ", ".join(p.name for p in group.not_used)
     return f"delivery {group.delivery} ({group.school_year})"
 
 
@@ -103,6 +105,7 @@ def _as_json(verdicts: list[Verdict]) -> dict[str, Any]:
                 "valid": v.valid,
                 "sentence": v.assessment.sentence,
                 "files": v.assessment.records,
+                "not_used": list(v.assessment.not_used),
                 "problems": v.assessment.report.to_dicts(),
             }
             for v in verdicts

@@ -85,6 +85,12 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
         "{attribute} names a structure that is neither in the delivery nor in the directory.",
         "{attribute} désigne une structure absente de la livraison et de l'annuaire.",
     ),
+    "no_structure": (
+        "Neither {attribute} nor ENTPersonFonctions names a structure; the person is kept, "
+        "attached to no school.",
+        "Ni {attribute} ni ENTPersonFonctions ne désigne de structure ; la personne est "
+        "gardée, rattachée à aucune école.",
+    ),
     "unknown_structure_link": (
         "{attribute} names a structure that is neither in the delivery nor in the directory; "
         "that link is skipped.",

@@ -12,8 +12,10 @@ from rentree.contracts.base import (
     matches,
     one_of,
     parsed_date,
+    present,
     real_date,
     required,
+    rule_check,
 )
 from rentree.infra.naming import FeedType
 
@@ -46,7 +48,14 @@ class StaffContract(RecordContract):
     birth_date_real = real_date(T, "birth_date")
     email_format = matches(T, "email", "email", EMAIL_PATTERN)
     email_too_long = at_most(T, "email", 254)
-    structures_required = required(T, "struct_ids", is_list=True)
+    # real files list staff attached nowhere (neither attachment nor function): they are
+    # kept, attached to no school, and reported
+    structures_named = rule_check(
+        T,
+        "struct_ids",
+        "no_structure",
+        lambda: present("struct_ids", True) | present("function_struct_ids", True),
+    )
     structures_too_long = at_most(T, "struct_ids", 64, is_list=True)
     functions_format = matches(T, "functions", "function_format", FUNCTION_PATTERN, is_list=True)
     director_of_too_long = at_most(T, "director_of", 64, is_list=True)
@@ -91,8 +100,7 @@ def typed_staff(frame: pl.DataFrame) -> pl.DataFrame:
 CONTRACT = FeedContract(
     file_type=T,
     model=StaffContract,
-    required_columns=frozenset(
-        {"external_id", "category", "last_name", "first_name", "struct_ids"}
-    ),
+    required_columns=frozenset({"external_id", "category", "last_name", "first_name"}),
     typed=typed_staff,
+    warning_rules=frozenset({"no_structure"}),
 )

@@ -203,7 +203,9 @@ ENCODINGS: dict[str, str] = {
     "cp1252": "cp1252",
 }
 # `<!-- codeAcademieExport="13" -->`, `<!-- degre="1D" -->`, `<!-- versionAF="AAF-VE2407" -->`
-_HEADER_COMMENT = re.compile(rb"""<!--\s*(codeAcademieExport|degre|versionAF)\s*=\s*"([^"]*)"\s*-->""")
+_HEADER_COMMENT = re.compile(
+    rb"""<!--\s*(codeAcademieExport|degre|versionAF)\s*=\s*"([^"]*)"\s*-->"""
+)
 SECOND_DEGREE = "2D"
 
 
@@ -218,7 +220,10 @@ class AafHeader:
 
 def _header(head: bytes) -> AafHeader:
     """The header comments among the first bytes (they come before the first record)."""
-    found = {m[1].decode("ascii"): m[2].decode("ascii", "replace").strip() for m in _HEADER_COMMENT.finditer(head)}
+    found = {
+        m[1].decode("ascii"): m[2].decode("ascii", "replace").strip()
+        for m in _HEADER_COMMENT.finditer(head)
+    }
     return AafHeader(
         academy=found.get("codeAcademieExport") or None,
         degree=found.get("degre") or None,
@@ -364,6 +369,20 @@ class _Replay(io.RawIOBase):
         )
 
 
+def root_tag(source: str | Path) -> str | None:
+    """The name of a file's root element, read from its first bytes only (no parsing): what
+    tells a file of another AAF type from a file that is no AAF file at all."""
+    with open(source, "rb") as stream:
+        head = stream.read(_HEAD_BYTES)
+    body = head.removeprefix(_UTF8_BOM)
+    for match in _ELEMENT_START.finditer(body):
+        return match[1].decode("ascii", "replace")
+    return None
+
+
+_ELEMENT_START = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.:\-]*)")
+
+
 @contextmanager
 def _opened(source: str | Path | IO[bytes]) -> Iterator[IO[bytes]]:
     if isinstance(source, str | Path):
@@ -438,9 +457,9 @@ SECOND_DEGREE_FR = "ce sont des fichiers du second degré ; rentree prend l'expo
 def second_degree_error(name: str) -> AafFileError:
     """A file of the second-degree export: the delivery is not for rentree at all."""
     return AafFileError(
-        f"{name}: {SECOND_DEGREE_EN} (degre=\"2D\"); ask the academy for the 1D export.",
+        f'{name}: {SECOND_DEGREE_EN} (degre="2D"); ask the academy for the 1D export.',
         rule="second_degree",
-        message_fr=f"{name} : {SECOND_DEGREE_FR} (degre=\"2D\") ; demandez à l'académie "
+        message_fr=f'{name} : {SECOND_DEGREE_FR} (degre="2D") ; demandez à l\'académie '
         "l'export 1D.",
     )
 
@@ -532,9 +551,7 @@ def _check_tree(name: str, element: Any) -> None:
         )
 
 
-def _syntax_error(
-    name: str, exc: etree.XMLSyntaxError, stream: _Replay, log: Any
-) -> AafFileError:
+def _syntax_error(name: str, exc: etree.XMLSyntaxError, stream: _Replay, log: Any) -> AafFileError:
     message = str(exc)
     line = exc.lineno or None
     column = exc.position[1] if exc.position else None

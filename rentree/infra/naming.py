@@ -72,6 +72,38 @@ def parse_feed_name(name: str) -> FeedName:
     )
 
 
+# The DTD copy real deliveries carry beside their files (feeds.md): archived, not used.
+DTD_COPY = "ficAlimMENESR.dtd"
+NOT_USED = "not-used"
+
+
+def not_used_delivery(name: str) -> str | None:
+    """For a file a delivery carries but rentree does not read, the delivery it belongs to.
+
+    Files of other AAF types (`MatiereEducNat`, `MefEducNat`, ...) give their extraction
+    date (YYYYMMDD); the DTD copy gives "" (it belongs to whichever delivery takes it first).
+    None for any other name: a file of one of the four types, or a name that is no AAF name.
+    """
+    base = name.rsplit("/", 1)[-1]
+    if base == DTD_COPY:
+        return ""
+    match = _FEED_NAME.match(base)
+    if match is None or match["type"] in FEED_TYPES:
+        return None
+    try:
+        datetime.strptime(match["date"], "%Y%m%d")
+    except ValueError:
+        return None
+    return match["date"]
+
+
+def not_used_type(name: str) -> str:
+    """What a file set aside is, for the summary: its AAF type, or the DTD copy's name."""
+    base = name.rsplit("/", 1)[-1]
+    match = _FEED_NAME.match(base)
+    return match["type"] if match else base
+
+
 def feed_file_name(
     file_type: FeedType, extraction: date, chunk: int, mode: Mode = "Complet", prefix: str = "ENT"
 ) -> str:
@@ -122,6 +154,11 @@ def landing_key(year: str, name: str) -> str:
 
 def archive_key(year: str, feed: FeedName) -> str:
     return f"archive/{year}/{feed.delivery}/{feed.name}"
+
+
+def not_used_archive_key(year: str, delivery: str, name: str) -> str:
+    """Where a file the delivery carries but rentree does not read is archived with it."""
+    return f"archive/{year}/{delivery}/{NOT_USED}/{name.rsplit('/', 1)[-1]}"
 
 
 def quarantine_prefix(year: str, delivery: str) -> str:

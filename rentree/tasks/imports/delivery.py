@@ -30,6 +30,7 @@ from rentree.infra.naming import (
     archive_key,
     check_school_year,
     landing_prefix,
+    not_used_archive_key,
     parse_feed_name,
     quarantine_key,
     quarantine_prefix,
@@ -238,6 +239,8 @@ def import_delivery(
     ]
     # 3. stage, plan, hold or apply: one transaction under the directory lock
     applied_keys: list[tuple[str, FeedName]] = []
+    not_used: tuple[str, ...] = ()
+    note = ""
     change_set: ChangeSet | None = None
     problems = pl.DataFrame()
     with engine.connect() as conn, conn.begin() as transaction:
@@ -252,6 +255,7 @@ def import_delivery(
             if status == "already_applied" and not dry_run and schools is None:
                 applied_keys = delivery_keys
         else:
+            not_used, note = staged.not_used, staged.note
             school_list = sorted(set(schools)) if schools is not None else None
             change_set = plan_delivery(conn, staged, today=today, schools=school_list)
             problems = pl.concat([staged.problems, change_set.refused], how="diagonal_relaxed")
@@ -321,6 +325,10 @@ def import_delivery(
                         applied_keys = delivery_keys
     # committed: now the files may move (storage.md)
     move_files(store, [(key, archive_key(year, feed)) for key, feed in applied_keys])
+    if applied_keys and not_used:
+        # files of other AAF types and the DTD copy go to the archive with the delivery
+        move_files(store, [(key, not_used_archive_key(year, delivery, key)) for key in not_used])
+        outcome.reason = f"{outcome.reason} {note}"
     if route.held:
         outcome.reason = f"{outcome.reason} Also: {route.reason}"
     if change_set is not None:

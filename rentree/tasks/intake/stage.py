@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Connection, select
 
+from rentree.contracts.base import empty_failures
 from rentree.contracts.delivery import KnownIds
 from rentree.infra.db import staging_table
 from rentree.infra.naming import (
@@ -30,6 +31,7 @@ from rentree.infra.naming import (
     FeedNameError,
     landing_prefix,
     not_regular_key,
+    not_used_delivery,
     parse_feed_name,
     quarantine_key,
     quarantine_prefix,
@@ -45,7 +47,9 @@ from rentree.tasks.intake.validate import (
     FileCheck,
     assess_delivery,
     check_file,
+    check_not_used,
     lookups,
+    not_used_note,
     write_validation_report,
 )
 
@@ -74,6 +78,8 @@ class Delivery:
     delivery: str  # YYYYMMDD
     files: tuple[LandedFile, ...]
     strays: tuple[str, ...] = ()
+    # files of other AAF types and the DTD copy: archived with the delivery, never read
+    not_used: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,8 @@ class StagedDelivery:
     frames: dict[str, pl.DataFrame]
     complete: dict[str, bool]
     problems: pl.DataFrame
+    not_used: tuple[str, ...] = ()  # landing keys of the files set aside (archived on apply)
+    note: str = ""  # the summary's one sentence about them
 
 
 @dataclass(frozen=True)
@@ -134,21 +142,29 @@ def list_deliveries(store: ObjectStore, school_year: str) -> list[Delivery]:
     lists them all)."""
     by_date: dict[str, list[LandedFile]] = {}
     strays: list[str] = []
+    not_used: dict[str, list[str]] = {}
     for key in store.list(landing_prefix(school_year)):
+        other = not_used_delivery(key)
+        if other is not None:
+            not_used.setdefault(other, []).append(key)
+            continue
         try:
             feed = parse_feed_name(key)
         except FeedNameError:
             strays.append(key)
             continue
         by_date.setdefault(feed.delivery, []).append(LandedFile(key, feed))
+    days = sorted(by_date)
+    # the DTD copy carries no date: it goes with the oldest delivery
     return [
         Delivery(
             school_year,
             day,
-            tuple(sorted(files, key=_landing_order)),
+            tuple(sorted(by_date[day], key=_landing_order)),
             tuple(k for k in strays if f"_{day}_" in k.rsplit("/", 1)[-1]),
+            tuple(not_used.get(day, []) + (not_used.get("", []) if i == 0 else [])),
         )
-        for day, files in sorted(by_date.items())
+        for i, day in enumerate(days)
     ]
 
 
@@ -156,6 +172,8 @@ def stray_files(store: ObjectStore, school_year: str) -> list[tuple[str, str]]:
     """Landing files that belong to no delivery, with the sentence saying why."""
     strays = []
     for key in store.list(landing_prefix(school_year)):
+        if not_used_delivery(key) is not None:
+            continue
         try:
             parse_feed_name(key)
         except FeedNameError as exc:
@@ -191,6 +209,7 @@ def stage_delivery(
         )
     landed = tuple(f for f in found[0].files if types is None or f.feed.file_type in types)
     strays = found[0].strays
+    not_used = found[0].not_used
     if not landed and not strays:
         raise StageError(
             f"{landing_prefix(school_year)} holds no {', '.join(sorted(types or ()))} file "
@@ -216,8 +235,11 @@ def stage_delivery(
                 [context] * len(names),
             )
         )
+        checks += _set_aside_checks(store, not_used, Path(tmp))
     known = known_in_directory(conn, lookups(checks))
-    assessment = assess_delivery(checks, known, settings.invalid_record_ratio)
+    assessment = assess_delivery(
+        checks, known, settings.invalid_record_ratio, [_base(k) for k in not_used]
+    )
     if not assessment.accepted:
         # storage.md order for a rejection: the report first, then the moves, then the
         # ledger rows (the caller commits): a file never lies in quarantine/ without its
@@ -225,7 +247,7 @@ def stage_delivery(
         prefix = quarantine_prefix(school_year, delivery)
         report = write_validation_report(store, prefix, assessment.report, REPORT_NAME)
         moved = [(f.key, quarantine_key(school_year, f.feed)) for f in landed]
-        moved += [(k, f"{prefix}{_base(k)}") for k in strays]
+        moved += [(k, f"{prefix}{_base(k)}") for k in (*strays, *not_used)]
         targets = [move_once(store, source, target) for source, target in moved]
         record_feed_files(
             conn,
@@ -257,7 +279,21 @@ def stage_delivery(
         frames={str(t): f for t, f in assessment.frames.items()},
         complete={str(t): c for t, c in assessment.complete.items()},
         problems=assessment.problems,
+        not_used=not_used,
+        note=not_used_note([_base(k) for k in not_used]),
     )
+
+
+def _set_aside_checks(store: ObjectStore, keys: Iterable[str], folder: Path) -> list[FileCheck]:
+    """A file error for each file set aside whose content is not an AAF file at all."""
+    checks = []
+    for key in keys:
+        path = folder / f"not-used-{_base(key)}"
+        store.download(key, path)
+        problem = check_not_used(path, _base(key))
+        if problem is not None:
+            checks.append(FileCheck(_base(key), None, 0, None, empty_failures(), problem))
+    return checks
 
 
 def _base(key: str) -> str:

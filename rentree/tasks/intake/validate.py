@@ -21,8 +21,16 @@ from rentree.contracts import validate_records
 from rentree.contracts.base import FAILURE_SCHEMA, empty_failures
 from rentree.contracts.delivery import KnownIds, check_delivery, referenced_ids
 from rentree.contracts.rules import CONSEQUENCE, rule_texts
-from rentree.infra.aaf import AafFileError, feed_name_of, read_aaf
-from rentree.infra.naming import FEED_TYPES, FeedName, FeedType, school_year_of
+from rentree.infra.aaf import SECOND_DEGREE_EN, AafFileError, feed_name_of, read_aaf, root_tag
+from rentree.infra.naming import (
+    DTD_COPY,
+    FEED_TYPES,
+    FeedName,
+    FeedType,
+    not_used_delivery,
+    not_used_type,
+    school_year_of,
+)
 from rentree.infra.reports import WrittenReport, write_report
 from rentree.infra.storage import ObjectStore
 
@@ -108,15 +116,45 @@ def check_file(path: str | Path, file_name: str, context: CheckContext) -> FileC
     )
 
 
-def school_year_for(feed: FeedName, folder: str | None = None) -> str:
+def check_not_used(path: str | Path, file_name: str) -> FileProblem | None:
+    """A file of another AAF type is set aside, not read; one whose content is not an AAF
+    file at all (its root is not `ficAlimMENESR`) is a file error. The DTD copy is not XML."""
+    base = file_name.rsplit("/", 1)[-1]
+    if base == DTD_COPY or root_tag(path) == "ficAlimMENESR":
+        return None
+    kind = not_used_type(base)
+    return FileProblem(
+        "file_name",
+        f"{base}: unknown file type {kind!r} and the content is not an AAF file; "
+        f"expected one of {', '.join(FEED_TYPES)}, or another AAF type, which is set aside.",
+        f"{base} : type de fichier inconnu {kind!r} et le contenu n'est pas un fichier AAF ; "
+        f"attendu l'un de {', '.join(FEED_TYPES)}, ou un autre type AAF, mis de côté.",
+    )
+
+
+def not_used_note(names: Sequence[str]) -> str:
+    """The one sentence of a summary about the files a delivery carries that are not read."""
+    if not names:
+        return ""
+    kinds = ", ".join(dict.fromkeys(not_used_type(n) for n in sorted(names)))
+    return (
+        f"Not used: {len(names)} file(s) of types rentree does not read ({kinds}), archived "
+        "with the delivery."
+    )
+
+
+def school_year_for(
+    feed: FeedName | None, folder: str | None = None, extraction: date | None = None
+) -> str:
     """A file's school year: its landing folder's name when it is one, else the year its
-    extraction date falls in."""
+    extraction date falls in (the feed's, or `extraction`)."""
     if folder:
         name = folder.rstrip("/").rsplit("/", 1)[-1]
         start, _, end = name.partition("-")
         if start.isdigit() and end.isdigit() and int(end) == int(start) + 1:
             return name
-    return school_year_of(feed.extraction_date)
+    day = feed.extraction_date if feed else extraction
+    return school_year_of(day or date.today())
 
 
 @dataclass(frozen=True)
@@ -129,6 +167,7 @@ class Assessment:
     complete: dict[FeedType, bool]
     report: pl.DataFrame
     records: dict[str, int] = field(default_factory=dict)
+    not_used: tuple[str, ...] = ()
 
     @property
     def problems(self) -> pl.DataFrame:
@@ -137,12 +176,17 @@ class Assessment:
 
 
 def assess_delivery(
-    checks: Sequence[FileCheck], known: KnownIds, invalid_record_ratio: float
+    checks: Sequence[FileCheck],
+    known: KnownIds,
+    invalid_record_ratio: float,
+    not_used: Sequence[str] = (),
 ) -> Assessment:
     """Decide on a delivery from its file checks (feeds.md, Severity).
 
     A file error, or a file with more than `invalid_record_ratio` of its records invalid,
     rejects the whole delivery. Cross-file checks only run when every file could be read.
+    A delivery of second-degree files is refused with one sentence. `not_used` names the
+    files set aside (other AAF types, the DTD copy): noted once in the sentence.
     """
     ordered = sorted(checks, key=_check_order)
     records = {c.file_name: c.records for c in ordered}
@@ -160,9 +204,12 @@ def assess_delivery(
         for c in ordered
         if c.feed is not None and c.valid is not None
     }
+    unused = tuple(not_used)
     if file_rows:
-        return Assessment(False, _rejection(file_rows), {}, complete, report, records)
-    return Assessment(True, _acceptance(report, records), frames, complete, report, records)
+        sentence = _rejection(file_rows)
+        return Assessment(False, sentence, {}, complete, report, records, unused)
+    sentence = " ".join(filter(None, [_acceptance(report, records), not_used_note(unused)]))
+    return Assessment(True, sentence, frames, complete, report, records, unused)
 
 
 def known_from_files(checks: Iterable[FileCheck]) -> KnownIds:
@@ -290,6 +337,11 @@ def report_rows(failures: pl.DataFrame) -> pl.DataFrame:
 
 
 def _rejection(file_rows: list[dict[str, Any]]) -> str:
+    if any(row["rule"] == "second_degree" for row in file_rows):
+        return (
+            f'{SECOND_DEGREE_EN[0].upper()}{SECOND_DEGREE_EN[1:]} (degre="2D"): the whole '
+            "delivery is refused; ask the academy for the 1D export."
+        )
     first = str(file_rows[0]["message_en"])
     more = len(file_rows) - 1
     if not more:
@@ -325,6 +377,7 @@ class FileGroup:
     school_year: str | None
     delivery: str | None
     paths: tuple[Path, ...]
+    not_used: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -347,7 +400,13 @@ def collect_files(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix == ".xml"))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and (p.suffix == ".xml" or p.name == DTD_COPY)
+                )
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -360,8 +419,19 @@ def collect_files(paths: Sequence[Path]) -> list[Path]:
 def group_files(files: Sequence[Path]) -> list[FileGroup]:
     """One group per delivery, in applying order (school year, extraction date)."""
     groups: dict[tuple[str, str], list[Path]] = {}
+    set_aside: dict[tuple[str, str], list[Path]] = {}
+    dtd_copies: list[Path] = []
     strays: list[FileGroup] = []
     for path in files:
+        other = not_used_delivery(path.name)
+        if other == "":
+            dtd_copies.append(path)
+            continue
+        if other is not None:
+            extraction = date(int(other[:4]), int(other[4:6]), int(other[6:]))
+            year = school_year_for(None, path.parent.name, extraction)
+            set_aside.setdefault((year, other), []).append(path)
+            continue
         try:
             feed = feed_name_of(path.name)
         except AafFileError:
@@ -369,7 +439,21 @@ def group_files(files: Sequence[Path]) -> list[FileGroup]:
             continue
         year = school_year_for(feed, path.parent.name)
         groups.setdefault((year, feed.delivery), []).append(path)
-    ordered = [FileGroup(y, d, tuple(p)) for (y, d), p in sorted(groups.items())]
+    for key in set_aside:
+        groups.setdefault(key, [])
+    ordered = [
+        FileGroup(y, d, tuple(p), tuple(set_aside.get((y, d), ())))
+        for (y, d), p in sorted(groups.items())
+    ]
+    if dtd_copies:
+        # the DTD copy belongs to no date: it goes with the first delivery
+        if ordered:
+            first = ordered[0]
+            ordered[0] = FileGroup(
+                first.school_year, first.delivery, first.paths, first.not_used + tuple(dtd_copies)
+            )
+        else:
+            ordered.append(FileGroup(None, "", (), tuple(dtd_copies)))
     return ordered + strays
 
 
@@ -384,16 +468,21 @@ def validate_groups(
     for group in groups:
         if group.school_year is None:
             # a file whose name does not parse: check_file reports it before using the year
-            path = group.paths[0]
             today = CheckContext(school_year=school_year_of(date.today()))
-            checks = [check_file(path, path.name, today)]
+            checks = [check_file(p, p.name, today) for p in group.paths]
         else:
             context = CheckContext(school_year=group.school_year)
             checks = [check_file(p, p.name, context) for p in group.paths]
+        checks += [
+            FileCheck(p.name, None, 0, None, empty_failures(), problem)
+            for p in group.not_used
+            if (problem := check_not_used(p, p.name)) is not None
+        ]
         known = _merge(known, known_from_files(checks))
         if directory is not None:
             known = _merge(known, directory(lookups(checks)))
-        yield Verdict(group, assess_delivery(checks, known, invalid_record_ratio))
+        not_used = [p.name for p in group.not_used]
+        yield Verdict(group, assess_delivery(checks, known, invalid_record_ratio, not_used))
 
 
 def _merge(a: KnownIds, b: KnownIds) -> KnownIds:
