@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     max_workers: int = Field(2, ge=1)
 
+    # The directory's concurrency slot: the lease a run renews while it lives (Prefect frees
+    # the slot of a run that stopped once its lease ends; 60 s is Prefect's least), and how
+    # often a run waiting for the slot says who holds it.
+    directory_lease_seconds: int = Field(60, ge=60)
+    directory_wait_notice_seconds: int = Field(15, ge=1)
+
     # How long an approval form waits in the UI before the hold stays pending.
     approval_timeout_seconds: int = Field(3600, ge=0)
 

@@ -1,15 +1,31 @@
-"""The concurrency guard: one run at a time changes the directory."""
+"""The concurrency guard: one run at a time changes the directory.
+
+The slot of `rentree-directory` is held under a Prefect lease that the run renews while it
+lives. A run that stops without releasing it (killed, machine down) blocks nobody for long:
+
+- on a standing Prefect server, the server frees the slot when the lease ends (at most
+  `RENTREE_DIRECTORY_LEASE_SECONDS` plus Prefect's check interval);
+- with Prefect's embedded server (no `PREFECT_API_URL`: `rentree run`, `rentree demo`) no
+  server outlives the run to do so: the next run reclaims the slot at once when no run that
+  claims the directory is still alive (its process is gone, `infra.runs`).
+
+The stopped runs are recorded `interrupted`; a run that waits says so, and who holds the slot,
+on the console and in its log.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 
-from prefect import get_client, get_run_logger
+from prefect import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
+from prefect.settings import PREFECT_API_URL
 
-from rentree.flows.run.context import RunContext
+from rentree.flows.run.context import RunContext, run_logger
+from rentree.infra.runs import claim_directory, directory_claimants, mark_interrupted
 
 # The one global concurrency limit every run that changes the directory holds (limit 1).
 DIRECTORY_LIMIT = "rentree-directory"
@@ -22,6 +38,37 @@ def ensure_directory_limit() -> None:
         client.upsert_global_concurrency_limit_by_name(DIRECTORY_LIMIT, 1)
 
 
+def embedded_server() -> bool:
+    """Whether this process runs Prefect's embedded server (nothing else frees a lease)."""
+    return not PREFECT_API_URL.value()
+
+
+def reclaim_stopped_holders(ctx: RunContext) -> list[dict[str, object]]:
+    """Record the runs whose process is gone as interrupted; with the embedded server, free
+    the slot when no other run that claims the directory is alive. Returns those alive."""
+    with ctx.workspace.engine.begin() as conn:
+        stopped = mark_interrupted(conn)
+        alive = directory_claimants(conn, besides=ctx.run_id)
+    if stopped:
+        run_logger().warning(
+            "Runs stopped before they finished, recorded as interrupted: %s.", ", ".join(stopped)
+        )
+    if not alive and embedded_server():
+        with get_client(sync_client=True) as client:
+            limit = client.read_global_concurrency_limit_by_name(DIRECTORY_LIMIT)
+            if limit.active_slots:
+                client.update_global_concurrency_limit(
+                    DIRECTORY_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0)
+                )
+                say("The directory's slot was held by a run that stopped; it is free again.")
+    return alive
+
+
+def say(sentence: str) -> None:
+    """To the console (flows print, and `log_prints` copies it into the run's log)."""
+    print(sentence, flush=True)
+
+
 @contextmanager
 def directory_guard(ctx: RunContext) -> Iterator[None]:
     """Hold the one slot of `rentree-directory` while the run changes the directory.
@@ -32,7 +79,34 @@ def directory_guard(ctx: RunContext) -> Iterator[None]:
         yield
         return
     ensure_directory_limit()
-    logger = get_run_logger()
-    logger.info("Waiting for the directory (concurrency limit %s).", DIRECTORY_LIMIT)
-    with concurrency(DIRECTORY_LIMIT, occupy=1, strict=True):
-        yield
+    settings = ctx.settings
+    with ctx.workspace.engine.begin() as conn:
+        claim_directory(conn, ctx.run_id, True)
+    try:
+        # the slot is released (ExitStack) before the claim is withdrawn (finally): a run
+        # that sees no claimant alive never frees a slot that a living run still holds
+        with ExitStack() as held:
+            while True:
+                alive = reclaim_stopped_holders(ctx)
+                try:
+                    held.enter_context(
+                        concurrency(
+                            DIRECTORY_LIMIT,
+                            occupy=1,
+                            strict=True,
+                            timeout_seconds=settings.directory_wait_notice_seconds,
+                            lease_duration=settings.directory_lease_seconds,
+                        )
+                    )
+                    break
+                except TimeoutError:
+                    holders = ", ".join(f"{r['flow']} run {r['run_id']}" for r in alive)
+                    say(
+                        f"Waiting for the directory: {holders or 'a run that stopped'} holds it"
+                        + ("" if alive else " until its lease ends")
+                        + "; this run goes on as soon as it is free."
+                    )
+            yield
+    finally:
+        with ctx.workspace.engine.begin() as conn:
+            claim_directory(conn, ctx.run_id, False)

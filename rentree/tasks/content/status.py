@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from rentree.infra.runs import shown_status
 from rentree.infra.schema import (
     classes,
     holds,
@@ -100,7 +101,7 @@ def _last_runs_per_flow(conn: Connection, per_flow: int) -> list[dict[str, Any]]
             "run_id": r.run_id,
             "flow": r.flow,
             "school_year": r.school_year,
-            "status": r.status,
+            "status": shown_status(r.status, r.summary),
             "dry_run": r.dry_run,
             "started_at": _iso(r.started_at),
             "finished_at": _iso(r.finished_at),
