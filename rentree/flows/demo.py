@@ -5,7 +5,8 @@ The timeline (domain.md): the closing year imported (first year: simply imported
 content inventory, freeze, staff import and its late Delta, the ONDE switch detected, the
 first family delivery, teacher attachments (the ones to a class made only of late-entry
 pupils refused and kept pending: the class has no pupil yet), the late entries' delivery
-through a nightly run (which applies them by themselves), the share purge and the storage
+through a nightly run (which applies them by themselves), the share purge, the
+retirement of the people marked missing (R11) on a clock moved forward, and the storage
 report.
 """
 
@@ -15,6 +16,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from rentree.flows.attach_teachers import attach_teachers, read_requests, store_requests
+from rentree.flows.demo_retirement import retire_after_rollover
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
 from rentree.flows.nightly import nightly
@@ -39,7 +42,7 @@ from rentree.synthetic.landing import land_delivery
 from rentree.tasks.content.inventory import import_content, read_inventory
 from rentree.tasks.content.status import directory_status
 
-STEPS = 15
+STEPS = 18
 
 
 @dataclass
@@ -223,6 +226,12 @@ def _timeline(
     summary.add("7 share purge", "share-purge", purge, f"{purge.get('shares_removed', 0)} shares")
     progress.advance()
 
+    def add_step(step: str, flow: str, result: dict[str, Any], figures: str) -> None:
+        summary.add(step, flow, result, figures)
+        progress.advance()
+
+    retired = retire_after_rollover(ws.settings, new, date.today(), add_step)
+
     report = storage_report()
     summary.add(
         "storage report",
@@ -235,6 +244,7 @@ def _timeline(
         ("Freeze snapshot", frozen.get("snapshot", "")),
         ("Storage report", _folder_of(report)),
         ("Share purge reports", _folder_of(purge)),
+        ("Retirement reports (notice, handover)", _folder_of(retired[-1])),
         ("Late-entry reports", _folder_of(night)),
     ):
         if result:
