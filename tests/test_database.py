@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
+import pytest
 from sqlalchemy import Engine, inspect, select
 
 from rentree.infra import schema
@@ -77,3 +80,34 @@ def test_directory_lock_makes_a_second_writer_wait(engine: Engine) -> None:
         events.append("first commits")
     other.join(timeout=30)
     assert events == ["first commits", "second locked"]
+
+
+def test_a_sqlite_writer_waits_for_another_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from rentree.infra.db import directory_lock, make_engine, upgrade
+    from rentree.infra.errors import DatabaseError
+
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    upgrade(make_engine(url))
+    holder, waiter = make_engine(url), make_engine(url, lock_patience_seconds=6)
+    with holder.connect() as held:
+        held.begin()
+        directory_lock(held)
+        release = threading.Timer(2.5, held.rollback)
+        release.start()
+        with waiter.begin() as conn:
+            directory_lock(conn)  # waits for the other writer, then holds the lock
+        release.join()
+    assert "Waiting for the database: another run is writing" in capsys.readouterr().out
+    impatient = make_engine(url, lock_patience_seconds=1)
+    with holder.connect() as held:
+        held.begin()
+        directory_lock(held)
+        locked = pytest.raises(DatabaseError, match="stayed locked by another writer")
+        with locked as caught, impatient.begin() as conn:
+            directory_lock(conn)
+        held.rollback()
+    assert caught.value.locked

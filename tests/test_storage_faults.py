@@ -111,5 +111,6 @@ def test_unfinished_writes_are_cleaned(store: ObjectStore, tmp_path: Path) -> No
     assert unfinished() == 1
     if isinstance(store, LocalStore):  # moto dates every upload in 2010: no age to test there
         assert store.clean_unfinished(timedelta(hours=1)) == 0  # may still be running
-    assert store.clean_unfinished(timedelta(seconds=-60)) == 1
+    assert store.clean_unfinished(timedelta(seconds=-60), "landing/") == 0  # elsewhere
+    assert store.clean_unfinished(timedelta(seconds=-60), "archive/") == 1
     assert unfinished() == 0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from alembic import command
@@ -25,27 +26,34 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql.base import Executable
 
 from rentree.infra import schema
-from rentree.infra.errors import describe_database_error, translate_database_error
+from rentree.infra.errors import DatabaseError, describe_database_error, translate_database_error
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+# SQLite has one writer at a time: a writer waits for the lock in steps of this many seconds,
+# saying so after the first, until the engine's patience is spent.
+_LOCK_STEP_SECONDS = 10
+
+
+def make_engine(url: str, *, lock_patience_seconds: int = 3600) -> Engine:
     """An engine for the directory; on SQLite, the file's folder is created and WAL is on.
 
     Every database error it raises is a `DatabaseError`: one sentence, no statement, no
-    parameter, no row (`infra.errors`)."""
-    engine = _make_engine(url)
+    parameter, no row (`infra.errors`). On SQLite, `directory_lock` and `write_when_free`
+    wait up to `lock_patience_seconds` for another writer, saying that they wait."""
+    step = max(1, min(_LOCK_STEP_SECONDS, lock_patience_seconds // 3))
+    engine = _make_engine(url, step).execution_options(rentree_lock_patience=lock_patience_seconds)
     event.listen(engine, "handle_error", translate_database_error)
     return engine
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, lock_step_seconds: int) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
+        engine = create_engine(url, connect_args={"timeout": lock_step_seconds})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -89,7 +97,49 @@ def directory_lock(conn: Connection) -> None:
     if is_postgresql(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
     else:
-        conn.execute(text("UPDATE school_years SET phase = phase WHERE 1 = 0"))
+        # the lock is the first write of the transaction: retrying it is safe
+        _patiently(
+            conn.engine,
+            lambda: conn.execute(text("UPDATE school_years SET phase = phase WHERE 1 = 0")),
+        )
+
+
+T = TypeVar("T")
+
+
+def write_when_free(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run `work` in its own transaction, committed; on SQLite, while another writer holds
+    the database, wait (and say so) instead of failing after the driver's timeout."""
+
+    def attempt() -> T:
+        with engine.begin() as conn:
+            return work(conn)
+
+    return _patiently(engine, attempt)
+
+
+def _patiently(engine: Engine, attempt: Callable[[], T], say: Callable[[str], None] = print) -> T:
+    patience = float(engine.get_execution_options().get("rentree_lock_patience", 3600))
+    started = time.monotonic()
+    while True:
+        try:
+            return attempt()
+        except DatabaseError as exc:
+            waited = time.monotonic() - started
+            if not exc.locked:
+                raise
+            if waited >= patience:
+                raise DatabaseError(
+                    f"the SQLite database stayed locked by another writer for {waited:.0f} s; "
+                    "let that run finish (rentree status shows it) or raise "
+                    "RENTREE_SQLITE_LOCK_PATIENCE_SECONDS",
+                    kind=exc.kind,
+                    locked=True,
+                ) from None
+            say(
+                f"Waiting for the database: another run is writing to it ({waited:.0f} s so "
+                "far; SQLite has one writer at a time)."
+            )
 
 
 def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:

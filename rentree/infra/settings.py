@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     max_workers: int = Field(2, ge=1)
 
+    # On SQLite, how long a writer waits for another one (saying so) before it gives up.
+    sqlite_lock_patience_seconds: int = Field(3600, ge=0)
+
     # The directory's concurrency slot: the lease a run renews while it lives (Prefect frees
     # the slot of a run that stopped once its lease ends; 60 s is Prefect's least), and how
     # often a run waiting for the slot says who holds it.

@@ -74,9 +74,9 @@ class ObjectStore(Protocol):
         """Move an entry that `not_regular` named (the link itself, never what it points to)."""
         ...
 
-    def clean_unfinished(self, older_than: timedelta) -> int:
-        """Drop what interrupted writes left behind (temporary files, unfinished multipart
-        uploads) started more than `older_than` ago; returns how many."""
+    def clean_unfinished(self, older_than: timedelta, prefix: str = "") -> int:
+        """Drop what interrupted writes left under a prefix (temporary files, unfinished
+        multipart uploads) started more than `older_than` ago; returns how many."""
         ...
 
 
@@ -169,9 +169,10 @@ class LocalStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(source, target)
 
-    def clean_unfinished(self, older_than: timedelta) -> int:
+    def clean_unfinished(self, older_than: timedelta, prefix: str = "") -> int:
         before = time.time() - older_than.total_seconds()
-        left = [p for p in self.root.rglob(".tmp-*") if p.lstat().st_mtime < before]
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        left = [p for p in base.rglob(".tmp-*") if p.lstat().st_mtime < before]
         for path in left:
             path.unlink(missing_ok=True)
         return len(left)
@@ -309,13 +310,13 @@ class S3Store:
     def set_aside(self, key: str, dst: str) -> None:
         self.move(key, dst)
 
-    def clean_unfinished(self, older_than: timedelta) -> int:
+    def clean_unfinished(self, older_than: timedelta, prefix: str = "") -> int:
         """Abort the multipart uploads (large uploads and copies) an interrupted run left."""
         before = datetime.now(UTC) - older_than
         paginator = self.client.get_paginator("list_multipart_uploads")
         left = [
             upload
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix))
             for upload in page.get("Uploads", [])
             if upload["Initiated"] < before
         ]

@@ -21,7 +21,9 @@ class Workspace:
 def open_workspace(settings: Settings | None = None, *, migrate: bool = True) -> Workspace:
     """Open the configured database and store; the schema is brought up to date first."""
     settings = settings or load_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url, lock_patience_seconds=settings.sqlite_lock_patience_seconds
+    )
     if migrate:
         upgrade(engine)
     return Workspace(settings=settings, engine=engine, store=open_store(settings))

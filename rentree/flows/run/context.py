@@ -21,7 +21,7 @@ from prefect.exceptions import MissingContextError
 from sqlalchemy import Connection
 
 from rentree.infra import naming
-from rentree.infra.db import schema_is_current, upgrade
+from rentree.infra.db import schema_is_current, upgrade, write_when_free
 from rentree.infra.errors import RunFailed, SafeError, safe_sentence
 from rentree.infra.runs import finish_run, json_safe, start_run
 from rentree.infra.settings import Settings, load_settings
@@ -141,15 +141,18 @@ def open_run(
             started_at=datetime.now(UTC),
         )
         _tag_run(flow, year)
-        with ws.engine.begin() as conn:
-            start_run(
+        # on SQLite another run may be writing: wait for it, so that this run is recorded
+        write_when_free(
+            ws.engine,
+            lambda conn: start_run(
                 conn,
                 run_id=ctx.run_id,
                 flow=flow,
                 school_year=year,
                 started_at=ctx.started_at,
                 dry_run=dry_run,
-            )
+            ),
+        )
         try:
             yield ctx
         except Exception as exc:
@@ -175,8 +178,9 @@ def open_run(
 
 
 def _finish(ctx: RunContext, status: str, summary: dict[str, Any]) -> None:
-    with ctx.workspace.engine.begin() as conn:
-        finish_run(conn, ctx.run_id, status, summary)
+    write_when_free(
+        ctx.workspace.engine, lambda conn: finish_run(conn, ctx.run_id, status, summary)
+    )
 
 
 def new_year_of(ws: Workspace) -> str | None:

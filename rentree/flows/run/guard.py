@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from datetime import timedelta
 
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
@@ -64,6 +65,19 @@ def reclaim_stopped_holders(ctx: RunContext) -> list[dict[str, object]]:
     return alive
 
 
+# Where only directory-changing runs write (they hold the slot): what a write left unfinished
+# there belongs to a run that stopped. `landing/` is the academy transfer's, never cleaned.
+RUN_WRITTEN_ROOTS = ("archive/", "quarantine/", "held/", "snapshots/")
+
+
+def clean_after_stopped_runs(ctx: RunContext) -> None:
+    """Holding the slot: drop the temporary files and unfinished multipart uploads that a
+    stopped run left where only such runs write."""
+    cleaned = sum(ctx.store.clean_unfinished(timedelta(0), root) for root in RUN_WRITTEN_ROOTS)
+    if cleaned:
+        run_logger().info("Dropped %d unfinished uploads left by a stopped run.", cleaned)
+
+
 def say(sentence: str) -> None:
     """To the console (flows print, and `log_prints` copies it into the run's log)."""
     print(sentence, flush=True)
@@ -106,6 +120,7 @@ def directory_guard(ctx: RunContext) -> Iterator[None]:
                         + ("" if alive else " until its lease ends")
                         + "; this run goes on as soon as it is free."
                     )
+            clean_after_stopped_runs(ctx)
             yield
     finally:
         with ctx.workspace.engine.begin() as conn:
