@@ -17,7 +17,8 @@ from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.synthetic import GeneratedRegion, generate_region
 from rentree.tasks.content.inventory import import_content, read_inventory
-from rentree.tasks.imports.delivery import FAMILY_IMPORT_TYPES, STAFF_TYPES, import_pending
+from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES, STAFF_TYPES
+from rentree.tasks.imports.pending import import_pending
 
 SETTINGS = Settings(database_url="sqlite://", storage_url="unused")
 AUGUST = datetime(2025, 8, 25, 2, 0, tzinfo=UTC)

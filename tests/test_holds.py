@@ -14,7 +14,7 @@ from rentree.infra.db import insert_frame
 from rentree.infra.naming import archive_key, landing_prefix, parse_feed_name, quarantine_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.imports.delivery import approve_hold, reject_hold
+from rentree.tasks.imports.decisions import approve_hold, reject_hold
 from rentree.tasks.rules.holds import evaluate_holds, get_hold, with_expected_relatives
 from rentree.tasks.sync.changeset import ChangeSet
 from tests.sync_builders import (

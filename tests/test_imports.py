@@ -14,8 +14,10 @@ from rentree.infra.db import read_table
 from rentree.infra.naming import held_prefix, landing_key, landing_prefix, reports_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.imports import delivery as imports
-from rentree.tasks.imports.delivery import import_delivery, import_pending
+from rentree.tasks.imports import apply as import_apply
+from rentree.tasks.imports import outcome as imports
+from rentree.tasks.imports.delivery import import_delivery
+from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
 from tests import aaf_samples as aaf
 from tests.sync_builders import CLOSING, LATER, NEW, NOW
@@ -121,6 +123,31 @@ def test_dry_run_commits_nothing(engine: Engine, store: ObjectStore) -> None:
     assert any(k.endswith("summary.json") for k in written)
 
 
+def test_dry_run_of_a_bad_delivery_leaves_landing_quarantine_and_database(
+    engine: Engine, store: ObjectStore
+) -> None:
+    files = family_delivery("20240902", range(5))
+    files[aaf.name("Eleve", "20240902")] = b"this is not XML"
+    keys = land(store, NEW, files)
+    outcome = run(engine, store, NEW, "20240902", dry_run=True)
+    assert outcome.status == "quarantined", outcome.reason
+    assert outcome.reason.startswith("Dry run, nothing moved")
+    assert {k: store.read_bytes(k) for k in keys} == {
+        landing_key(NEW, name): content for name, content in files.items()
+    }
+    assert store.list("quarantine/") == []
+    for table in (*DIRECTORY_TABLES, schema.feed_files, schema.change_log, schema.holds):
+        assert count(engine, table) == 0, table.name
+    # its report is among the run's reports, and the same delivery really run is quarantined
+    assert all(
+        k.startswith(reports_prefix(NEW, "family-import", "run-20240902"))
+        for k in outcome.report_keys
+    )
+    assert run(engine, store, NEW, "20240902").status == "quarantined"
+    assert not any(store.exists(k) for k in keys)
+    assert count(engine, schema.feed_files) == 3
+
+
 def test_rerun_same_delivery_changes_nothing(engine: Engine, store: ObjectStore) -> None:
     keys = land(store, NEW, family_delivery("20240902", range(5), range(100, 103)))
     first = run(engine, store, NEW, "20240902")
@@ -150,7 +177,7 @@ def test_failure_leaves_directory_and_files_unchanged(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports, "late_entry_watch", broken)
+    monkeypatch.setattr(import_apply, "late_entry_watch", broken)
     with pytest.raises(RuntimeError):
         run(engine, store, NEW, "20240902")
     for table in (*DIRECTORY_TABLES, schema.feed_files, schema.change_log):
@@ -228,14 +255,14 @@ def test_interrupted_move_is_completed_by_the_next_run(
     engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = land(store, NEW, family_delivery("20240902", range(5)))
-    real_move = imports.move_files
+    real_move = import_apply.move_files
 
     def failing(store_: ObjectStore, moves: Sequence[tuple[str, str]]) -> None:
         if any(dst.startswith("archive/") for _, dst in moves):
             raise OSError("storage unreachable")
         real_move(store_, moves)
 
-    monkeypatch.setattr(imports, "move_files", failing)
+    monkeypatch.setattr(import_apply, "move_files", failing)
     with pytest.raises(OSError):
         run(engine, store, NEW, "20240902")
     # committed before the move: the directory holds the delivery, the files still wait

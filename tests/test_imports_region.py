@@ -18,12 +18,9 @@ from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
 from rentree.synthetic import GeneratedRegion, generate_region
 from rentree.tasks.content.export import write_export
-from rentree.tasks.imports.delivery import (
-    FAMILY_IMPORT_TYPES,
-    STAFF_TYPES,
-    import_delivery,
-    import_pending,
-)
+from rentree.tasks.imports.delivery import import_delivery
+from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES, STAFF_TYPES
+from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.rules.attachments import request_attachments
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
 

@@ -8,12 +8,13 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from rentree.infra import schema
 from rentree.infra.naming import landing_prefix, quarantine_prefix
 from rentree.infra.storage import LocalStore, ObjectStore
-from rentree.tasks.imports.delivery import FAMILY_IMPORT_TYPES, import_pending
+from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
+from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.intake import stage as staging
 from tests import aaf_samples as aaf
 from tests.sync_builders import NEW, NOW
@@ -32,6 +33,13 @@ def ledger(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
         rows = conn.execute(select(schema.feed_files.c.file_name, schema.feed_files.c.status))
         return {r.file_name: r.status for r in rows}
+
+
+def stage_and_quarantine(conn: Connection, store: ObjectStore) -> None:
+    """Stage the bad delivery and carry its quarantine out, as an import does."""
+    outcome = staging.stage_delivery(conn, store, NEW, DAY, SETTINGS)
+    assert isinstance(outcome, staging.Quarantined)
+    staging.quarantine_delivery(conn, store, outcome, run_id=None, now=NOW)
 
 
 def pending(engine: Engine, store: ObjectStore, run_id: str = "next"):
@@ -56,7 +64,7 @@ def test_a_stopped_quarantine_is_completed_by_the_next_run(
     monkeypatch.setattr(staging, "move_once", stopping)
     # stopped during the moves, or after them and before the commit
     with suppress(OSError), engine.connect() as conn:
-        staging.stage_delivery(conn, store, NEW, DAY, SETTINGS)  # never committed
+        stage_and_quarantine(conn, store)  # never committed
     assert len(moves) == stopped_after_moves
     monkeypatch.undo()
     prefix = quarantine_prefix(NEW, DAY)
@@ -84,7 +92,7 @@ def test_a_quarantine_writes_its_report_before_moving(
 
     monkeypatch.setattr(staging, "write_validation_report", no_report)
     with pytest.raises(OSError), engine.begin() as conn:
-        staging.stage_delivery(conn, store, NEW, DAY, SETTINGS)
+        stage_and_quarantine(conn, store)
     assert store.list("quarantine/") == []  # nothing moved without its report
     assert len(store.list(landing_prefix(NEW))) == 3
     assert ledger(engine) == {}

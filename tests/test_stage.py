@@ -27,13 +27,13 @@ from rentree.infra import schema
 from rentree.infra.naming import landing_key, landing_prefix, quarantine_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.intake.landing import list_deliveries, stray_files
 from rentree.tasks.intake.stage import (
     AlreadyApplied,
     Quarantined,
     StagedDelivery,
-    list_deliveries,
+    quarantine_delivery,
     stage_delivery,
-    stray_files,
 )
 
 YEAR = "2024-2025"
@@ -62,8 +62,12 @@ def ledger(conn: Connection) -> list[tuple[str, str]]:
 
 
 def stage(engine: Engine, store: ObjectStore, **settings: object) -> object:
+    """Stage the delivery and carry a quarantine out as an import does."""
     with engine.begin() as conn:
-        return stage_delivery(conn, store, YEAR, DAY, Settings(**settings))  # type: ignore[arg-type]
+        outcome = stage_delivery(conn, store, YEAR, DAY, Settings(**settings))  # type: ignore[arg-type]
+        if isinstance(outcome, Quarantined):
+            outcome = quarantine_delivery(conn, store, outcome, run_id=None, now=datetime.now(UTC))
+    return outcome
 
 
 def test_list_deliveries_groups_by_date_then_type_and_chunk(store: ObjectStore) -> None:

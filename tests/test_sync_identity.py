@@ -17,7 +17,8 @@ from rentree.infra.db import insert_frame
 from rentree.infra.naming import class_id, landing_key
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.imports.delivery import ImportOutcome, import_delivery
+from rentree.tasks.imports.delivery import import_delivery
+from rentree.tasks.imports.outcome import ImportOutcome
 from rentree.tasks.rules.attachments import request_attachments
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
 from tests import aaf_samples as aaf

@@ -10,7 +10,7 @@ from prefect import flow
 
 from rentree.flows.importing import run_import_phase
 from rentree.flows.run.context import new_year_of, open_run, run_name
-from rentree.tasks.imports.delivery import FAMILY_IMPORT_TYPES
+from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
 
 PHASE = "family-import"
 

@@ -25,7 +25,9 @@ from rentree.flows.run.context import RunContext, run_transaction
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.reports import write_report
-from rentree.tasks.imports.delivery import ImportOutcome, approve_hold, import_pending, reject_hold
+from rentree.tasks.imports.decisions import approve_hold, reject_hold
+from rentree.tasks.imports.outcome import ImportOutcome
+from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.rules.attachments import AttachmentResult, apply_pending_attachments
 from rentree.tasks.rules.holds import HoldError, get_hold
 from rentree.tasks.rules.late_entries import late_entry_watch

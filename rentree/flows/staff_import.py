@@ -8,7 +8,7 @@ from prefect import flow
 
 from rentree.flows.importing import run_import_phase
 from rentree.flows.run.context import new_year_of, open_run, run_name
-from rentree.tasks.imports.delivery import STAFF_TYPES
+from rentree.tasks.imports.outcome import STAFF_TYPES
 
 PHASE = "staff-import"
 

@@ -23,18 +23,15 @@ import polars as pl
 from sqlalchemy import Connection, delete, func, select
 
 from rentree.infra.naming import (
-    FeedName,
-    FeedNameError,
     archive_key,
     held_key,
     held_prefix,
     landing_key,
-    landing_prefix,
-    parse_feed_name,
     previous_school_year,
 )
 from rentree.infra.schema import feed_files, school_years
 from rentree.infra.storage import ObjectStore, move_once, sha256_of
+from rentree.tasks.intake.landing import Delivery, find_delivery
 from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
 from rentree.tasks.rules.years import FAMILY_TYPES, year_state
 
@@ -73,23 +70,19 @@ class Route:
         return {h.file_type: h for h in self.held}
 
 
-def delivery_files(store: ObjectStore, prefix: str, delivery: str) -> list[tuple[str, FeedName]]:
-    """The files of one delivery under a prefix, in type then chunk order (unparsable skipped)."""
-    found: list[tuple[str, FeedName]] = []
-    for key in store.list(prefix):
-        try:
-            feed = parse_feed_name(key)
-        except FeedNameError:
-            continue
-        if feed.delivery == delivery:
-            found.append((key, feed))
-    return sorted(found, key=lambda kf: (kf[1].file_type, kf[1].chunk))
-
-
 def route_delivery(
-    conn: Connection, store: ObjectStore, year: str, delivery: str, types: Collection[str]
+    conn: Connection,
+    store: ObjectStore,
+    year: str,
+    delivery: str,
+    types: Collection[str],
+    *,
+    landed: Delivery | None = None,
 ) -> Route:
-    """Decide, type by type, whether a landing delivery applies now or is held (and why)."""
+    """Decide, type by type, whether a landing delivery applies now or is held (and why).
+
+    `landed`: the delivery as the caller listed it (listed here when not given)."""
+    landed = landed or find_delivery(store, year, delivery)
     state = year_state(conn, year)
     previous = year_state(conn, previous_school_year(year))
     later_year = conn.scalar(
@@ -135,7 +128,7 @@ def route_delivery(
             if (
                 newest is not None
                 and delivery < newest
-                and not _all_applied(conn, store, year, delivery, file_type)
+                and not _all_applied(conn, store, landed, file_type)
             ):
                 newest_day = f"{newest[:4]}-{newest[4:6]}-{newest[6:]}"
                 hold = (
@@ -166,15 +159,8 @@ def _yyyymmdd(value: date | str) -> str:
     return value.strftime("%Y%m%d")
 
 
-def _all_applied(
-    conn: Connection, store: ObjectStore, year: str, delivery: str, file_type: str
-) -> bool:
-    keys = [
-        key
-        for key, feed in delivery_files(store, landing_prefix(year), delivery)
-        if feed.file_type == file_type
-    ]
-    hashes = [sha256_of(store, key) for key in keys]
+def _all_applied(conn: Connection, store: ObjectStore, landed: Delivery, file_type: str) -> bool:
+    hashes = [sha256_of(store, f.key) for f in landed.of_types([file_type])]
     return bool(hashes) and applied_hashes(conn, hashes) == set(hashes)
 
 
@@ -184,6 +170,8 @@ def hold_files(
     route: Route,
     run_id: str,
     now: datetime,
+    *,
+    landed: Delivery | None = None,
 ) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
     """Record the held types' landing files in `feed_files` (status held, rule, reason).
 
@@ -193,11 +181,8 @@ def hold_files(
     """
     held_types = route.held_types()
     year = route.school_year
-    files = [
-        (key, feed)
-        for key, feed in delivery_files(store, landing_prefix(year), route.delivery)
-        if feed.file_type in held_types
-    ]
+    landed = landed or find_delivery(store, year, route.delivery)
+    files = [(f.key, f.feed) for f in landed.of_types(held_types)]
     hashes = [sha256_of(store, key) for key, _ in files]
     applied = applied_hashes(conn, hashes)
     frame = files_frame(

@@ -3,20 +3,22 @@
 A delivery is the set of files of one extraction date (feeds.md). Each file is downloaded
 to a temporary file (streamed), hashed and checked on its own (`check_file`, which a flow
 can map over a task runner); then the delivery is checked as a whole. A file error, or a
-file with too many invalid records, moves every file of the delivery to
-`quarantine/<school-year>/<YYYYMMDD>/` with one report for the delivery beside them
-(`validation-report.csv` and `.parquet`) and a `quarantined` row per file in `feed_files`.
-Nothing is written to the directory tables: applying a staged delivery is the sync
-engine's work.
+file with too many invalid records, makes the delivery `Quarantined`: staging decides it
+and changes nothing; `quarantine_delivery` (the import's effect step, which a dry run
+skips) then moves every file of the delivery to `quarantine/<school-year>/<YYYYMMDD>/`
+with one report for the delivery beside them (`validation-report.csv` and `.parquet`) and
+writes a `quarantined` row per file in `feed_files`. Nothing is written to the directory
+tables: applying a staged delivery is the sync engine's work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -26,12 +28,10 @@ from rentree.contracts.base import empty_failures
 from rentree.contracts.delivery import KnownIds
 from rentree.infra.db import staging_table
 from rentree.infra.naming import (
-    FEED_TYPES,
     FeedName,
     FeedNameError,
     landing_prefix,
     not_regular_key,
-    not_used_delivery,
     parse_feed_name,
     quarantine_key,
     quarantine_prefix,
@@ -41,6 +41,7 @@ from rentree.infra.reports import WrittenReport
 from rentree.infra.schema import feed_files
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore, move_once, sha256_of
+from rentree.tasks.intake.landing import Delivery, find_delivery, list_deliveries
 from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
 from rentree.tasks.intake.validate import (
     CheckContext,
@@ -58,28 +59,6 @@ _HASH_BLOCK = 1024 * 1024
 
 # How a flow runs the file checks: `map` here, a task runner's map in the flows.
 FileMapper = Callable[..., Iterable[FileCheck]]
-
-
-@dataclass(frozen=True)
-class LandedFile:
-    key: str
-    feed: FeedName
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """The files of one extraction date in `landing/<school-year>/`, in applying order.
-
-    `strays` are landing files whose name is not an AAF name (an unknown type, say) but
-    carries this extraction date as `_YYYYMMDD_`: they reject the delivery.
-    """
-
-    school_year: str
-    delivery: str  # YYYYMMDD
-    files: tuple[LandedFile, ...]
-    strays: tuple[str, ...] = ()
-    # files of other AAF types and the DTD copy: archived with the delivery, never read
-    not_used: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,13 +85,19 @@ class StagedDelivery:
 
 @dataclass(frozen=True)
 class Quarantined:
-    """A rejected delivery: its files and its report are in quarantine."""
+    """A rejected delivery: where its files and its report go (`moves`, `report`) and the
+    ledger rows of its files (`files`); nothing is moved or written until
+    `quarantine_delivery` carries it out."""
 
     school_year: str
     delivery: str
     sentence: str
-    keys: tuple[str, ...]
+    keys: tuple[str, ...]  # where the files lie in quarantine/ (once carried out)
     report: WrittenReport
+    moves: tuple[tuple[str, str], ...] = ()
+    report_rows: pl.DataFrame = field(default_factory=pl.DataFrame)
+    files: pl.DataFrame = field(default_factory=pl.DataFrame)
+    why: str = ""  # the assessment's sentence
 
 
 @dataclass(frozen=True)
@@ -131,56 +116,6 @@ class StageError(ValueError):
     """A delivery that cannot be staged at all; the message is one sentence."""
 
 
-def _landing_order(landed: LandedFile) -> tuple[int, int, str]:
-    return (FEED_TYPES.index(landed.feed.file_type), landed.feed.chunk, landed.feed.name)
-
-
-def list_deliveries(store: ObjectStore, school_year: str) -> list[Delivery]:
-    """The deliveries waiting in `landing/<school-year>/`, oldest extraction date first,
-    each file in type order then chunk number order. A file whose name does not follow
-    the AAF naming joins, as a stray, the delivery whose date it carries (`stray_files`
-    lists them all)."""
-    by_date: dict[str, list[LandedFile]] = {}
-    strays: list[str] = []
-    not_used: dict[str, list[str]] = {}
-    for key in store.list(landing_prefix(school_year)):
-        other = not_used_delivery(key)
-        if other is not None:
-            not_used.setdefault(other, []).append(key)
-            continue
-        try:
-            feed = parse_feed_name(key)
-        except FeedNameError:
-            strays.append(key)
-            continue
-        by_date.setdefault(feed.delivery, []).append(LandedFile(key, feed))
-    days = sorted(by_date)
-    # the DTD copy carries no date: it goes with the oldest delivery
-    return [
-        Delivery(
-            school_year,
-            day,
-            tuple(sorted(by_date[day], key=_landing_order)),
-            tuple(k for k in strays if f"_{day}_" in k.rsplit("/", 1)[-1]),
-            tuple(not_used.get(day, []) + (not_used.get("", []) if i == 0 else [])),
-        )
-        for i, day in enumerate(days)
-    ]
-
-
-def stray_files(store: ObjectStore, school_year: str) -> list[tuple[str, str]]:
-    """Landing files that belong to no delivery, with the sentence saying why."""
-    strays = []
-    for key in store.list(landing_prefix(school_year)):
-        if not_used_delivery(key) is not None:
-            continue
-        try:
-            parse_feed_name(key)
-        except FeedNameError as exc:
-            strays.append((key, str(exc)))
-    return strays
-
-
 def stage_delivery(
     conn: Connection,
     store: ObjectStore,
@@ -191,6 +126,7 @@ def stage_delivery(
     run_id: str | None = None,
     map_files: FileMapper = map,
     types: Collection[str] | None = None,
+    landed: Delivery | None = None,
 ) -> StageOutcome:
     """Check one delivery of `landing/<school-year>/` and hand it over or quarantine it.
 
@@ -199,34 +135,35 @@ def stage_delivery(
 
     `map_files(check_file, paths, names, contexts)` runs the file checks; a flow passes
     its task runner's map to check the chunks in parallel. The `feed_files` rows of a
-    quarantine are written on `conn` (the caller commits) before the files move.
+    quarantine are written by `quarantine_delivery`: staging reads only. `landed` is the
+    delivery as the caller listed it (an import lists landing/ once), else listed here.
     """
-    found = [d for d in list_deliveries(store, school_year) if d.delivery == delivery]
-    if not found:
+    found = landed or find_delivery(store, school_year, delivery)
+    if not found.files and not found.strays:
         raise StageError(
             f"{landing_prefix(school_year)} holds no file of the delivery {delivery}; "
             "check the extraction date and the school year."
         )
-    landed = tuple(f for f in found[0].files if types is None or f.feed.file_type in types)
-    strays = found[0].strays
-    not_used = found[0].not_used
-    if not landed and not strays:
+    files = found.of_types(types)
+    strays = found.strays
+    not_used = found.not_used
+    if not files and not strays:
         raise StageError(
             f"{landing_prefix(school_year)} holds no {', '.join(sorted(types or ()))} file "
             f"of the delivery {delivery}; nothing to stage."
         )
     with tempfile.TemporaryDirectory(prefix="rentree-stage-") as tmp:
-        paths = [Path(tmp) / f"{i:04d}-{f.feed.name}" for i, f in enumerate(landed)]
-        for file, path in zip(landed, paths, strict=True):
+        paths = [Path(tmp) / f"{i:04d}-{f.feed.name}" for i, f in enumerate(files)]
+        for file, path in zip(files, paths, strict=True):
             store.download(file.key, path)
         hashes = [_sha256(path) for path in paths]
         applied = applied_hashes(conn, hashes)
         pending = [i for i, h in enumerate(hashes) if h not in applied]
-        keys = tuple(f.key for f in landed)
+        keys = tuple(f.key for f in files)
         if not pending and not strays:
             return AlreadyApplied(school_year, delivery, keys)
         context = CheckContext(school_year=school_year)
-        names = [landed[i].feed.name for i in pending] + [_base(k) for k in strays]
+        names = [files[i].feed.name for i in pending] + [_base(k) for k in strays]
         checks = list(
             map_files(
                 check_file,
@@ -241,34 +178,37 @@ def stage_delivery(
         checks, known, settings.invalid_record_ratio, [_base(k) for k in not_used]
     )
     if not assessment.accepted:
-        # storage.md order for a rejection: the report first, then the moves, then the
-        # ledger rows (the caller commits): a file never lies in quarantine/ without its
-        # report, and `complete_quarantines` finishes what a stopped run left undone.
         prefix = quarantine_prefix(school_year, delivery)
-        report = write_validation_report(store, prefix, assessment.report, REPORT_NAME)
-        moved = [(f.key, quarantine_key(school_year, f.feed)) for f in landed]
-        moved += [(k, f"{prefix}{_base(k)}") for k in (*strays, *not_used)]
-        targets = [move_once(store, source, target) for source, target in moved]
-        record_feed_files(
-            conn,
-            files_frame((landed[i].feed, hashes[i]) for i in pending),
-            "quarantined",
-            school_year=school_year,
-            run_id=run_id,
-            now=datetime.now(UTC),
+        moves = [(f.key, quarantine_key(school_year, f.feed)) for f in files]
+        moves += [(k, f"{prefix}{_base(k)}") for k in (*strays, *not_used)]
+        report = WrittenReport(
+            name=REPORT_NAME,
+            csv_key=f"{prefix}{REPORT_NAME}.csv",
+            parquet_key=f"{prefix}{REPORT_NAME}.parquet",
+            rows=assessment.report.height,
         )
         sentence = (
             f"Delivery {delivery} of {school_year} is quarantined with its report "
             f"({store.link(report.csv_key)}): {assessment.sentence}"
         )
-        return Quarantined(school_year, delivery, sentence, tuple(targets), report)
+        return Quarantined(
+            school_year,
+            delivery,
+            sentence,
+            tuple(t for _, t in moves),
+            report,
+            moves=tuple(moves),
+            report_rows=assessment.report,
+            files=files_frame((files[i].feed, hashes[i]) for i in pending),
+            why=assessment.sentence,
+        )
     by_name = {c.file_name: c for c in checks}
     staged = tuple(
         StagedFile(
-            key=landed[i].key,
-            feed=landed[i].feed,
+            key=files[i].key,
+            feed=files[i].feed,
             content_hash=hashes[i],
-            records=by_name[landed[i].feed.name].records,
+            records=by_name[files[i].feed.name].records,
         )
         for i in pending
     )
@@ -298,6 +238,32 @@ def _set_aside_checks(store: ObjectStore, keys: Iterable[str], folder: Path) -> 
 
 def _base(key: str) -> str:
     return key.rsplit("/", 1)[-1]
+
+
+def quarantine_delivery(
+    conn: Connection,
+    store: ObjectStore,
+    quarantined: Quarantined,
+    *,
+    run_id: str | None,
+    now: datetime,
+) -> Quarantined:
+    """Carry a quarantine out, in storage.md's order for a rejection: the report first, then
+    the moves, then the ledger rows (on `conn`, the caller commits): a file never lies in
+    quarantine/ without its report, and `complete_quarantines` finishes what a stopped run
+    left undone. Returns it with where its files lie now."""
+    prefix = quarantine_prefix(quarantined.school_year, quarantined.delivery)
+    write_validation_report(store, prefix, quarantined.report_rows, REPORT_NAME)
+    targets = [move_once(store, source, target) for source, target in quarantined.moves]
+    record_feed_files(
+        conn,
+        quarantined.files,
+        "quarantined",
+        school_year=quarantined.school_year,
+        run_id=run_id,
+        now=now,
+    )
+    return dataclasses.replace(quarantined, keys=tuple(targets))
 
 
 def _sha256(path: Path) -> str:

@@ -1,0 +1,181 @@
+"""Carrying out a delivery's plan: the effect step a dry run skips.
+
+`carry_out` writes, in the caller's transaction under the directory lock: the held types'
+`feed_files` rows, a quarantine (its report, its files moved, then its rows: storage.md's
+order for a rejection), a hold (its change set in the store), or the change set with what
+follows it (pending teacher attachments R10, late-entry watch R12). Once the caller has
+committed, `finish_import` moves the other files (held/, archive/) and writes the run's
+reports, so a failure anywhere leaves the directory and the files as they were. A dry run
+writes the run's reports only: landing/, quarantine/ and the database stay untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+from sqlalchemy import Connection, delete
+
+from rentree.infra.naming import archive_key, not_used_archive_key
+from rentree.infra.reports import write_report
+from rentree.infra.schema import feed_files
+from rentree.infra.storage import ObjectStore
+from rentree.tasks.imports.outcome import (
+    ImportOutcome,
+    count_sentence,
+    refusal_sentence,
+    write_outcome_reports,
+)
+from rentree.tasks.imports.plan import DeliveryPlan
+from rentree.tasks.intake.routing import hold_files, move_files
+from rentree.tasks.intake.stage import quarantine_delivery
+from rentree.tasks.intake.validate import write_validation_report
+from rentree.tasks.rules.attachments import apply_pending_attachments
+from rentree.tasks.rules.holds import create_hold
+from rentree.tasks.rules.late_entries import late_entry_watch
+from rentree.tasks.rules.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over
+from rentree.tasks.sync.apply import apply_change_set
+from rentree.tasks.sync.changeset import ChangeSet
+from rentree.tasks.sync.plan import rejected_from
+from rentree.tasks.sync.records import record_feed_states
+
+
+def carry_out(
+    conn: Connection, store: ObjectStore, plan: DeliveryPlan, *, run_id: str, now: datetime
+) -> list[tuple[str, str]]:
+    """Write what the plan decided (the caller commits); returns the file moves to make
+    once committed."""
+    outcome, year, delivery = plan.outcome, plan.landed.school_year, plan.landed.delivery
+    moves: list[tuple[str, str]] = []
+    if plan.route.held:
+        outcome.held_files, moves = hold_files(
+            conn, store, plan.route, run_id, now, landed=plan.landed
+        )
+    if plan.quarantined is not None:
+        plan.quarantined = quarantine_delivery(
+            conn, store, plan.quarantined, run_id=run_id, now=now
+        )
+    elif plan.change_set is not None and plan.hold_reasons:
+        outcome.hold_id = create_hold(
+            conn,
+            store,
+            kind="delivery",
+            school_year=year,
+            reason=" ".join(plan.hold_reasons),
+            summary={
+                **plan.change_set.summary(),
+                "reasons": plan.hold_reasons,
+                "files": [f.key for f in plan.applied_files],
+                "types": list(plan.route.apply_types),
+                "schools": plan.schools,
+            },
+            run_id=run_id,
+            now=now,
+            delivery=delivery,
+            change_set=plan.change_set,
+        )
+        outcome.reason = (
+            f"The delivery {delivery} of {year} is held ({outcome.hold_id}): "
+            + " ".join(plan.hold_reasons)
+            + " Approve or reject it."
+        )
+    elif plan.change_set is not None:
+        change_set = plan.change_set
+        apply_planned(conn, change_set, outcome, run_id=run_id, now=now)
+        if plan.schools is None and plan.staged is not None:
+            # records refused by the plan (R1) count as rejected: not a full state
+            rejected = rejected_from(plan.staged.problems)
+            if change_set.refused.height:
+                rejected += rejected_from(change_set.refused)
+            record_feed_states(conn, year, plan.staged.frames, rejected, run_id, now)
+        outcome.reason = (
+            f"The delivery {delivery} of {year} is applied: {count_sentence(outcome.counts)}."
+            + refusal_sentence(change_set)
+        )
+    moves += [(f.key, archive_key(year, f.feed)) for f in plan.archive]
+    if plan.archive and plan.staged is not None and plan.staged.not_used:
+        # files of other AAF types and the DTD copy go to the archive with the delivery
+        moves += [(k, not_used_archive_key(year, delivery, k)) for k in plan.staged.not_used]
+        outcome.reason = f"{outcome.reason} {plan.staged.note}"
+    return moves
+
+
+def apply_planned(
+    conn: Connection, change_set: ChangeSet, outcome: ImportOutcome, *, run_id: str, now: datetime
+) -> None:
+    """Apply a change set and what follows it, in the caller's transaction."""
+    year = change_set.school_year
+    ensure_year(conn, year)
+    if change_set.file_hashes:
+        # a file held or quarantined before (released, or sent again) is recorded anew
+        conn.execute(
+            delete(feed_files).where(
+                feed_files.c.content_hash.in_(list(change_set.file_hashes)),
+                feed_files.c.status != "applied",
+            )
+        )
+    outcome.counts = apply_change_set(conn, change_set, run_id, now)
+    types = set(change_set.complete)
+    if rolls_over(conn, year):
+        if "PersEducNat" in types:
+            advance_phase(conn, year, "staff-import")
+        if types & set(FAMILY_TYPES):
+            advance_phase(conn, year, "family-import")
+    attachments = apply_pending_attachments(conn, year, run_id, now)
+    outcome.attachments = attachments.counts()
+    outcome.late_entries = late_entry_watch(conn, year, now).height
+
+
+def finish_import(
+    store: ObjectStore,
+    plan: DeliveryPlan,
+    moves: list[tuple[str, str]] | None,
+) -> ImportOutcome:
+    """After the commit: the files moved (`moves`; None for a dry run, which moves nothing),
+    then the run's reports."""
+    outcome, delivery = plan.outcome, plan.landed.delivery
+    if moves is None:
+        _dry_run(store, plan)
+    else:
+        move_files(store, moves)
+    if outcome.held_files.height:
+        written = write_report(store, plan.prefix, f"held_files_{delivery}", outcome.held_files)
+        outcome.report_keys += [written.csv_key, written.parquet_key]
+    if plan.route.held and plan.route.apply_types:
+        outcome.reason = f"{outcome.reason} Also: {plan.route.reason}"
+    if plan.change_set is not None:
+        outcome.report_keys += write_outcome_reports(
+            store, plan.prefix, outcome, plan.change_set, plan.problems
+        )
+    return outcome
+
+
+def _dry_run(store: ObjectStore, plan: DeliveryPlan) -> None:
+    """What a dry run says it would have done; a quarantine's report goes to the run's
+    reports, not beside files that did not move."""
+    outcome, year, delivery = plan.outcome, plan.landed.school_year, plan.landed.delivery
+    if plan.route.held:
+        outcome.held_files = pl.DataFrame(
+            [
+                {"file_type": h.file_type, "rule": h.rule, "reason": h.reason}
+                for h in plan.route.held
+            ]
+        )
+    if plan.quarantined is not None:
+        report = write_validation_report(
+            store, plan.prefix, plan.quarantined.report_rows, f"validation-report_{delivery}"
+        )
+        outcome.report_keys = [report.csv_key, report.parquet_key]
+        outcome.reason = (
+            f"Dry run, nothing moved: the delivery {delivery} of {year} would be quarantined "
+            f"({store.link(report.csv_key)}): {plan.quarantined.why}"
+        )
+    elif plan.change_set is not None:
+        outcome.status = "dry_run"
+        if plan.hold_reasons:
+            outcome.reason = f"Dry run: {outcome.reason}"
+        else:
+            outcome.reason = (
+                f"Dry run: the delivery {delivery} of {year} would apply "
+                f"{count_sentence(outcome.counts)}; nothing was committed."
+            )

@@ -1,0 +1,73 @@
+"""Importing every landing delivery of a phase, oldest first."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine
+
+from rentree.infra.db import directory_lock
+from rentree.infra.settings import Settings
+from rentree.infra.storage import ObjectStore
+from rentree.tasks.imports.delivery import import_delivery
+from rentree.tasks.imports.outcome import ImportOutcome, with_structures
+from rentree.tasks.intake.landing import scan_landing
+from rentree.tasks.intake.routing import move_files, release_held
+from rentree.tasks.intake.stage import FileMapper, complete_quarantines, set_aside_not_regular
+
+
+def import_pending(
+    engine: Engine,
+    store: ObjectStore,
+    settings: Settings,
+    year: str,
+    phase_types: Collection[str],
+    *,
+    run_id: str,
+    dry_run: bool = False,
+    schools: Collection[str] | None = None,
+    today: date | None = None,
+    phase: str | None = None,
+    now: datetime | None = None,
+    map_files: FileMapper = map,
+) -> list[ImportOutcome]:
+    """Every landing delivery of the year with those types, oldest first (staff-import:
+    PersEducNat; family-import: EtabEducNat, Eleve, PersRelEleve). Held files whose reason
+    has ended (the switch, the freeze) are first moved back to landing/ to be imported in
+    extraction-date order (not by a dry run). A delivery held for approval stops the later
+    ones. landing/ is listed once, after the release."""
+    now = now or datetime.now(UTC)
+    outcomes: list[ImportOutcome] = []
+    if not dry_run:
+        # what is not a regular file, and the quarantines a stopped run left half done,
+        # are dealt with first; each is said in one sentence and the rest goes on
+        notes = set_aside_not_regular(store, year)
+        with engine.begin() as conn:
+            directory_lock(conn)
+            notes += complete_quarantines(conn, store, year, run_id=run_id, now=now)
+            _, moves = release_held(conn, store, year, now)
+        move_files(store, moves)
+        outcomes += [
+            ImportOutcome(school_year=year, delivery="-", status="quarantined", reason=note)
+            for note in notes
+        ]
+    return outcomes + [
+        import_delivery(
+            engine,
+            store,
+            settings,
+            year,
+            landed.delivery,
+            run_id=run_id,
+            dry_run=dry_run,
+            schools=schools,
+            today=today,
+            types=with_structures(phase_types),
+            phase=phase,
+            now=now,
+            map_files=map_files,
+            landed=landed,
+        )
+        for landed in scan_landing(store, year).with_types(phase_types)
+    ]
