@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= small
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench serve lint clean
+.PHONY: venv demo test soak bench serve lint clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no test: failing"; exit 1; fi; exit $$rc
+
+# The model-based test of the directory rules for a long time (20 minutes by default), on
+# SQLite (SOAK_DB=postgresql under scripts/with-postgres.sh); prints timelines and steps checked.
+SOAK_SECONDS ?= 1200
+SOAK_DB ?= sqlite
+soak: $(STAMP)
+	RENTREE_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest tests/test_model_rules.py \
+		-k "soak and $(SOAK_DB)" -s -q
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py

@@ -1,0 +1,242 @@
+"""A reference model of the directory rules, in plain Python (dicts and sets, no SQL).
+
+It says what the directory must hold after each family delivery of a timeline: accounts and
+identity links (R1), missing marks (R11), school and class links, classes, relations, and
+which files are held and why (R7, R9, order). It is written to be obviously right, not fast:
+one record at a time, in the words of domain.md and feeds.md.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+
+FAMILY = ("Eleve", "PersRelEleve")
+TYPES = ("EtabEducNat", *FAMILY)
+
+
+@dataclass(frozen=True)
+class Pupil:
+    """An Eleve record (add or modify: the whole pupil; delete: the id only)."""
+
+    op: str
+    feed_id: str
+    ine: str = ""
+    first: str = ""
+    last: str = ""
+    level: str = ""
+    school: str = ""  # UAI
+    class_code: str = ""
+    relatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Relative:
+    op: str
+    feed_id: str
+    first: str = ""
+    last: str = ""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    year: str
+    day: str  # YYYYMMDD
+    complete: bool
+    pupils: tuple[Pupil, ...]
+    relatives: tuple[Relative, ...]
+
+
+@dataclass
+class Account:
+    profile: str  # Student | Relative
+    login: str | None
+    ine: str | None
+    level: str | None
+    missing_since: date | None = None
+
+
+def login_base(first: str, last: str) -> str:
+    """R3: firstname.lastname, lower case, letters only (each part at most 30)."""
+
+    def part(name: str) -> str:
+        ascii_name = unicodedata.normalize("NFKD", name.lower())
+        letters = "".join(c for c in ascii_name if "a" <= c <= "z")[:30]
+        return letters or "x"
+
+    return f"{part(first)}.{part(last)}"
+
+
+@dataclass
+class ModelDirectory:
+    accounts: dict[str, Account] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # feed id -> account (R1)
+    school_links: set[tuple[str, str]] = field(default_factory=set)  # (account, UAI), feed
+    class_links: set[tuple[str, str, str]] = field(default_factory=set)  # (account, class, year)
+    classes: set[str] = field(default_factory=set)
+    relations: set[tuple[str, str]] = field(default_factory=set)  # (student, relative)
+    frozen: set[str] = field(default_factory=set)
+    switched: set[str] = field(default_factory=set)
+    years: list[str] = field(default_factory=list)  # the years the directory holds, in order
+    newest: dict[tuple[str, str], str] = field(default_factory=dict)  # (year, type) -> day
+    held: set[tuple[str, str, str, str]] = field(default_factory=set)  # year, day, type, rule
+    # deliveries in landing/ (year, day) -> (delivery, its types still to import)
+    landing: dict[tuple[str, str], tuple[Delivery, tuple[str, ...]]] = field(default_factory=dict)
+    # deliveries whose family files wait for the switch (R9), in held/
+    parked: dict[tuple[str, str], tuple[Delivery, tuple[str, ...]]] = field(default_factory=dict)
+
+    # -- the timeline ---------------------------------------------------------------------
+
+    def freeze(self, year: str, successor: str) -> None:
+        self.frozen.add(year)
+        for y in (year, successor):
+            if y not in self.years:
+                self.years.append(y)
+
+    def switch(self, year: str) -> None:
+        self.switched.add(year)
+
+    def land(self, delivery: Delivery) -> None:
+        self.landing[(delivery.year, delivery.day)] = (delivery, TYPES)
+
+    def import_pending(self, year: str, today: date) -> None:
+        """The family import of a year: R9 holds end once switched (their files land again),
+        then every landing delivery is imported in extraction-date order."""
+        if year not in self.years:
+            self.years.append(year)
+        if year in self.switched:
+            for key in [k for k in self.parked if k[0] == year]:
+                delivery, types = self.parked.pop(key)
+                self.held -= {(year, key[1], t, "R9") for t in types}
+                self.landing[key] = (delivery, types)
+        for key in sorted(k for k in self.landing if k[0] == year):
+            delivery, types = self.landing.pop(key)
+            self._import(delivery, types, today)
+
+    def _route(self, delivery: Delivery, file_type: str) -> str | None:
+        """Why a type of a delivery is held (R7, R9, order), or None: it applies."""
+        year = delivery.year
+        if year in self.frozen:
+            return "R7"
+        first_year = self.years.index(year) == 0
+        if not first_year and file_type in FAMILY and year not in self.switched:
+            return "R9"
+        newest = self.newest.get((year, file_type))
+        if newest is not None and delivery.day < newest:
+            return "order"
+        return None
+
+    def _import(self, delivery: Delivery, types: tuple[str, ...], today: date) -> None:
+        applied: list[str] = []
+        waiting: list[str] = []
+        for file_type in types:
+            rule = self._route(delivery, file_type)
+            if rule is None:
+                applied.append(file_type)
+            else:
+                self.held.add((delivery.year, delivery.day, file_type, rule))
+                if rule == "R9":
+                    waiting.append(file_type)
+        if waiting:
+            self.parked[(delivery.year, delivery.day)] = (delivery, tuple(waiting))
+        for file_type in applied:
+            key = (delivery.year, file_type)
+            self.newest[key] = max(self.newest.get(key, delivery.day), delivery.day)
+        if set(FAMILY) & set(applied):
+            self._apply_family(delivery, today, set(applied))
+
+    # -- one family delivery (feeds.md, domain.md R1, R11) --------------------------------
+
+    def _account_of(self, feed_id: str, profile: str) -> str | None:
+        own = self.accounts.get(feed_id)
+        if own is not None and own.profile == profile:
+            return feed_id
+        return self.aliases.get(feed_id)
+
+    def _apply_family(self, delivery: Delivery, today: date, types: set[str]) -> None:
+        relatives_alive: set[str] = set()
+        if "PersRelEleve" in types:
+            seen: set[str] = set()
+            for record in delivery.relatives:
+                account = self._account_of(record.feed_id, "Relative") or record.feed_id
+                seen.add(account)
+                if record.op == "delete":
+                    self._mark(account, today)
+                    continue
+                relatives_alive.add(account)
+                if account not in self.accounts:
+                    self.accounts[account] = Account("Relative", None, None, None)
+                self.accounts[account].missing_since = None
+            if delivery.complete:
+                for account, person in self.accounts.items():
+                    if person.profile == "Relative" and account not in seen:
+                        self._mark(account, today)
+        if "Eleve" in types:
+            self._apply_pupils(delivery, today, relatives_alive)
+        # a present relative's feed schools are the schools of their children
+        schools_of: dict[str, set[str]] = {}
+        for student, relative in self.relations:
+            for account, uai in self.school_links:
+                if account == student:
+                    schools_of.setdefault(relative, set()).add(uai)
+        for account, person in self.accounts.items():
+            if person.profile == "Relative" and person.missing_since is None:
+                self.school_links -= {(a, u) for a, u in self.school_links if a == account}
+                self.school_links |= {(account, u) for u in schools_of.get(account, set())}
+
+    def _apply_pupils(self, delivery: Delivery, today: date, relatives_alive: set[str]) -> None:
+        year = delivery.year
+        resolved: list[tuple[Pupil, str]] = []
+        for record in delivery.pupils:
+            account = self._account_of(record.feed_id, "Student")
+            if account is None and record.op == "add":
+                holder = next(
+                    (
+                        a
+                        for a, p in sorted(self.accounts.items())
+                        if p.profile == "Student" and p.ine == record.ine
+                    ),
+                    None,
+                )
+                if holder is not None:
+                    self.aliases[record.feed_id] = holder  # R1: found by INE
+                    account = holder
+            if account is None and record.op == "add":
+                account = record.feed_id
+                self.accounts[account] = Account(
+                    "Student", login_base(record.first, record.last), None, None
+                )
+            if account is not None:
+                resolved.append((record, account))
+        alive = {account for record, account in resolved if record.op != "delete"}
+        known_relatives = relatives_alive | {
+            a for a, p in self.accounts.items() if p.profile == "Relative"
+        }
+        for record, account in resolved:
+            if record.op == "delete":
+                if account not in alive:  # a delete of someone present again is dropped
+                    self._mark(account, today)
+                continue
+            person = self.accounts[account]
+            person.ine, person.level, person.missing_since = record.ine, record.level, None
+            self.school_links = {(a, u) for a, u in self.school_links if a != account}
+            self.school_links.add((account, record.school))
+            cid = f"{year}:{record.school}:{record.class_code}"
+            self.classes.add(cid)
+            self.class_links = {
+                (a, c, y) for a, c, y in self.class_links if not (a == account and y == year)
+            }
+            self.class_links.add((account, cid, year))
+            named = {self._account_of(r, "Relative") or r for r in record.relatives}
+            self.relations = {(s, r) for s, r in self.relations if s != account}
+            self.relations |= {(account, r) for r in named if r in known_relatives}
+        if delivery.complete:
+            for account, person in self.accounts.items():
+                if person.profile == "Student" and account not in alive:
+                    self._mark(account, today)
+
+    def _mark(self, account: str, today: date) -> None:
+        person = self.accounts.get(account)
+        if person is not None and person.missing_since is None:
+            person.missing_since = today

@@ -1,0 +1,301 @@
+"""The model-based test's state machine: random timelines driven through the real engine
+(landing files, `import_pending`, freeze, switch) and compared after each step with the
+reference model (`tests.model.directory`)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from sqlalchemy import Engine, select
+
+from rentree.infra import schema
+from rentree.infra.naming import landing_key
+from rentree.infra.settings import Settings
+from rentree.infra.storage import LocalStore
+from rentree.tasks.imports.delivery import FAMILY_IMPORT_TYPES, import_pending
+from rentree.tasks.rules.years import freeze_year, record_onde_switch
+from tests.model.directory import Delivery, ModelDirectory
+from tests.model.world import CODES, LEVELS_OF, SCHOOLS, Entry, Register, aaf_files, delivery_of
+
+CLOSING, NEW = "2023-2024", "2024-2025"
+START = {CLOSING: date(2023, 9, 4), NEW: date(2024, 9, 2)}
+# thresholds out of reach: the model says nothing of deliveries held for approval
+SETTINGS = Settings(database_url="sqlite://", storage_url="unused", hold_school_min_people=10**6)
+UAIS = [uai for _, uai, _, _ in SCHOOLS]
+
+
+class Figures:
+    """What a run checked, for the soak's report."""
+
+    timelines = 0
+    steps = 0
+    outcomes: ClassVar[dict[str, int]] = {}
+
+
+class DirectoryMachine(RuleBasedStateMachine):
+    """One timeline: a fresh directory, a register of pupils and the model beside them."""
+
+    # set by the test: a fresh, migrated, empty database for each timeline, and its cleanup
+    fresh_engine: ClassVar[Callable[[], tuple[Engine, Callable[[], None]]]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine, self.cleanup = type(self).fresh_engine()
+        self.folder = Path(tempfile.mkdtemp(prefix="rentree-model-"))
+        self.store = LocalStore(self.folder / "storage")
+        self.store.ensure_layout()
+        self.model = ModelDirectory()
+        self.register = Register()
+        self.phase = 0  # 0 closing year open, 1 frozen, 2 new year switched
+        self.days: dict[str, set[int]] = {CLOSING: set(), NEW: set()}
+        self.base: dict[int, Entry] | None = None  # the register as last delivered
+        self.applied_files: list[tuple[str, str, bytes]] = []
+        self.clock = datetime(2023, 9, 5, 2, 0, tzinfo=UTC)
+        Figures.timelines += 1
+
+    def teardown(self) -> None:
+        self.cleanup()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- the register changes -------------------------------------------------------------
+
+    @property
+    def year(self) -> str:
+        return CLOSING if self.phase == 0 else NEW
+
+    @rule(school=st.sampled_from(UAIS), data=st.data(), count=st.integers(1, 3))
+    def arrive(self, school: str, data: st.DataObject, count: int) -> None:
+        for _ in range(count):
+            level = data.draw(st.sampled_from(LEVELS_OF[school]))
+            code = data.draw(st.sampled_from(CODES))
+            self.register.arrive(school, level, code, START[self.year].year)
+
+    @precondition(lambda self: self.register.present)
+    @rule(data=st.data())
+    def move(self, data: st.DataObject) -> None:
+        number = data.draw(st.sampled_from(sorted(self.register.present)))
+        school = data.draw(st.sampled_from(UAIS))
+        level = data.draw(st.sampled_from(LEVELS_OF[school]))
+        self.register.move(number, school, level, data.draw(st.sampled_from(CODES)))
+
+    @precondition(lambda self: self.register.present)
+    @rule(data=st.data())
+    def leave(self, data: st.DataObject) -> None:
+        self.register.leave(data.draw(st.sampled_from(sorted(self.register.present))))
+
+    @precondition(lambda self: set(self.register.known) - set(self.register.present))
+    @rule(data=st.data(), new_id=st.booleans())
+    def come_back(self, data: st.DataObject, new_id: bool) -> None:
+        gone = sorted(set(self.register.known) - set(self.register.present))
+        self.register.come_back(data.draw(st.sampled_from(gone)), new_id)
+
+    # -- deliveries and runs --------------------------------------------------------------
+
+    def _day(self, year: str, older: bool) -> str | None:
+        used = self.days[year]
+        if older:
+            free = [d for d in range(max(used, default=0)) if d not in used]
+            if not free:
+                return None
+            offset = free[-1]
+        else:
+            # two days apart: an older delivery can still come in between
+            offset = max(used, default=-1) + 2
+        used.add(offset)
+        return (START[year] + timedelta(days=offset)).strftime("%Y%m%d")
+
+    def _land(self, delivery: Delivery) -> None:
+        born = {e.ine: e.born for e in self.register.known.values()}
+        for name, content in aaf_files(delivery, born).items():
+            self.store.write_bytes(landing_key(delivery.year, name), content)
+            self.applied_files.append((delivery.year, name, content))
+        self.model.land(delivery)
+
+    def _run(self, year: str) -> None:
+        self.clock += timedelta(days=1)
+        outcomes = import_pending(
+            self.engine, self.store, SETTINGS, year, FAMILY_IMPORT_TYPES,
+            run_id=f"run-{Figures.steps}", now=self.clock, today=self.clock.date(),
+        )  # fmt: skip
+        for outcome in outcomes:
+            assert outcome.status in {"applied", "held", "already_applied"}, outcome.reason
+            Figures.outcomes[outcome.status] = Figures.outcomes.get(outcome.status, 0) + 1
+        self.model.import_pending(year, self.clock.date())
+
+    @rule()
+    def deliver_complete(self) -> None:
+        """The academy sends the whole register."""
+        self.deliver(complete=True)
+
+    @rule()
+    def deliver_delta(self) -> None:
+        """The academy sends what changed since the last delivery it sent."""
+        self.deliver(complete=False)
+
+    def deliver(self, complete: bool) -> None:
+        year = self.year
+        day = self._day(year, older=False)
+        assert day is not None
+        self._land(delivery_of(self.register, None if complete else self.base, year, day))
+        self.base = dict(self.register.present)
+        self._run(year)
+
+    @precondition(lambda self: self.days[self.year])
+    @rule()
+    def deliver_older(self) -> None:
+        """A Complet extracted before one already sent arrives late: held for good (order)."""
+        year = self.year
+        day = self._day(year, older=True)
+        if day is None:
+            return
+        self._land(delivery_of(self.register, None, year, day))
+        self._run(year)
+
+    @precondition(lambda self: self.phase > 0)
+    @rule()
+    def deliver_closing_year(self) -> None:
+        """A file of the frozen year still arrives: held (R7)."""
+        day = self._day(CLOSING, older=False)
+        assert day is not None
+        self._land(delivery_of(self.register, None, CLOSING, day))
+        self._run(CLOSING)
+
+    @precondition(lambda self: self.applied_files)
+    @rule(data=st.data())
+    def resend(self, data: st.DataObject) -> None:
+        """A file already applied is sent again (same name, same bytes): nothing changes."""
+        year, name, content = data.draw(st.sampled_from(self.applied_files[-3:]))
+        if any(h[0] == year and h[1] == name.split("_")[2] for h in self.model.held):
+            return  # only files that applied are re-sent here
+        self.store.write_bytes(landing_key(year, name), content)
+        self._run(year)
+
+    @rule()
+    def rerun(self) -> None:
+        """The nightly runs again with nothing new."""
+        self._run(self.year)
+
+    @precondition(lambda self: self.phase == 0 and self.days[CLOSING])
+    @rule()
+    def freeze(self) -> None:
+        """End of the closing year (R7); the register rolls over to the new year."""
+        with self.engine.begin() as conn:
+            freeze_year(conn, CLOSING, self.clock)
+        self.model.freeze(CLOSING, NEW)
+        self.register.roll_over()
+        self.phase = 1
+
+    @precondition(lambda self: self.phase == 1)
+    @rule()
+    def switch(self) -> None:
+        """The ONDE switch (R9): held family files of the new year are imported."""
+        with self.engine.begin() as conn:
+            record_onde_switch(conn, NEW, "detected", self.clock)
+        self.model.switch(NEW)
+        self.phase = 2
+        self._run(NEW)
+
+    # -- the check ------------------------------------------------------------------------
+
+    @invariant()
+    def directory_matches_the_model(self) -> None:
+        Figures.steps += 1
+        found, expected = engine_view(self.engine), model_view(self.model)
+        assert found == expected, differences(found, expected)
+
+
+def differences(found: dict[str, Any], expected: dict[str, Any]) -> str:
+    """What differs, part by part: (engine only, model only)."""
+    lines = []
+    for part in expected:
+        a, b = found[part], expected[part]
+        if a == b:
+            continue
+        if isinstance(a, dict):
+            keys = sorted(set(a) | set(b), key=str)
+            diff = {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
+            lines.append(f"{part}: engine vs model {diff}")
+        else:
+            lines.append(f"{part}: engine only {sorted(a - b)}; model only {sorted(b - a)}")
+    return "\n".join(lines)
+
+
+def model_view(model: ModelDirectory) -> dict[str, Any]:
+    return {
+        "users": {
+            a: (p.profile, p.login, p.ine, p.level, p.missing_since)
+            for a, p in model.accounts.items()
+        },
+        "aliases": dict(model.aliases),
+        "school_links": set(model.school_links),
+        "class_links": set(model.class_links),
+        "classes": set(model.classes),
+        "relations": set(model.relations),
+        "held": set(model.held),
+    }
+
+
+def engine_view(engine: Engine) -> dict[str, Any]:
+    u, us, uc = schema.users.c, schema.user_structures.c, schema.user_classes.c
+    f = schema.feed_files.c
+    with engine.connect() as conn:
+        users = {
+            r[0]: (r[1], r[2], r[3], r[4], r[5])
+            for r in conn.execute(
+                select(u.external_id, u.profile, u.login, u.ine, u.level, u.missing_since)
+            )
+        }
+        return {
+            "users": users,
+            "aliases": dict(
+                conn.execute(
+                    select(
+                        schema.user_feed_ids.c.feed_external_id,
+                        schema.user_feed_ids.c.user_external_id,
+                    )
+                ).all()  # type: ignore[arg-type]
+            ),
+            "school_links": {
+                (r[0], r[1])
+                for r in conn.execute(
+                    select(us.user_external_id, us.structure_uai).where(us.source == "feed")
+                )
+            },
+            "class_links": {
+                (r[0], r[1], r[2])
+                for r in conn.execute(
+                    select(uc.user_external_id, uc.class_external_id, uc.school_year).where(
+                        uc.source == "feed"
+                    )
+                )
+            },
+            "classes": set(conn.scalars(select(schema.classes.c.external_id))),
+            "relations": {
+                (r[0], r[1])
+                for r in conn.execute(
+                    select(
+                        schema.relations.c.student_external_id,
+                        schema.relations.c.relative_external_id,
+                    )
+                )
+            },
+            "held": {
+                (r[0], _day(r[1]), r[2], r[3])
+                for r in conn.execute(
+                    select(f.school_year, f.extraction_date, f.file_type, f.held_rule).where(
+                        f.status == "held"
+                    )
+                )
+            },
+        }
+
+
+def _day(value: date | str) -> str:
+    return value.strftime("%Y%m%d") if isinstance(value, date) else value.replace("-", "")[:8]
