@@ -19,7 +19,8 @@ from rentree.infra import schema
 from rentree.infra.naming import landing_key
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.imports.delivery import FAMILY_IMPORT_TYPES, import_pending
+from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
+from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
 from tests.model.directory import Delivery, ModelDirectory
 from tests.model.world import CODES, LEVELS_OF, SCHOOLS, Entry, Register, aaf_files, delivery_of
