@@ -14,6 +14,7 @@ from rentree.infra.db import read_table
 from rentree.infra.naming import held_prefix, landing_key, landing_prefix, reports_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.content.status import directory_status
 from rentree.tasks.imports import apply as import_apply
 from rentree.tasks.imports import outcome as imports
 from rentree.tasks.imports.delivery import import_delivery
@@ -169,22 +170,77 @@ def test_rerun_same_delivery_changes_nothing(engine: Engine, store: ObjectStore)
     assert count(engine, schema.change_log) == logged
 
 
-def test_failure_leaves_directory_and_files_unchanged(
+def test_a_failed_apply_is_set_aside_and_blocks_only_what_depends_on_it(
     engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = land(store, NEW, family_delivery("20240902", range(5)))
+    schools = family_delivery("20240826", [])
+    land(store, NEW, {k: v for k, v in schools.items() if "EtabEducNat" in k})
+    assert run(engine, store, NEW, "20240826").status == "applied"
+    before = directory(engine)
+    families = family_delivery("20240902", range(5))
+    keys = land(store, NEW, {k: v for k, v in families.items() if "EtabEducNat" not in k})
 
     def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("disk full")
+        raise RuntimeError("row E0001 0000000001A Nom1 Prénom1 code ABCD-1234")
 
     monkeypatch.setattr(import_apply, "late_entry_watch", broken)
-    with pytest.raises(RuntimeError):
-        run(engine, store, NEW, "20240902")
-    for table in (*DIRECTORY_TABLES, schema.feed_files, schema.change_log):
-        assert count(engine, table) == 0, table.name
+    failed = run(engine, store, NEW, "20240902")
+    assert failed.status == "failed", failed.reason
+    assert "set aside" in failed.reason and "RuntimeError" in failed.reason
+    assert "E0001" not in failed.reason and "ABCD" not in failed.reason  # no record value
+    # rolled back: the directory is as before, the files wait in landing/, recorded failed
+    after_failure = directory(engine)
+    for name in before:
+        assert before[name].equals(after_failure[name]), name
+    with engine.connect() as conn:
+        ledger = conn.execute(
+            select(schema.feed_files.c.status).where(
+                schema.feed_files.c.file_name.in_([k.rsplit("/", 1)[-1] for k in keys])
+            )
+        ).all()
+    assert [r.status for r in ledger] == ["failed", "failed"]
+    with engine.connect() as conn:
+        shown = directory_status(conn)["school_years"]
+    assert [
+        (f["delivery"], "RuntimeError" in f["reason"]) for f in shown[0]["failed_deliveries"]
+    ] == [("20240902", True)]
     assert all(store.exists(k) for k in keys)
     monkeypatch.undo()
+    # the next runs: it stays set aside; a later delivery of other types goes on, a later
+    # one of its types waits behind it (applied first, it would leave this one out of order)
+    opening = aaf.document([aaf.school("S3", "0590003C", "École Curie")])
+    land(store, NEW, {aaf.name("EtabEducNat", "20240905", mode="Delta"): opening})
+    land(store, NEW, family_delivery("20240909", range(6)))
+    after = import_pending(engine, store, SETTINGS, NEW, imports.FAMILY_IMPORT_TYPES, run_id="n2")
+    statuses = {o.delivery: o.status for o in after}
+    assert statuses == {"20240902": "failed", "20240905": "applied", "20240909": "skipped"}, [
+        o.reason for o in after
+    ]
+    assert "waits behind the delivery 20240902" in after[-1].reason
+    # an operator retries it once the cause is fixed: it applies, then the later Complet
+    retried = import_pending(
+        engine, store, SETTINGS, NEW, imports.FAMILY_IMPORT_TYPES, run_id="n3", retry_failed=True
+    )
+    assert [o.status for o in retried] == ["applied", "applied"], [o.reason for o in retried]
+
+
+def test_a_failed_delivery_whose_files_change_is_tried_again(
+    engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    land(store, NEW, family_delivery("20240902", range(5)))
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(import_apply, "late_entry_watch", broken)
+    assert run(engine, store, NEW, "20240902").status == "failed"
+    monkeypatch.undo()
+    assert run(engine, store, NEW, "20240902").status == "failed"  # the same files: aside
+    land(store, NEW, family_delivery("20240902", range(4)))  # delivered again, other content
     assert run(engine, store, NEW, "20240902").status == "applied"
+    with engine.connect() as conn:
+        statuses = set(conn.scalars(select(schema.feed_files.c.status)))
+    assert statuses == {"applied"}
 
 
 def test_r7_and_r9_through_the_import(engine: Engine, store: ObjectStore) -> None:
@@ -263,9 +319,9 @@ def test_interrupted_move_is_completed_by_the_next_run(
         real_move(store_, moves)
 
     monkeypatch.setattr(import_apply, "move_files", failing)
-    with pytest.raises(OSError):
-        run(engine, store, NEW, "20240902")
-    # committed before the move: the directory holds the delivery, the files still wait
+    applied = run(engine, store, NEW, "20240902")
+    # committed before the move: applied (not a failure), the files still wait
+    assert applied.status == "applied" and "the next run moves them" in applied.reason
     assert count(engine, schema.feed_files) == 3
     assert all(store.exists(k) for k in keys)
     before = directory(engine)

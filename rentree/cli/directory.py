@@ -74,6 +74,12 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for ma
                 f"{hold['reason']}",
                 highlight=False,
             )
+        for failed in y.get("failed_deliveries", []):
+            console.print(
+                f"[red]delivery {failed['delivery']}[/] ({y['school_year']}) set aside: "
+                f"{failed['reason']} (run the import with --retry-failed once fixed)",
+                highlight=False,
+            )
         if y["late_entries"]:
             waiting = ", ".join(f"{e['uai']} {e['level']}" for e in y["late_entries"])
             console.print(f"Late entries {y['school_year']}: {waiting}", highlight=False)

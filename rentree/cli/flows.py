@@ -105,6 +105,7 @@ def flow_parameters(
     keep_for_members: bool,
     requests: Path | None,
     today: datetime | None = None,
+    retry_failed: bool = False,
 ) -> tuple[Callable[..., Any], dict[str, Any]]:
     """The flow function and its parameters for one `rentree run` command line."""
     from rentree.flows import registry
@@ -124,6 +125,8 @@ def flow_parameters(
         params["wait_for_approval"] = False
     if flow is FlowName.nightly:
         params["wait_for_approval"] = False
+    if flow in (FlowName.family_import, FlowName.staff_import, FlowName.nightly):
+        params["retry_failed"] = retry_failed
     if flow is FlowName.share_purge:
         params["undo_run_id"] = undo
         params["keep_for_members"] = keep_for_members
@@ -191,6 +194,11 @@ def run(
     requests: Path | None = typer.Option(
         None, "--requests", help="attach-teachers: CSV teacher_external_id,class_external_id."
     ),
+    retry_failed: bool = typer.Option(
+        False,
+        "--retry-failed",
+        help="imports, nightly: try again the deliveries set aside after a failed apply.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="Show Prefect's logs."),
 ) -> None:
     """Run one phase flow now (on the Prefect server in PREFECT_API_URL, or an embedded one)."""
@@ -211,6 +219,7 @@ def run(
         keep_for_members=keep_for_members,
         requests=requests,
         today=today,
+        retry_failed=retry_failed,
     )
     quiet_prefect(verbose)
     with embedded_prefect(), progress_bars():

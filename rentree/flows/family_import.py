@@ -23,12 +23,14 @@ def family_import(
     hold_id: str | None = None,
     approve: bool | None = None,
     wait_for_approval: bool = True,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Place students and relatives in their new school and class: classes, scolarité
     groups, new local accounts and their activation codes. `schools` (UAIs) limits the run
     to those schools (manual re-runs after late ONDE entries). A delivery above a hold
     threshold waits for approval in this run's form, or later with `hold_id` and `approve`."""
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
+        ctx.retry_failed = retry_failed
         return run_import_phase(
             ctx,
             "Family import",

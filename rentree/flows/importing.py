@@ -21,7 +21,7 @@ from rentree.flows.run.artifacts import (
     publish_summary,
     publish_table,
 )
-from rentree.flows.run.context import RunContext, run_transaction
+from rentree.flows.run.context import RunContext, run_logger, run_transaction
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.reports import write_report
@@ -71,6 +71,7 @@ def import_landing(
         schools=schools,
         phase=phase,
         map_files=mapper,
+        retry_failed=ctx.retry_failed,
     )
 
 
@@ -261,6 +262,18 @@ def finish_phase(
         for h in result.pending_holds
     )
     rejected = [r for r in rows if r["status"] == "quarantined"]
+    failed = [
+        {"year": o.school_year, "delivery": o.delivery, "why": o.reason}
+        for o in outcomes
+        if o.status == "failed"
+    ]
+    for outcome in outcomes:
+        if outcome.detail:
+            run_logger().error(
+                "%s\nWhere it failed (code lines only, no value):\n%s",
+                outcome.reason,
+                outcome.detail,
+            )
     publish_summary(
         ctx,
         title,
@@ -270,6 +283,7 @@ def finish_phase(
             ("Refused", "".join(f"- {r}\n" for r in result.refusals)),
             ("Held, waiting for an operator", pending),
             ("Rejected", markdown_table(rejected) if rejected else ""),
+            ("Set aside after a failed apply", markdown_table(failed) if failed else ""),
             (
                 "Follow-ups",
                 f"Teacher attachments (R10): {result.attachments}; late entries still "
@@ -288,7 +302,11 @@ def finish_phase(
         ctx.status = "rejected"
     elif result.pending_holds:
         ctx.status = "held"
-    elif "quarantined" in statuses or any(d["decision"] == "rejected" for d in result.decisions):
+    elif (
+        "quarantined" in statuses
+        or "failed" in statuses
+        or any(d["decision"] == "rejected" for d in result.decisions)
+    ):
         ctx.status = "rejected"
     ctx.summary = {
         "school_years": sorted({o.school_year for o in outcomes}),
@@ -296,6 +314,7 @@ def finish_phase(
         "applied": statuses.count("applied"),
         "held": [o.hold_id or o.delivery for o in outcomes if o.status == "held"],
         "quarantined": statuses.count("quarantined"),
+        "failed": failed,
         "decisions": decisions,
         "pending_holds": result.pending_holds,
         "refused": result.refusals,

@@ -19,13 +19,18 @@ PHASE = "nightly"
 
 @flow(name="nightly", flow_run_name=run_name(PHASE), log_prints=True)
 def nightly(
-    hold_id: str | None = None, approve: bool | None = None, wait_for_approval: bool = True
+    hold_id: str | None = None,
+    approve: bool | None = None,
+    wait_for_approval: bool = True,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Re-check held files and import the new deliveries of the closing and the new year
     (routing holds what may not apply yet: R7 frozen year, R9 before the ONDE switch), then
     the pending attachments (R10) and the late-entry watch (R12) of the new year.
-    `hold_id` + `approve` decide on a held delivery first."""
+    `hold_id` + `approve` decide on a held delivery first; `retry_failed` tries again the
+    deliveries set aside after a failed apply."""
     with open_run(PHASE, None, resolve_year=new_year_of) as ctx:
+        ctx.retry_failed = retry_failed
         with ctx.workspace.engine.connect() as conn:
             closing, new = current_years(conn)
         years = [y for y in (closing, new) if y is not None]

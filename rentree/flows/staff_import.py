@@ -20,12 +20,14 @@ def staff_import(
     hold_id: str | None = None,
     approve: bool | None = None,
     wait_for_approval: bool = True,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Import the PersEducNat deliveries waiting in landing/<year>/ (default: the new year),
     oldest first: staff get their new schools and leave the ones they left (R8). A delivery
     above a hold threshold waits for approval in this run's form, or later with `hold_id`
     and `approve`."""
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
+        ctx.retry_failed = retry_failed
         return run_import_phase(
             ctx,
             "Staff import",

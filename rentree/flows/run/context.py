@@ -62,6 +62,8 @@ class RunContext:
     workspace: Workspace
     started_at: datetime
     status: str = "completed"
+    # import flows: try again the deliveries set aside after a failed apply (operator's ask)
+    retry_failed: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
     report_keys: list[str] = field(default_factory=list)
 

@@ -17,6 +17,7 @@ from rentree.infra.schema import (
     structures,
     users,
 )
+from rentree.tasks.intake.ledger import failed_deliveries
 from rentree.tasks.rules.retirement.stages import retirement_stages, stage_totals
 
 
@@ -53,6 +54,12 @@ def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
                         select(holds).where(
                             holds.c.school_year == year, holds.c.status == "pending"
                         )
+                    )
+                ],
+                "failed_deliveries": [
+                    {"delivery": f.delivery, "types": sorted(f.types), "reason": f.reason}
+                    for f in sorted(
+                        failed_deliveries(conn, year).values(), key=lambda f: f.delivery
                     )
                 ],
                 "late_entries": [

@@ -16,6 +16,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, delete
 
+from rentree.infra.errors import safe_sentence
 from rentree.infra.naming import archive_key, not_used_archive_key
 from rentree.infra.reports import write_report
 from rentree.infra.schema import feed_files
@@ -137,15 +138,28 @@ def finish_import(
     if moves is None:
         _dry_run(store, plan)
     else:
-        move_files(store, moves)
-    if outcome.held_files.height:
-        written = write_report(store, plan.prefix, f"held_files_{delivery}", outcome.held_files)
-        outcome.report_keys += [written.csv_key, written.parquet_key]
+        try:
+            move_files(store, moves)
+        except Exception as exc:
+            # committed: still applied; the files are known by their hash and a later run
+            # moves them (archive/) or releases them (held/)
+            outcome.reason = (
+                f"{outcome.reason} Its files are not all moved yet ({safe_sentence(exc)}); "
+                "the next run moves them."
+            )
     if plan.route.held and plan.route.apply_types:
         outcome.reason = f"{outcome.reason} Also: {plan.route.reason}"
-    if plan.change_set is not None:
-        outcome.report_keys += write_outcome_reports(
-            store, plan.prefix, outcome, plan.change_set, plan.problems
+    try:
+        if outcome.held_files.height:
+            written = write_report(store, plan.prefix, f"held_files_{delivery}", outcome.held_files)
+            outcome.report_keys += [written.csv_key, written.parquet_key]
+        if plan.change_set is not None:
+            outcome.report_keys += write_outcome_reports(
+                store, plan.prefix, outcome, plan.change_set, plan.problems
+            )
+    except Exception as exc:
+        outcome.reason = (
+            f"{outcome.reason} Its reports could not all be written ({safe_sentence(exc)})."
         )
     return outcome
 

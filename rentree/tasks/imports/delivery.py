@@ -22,8 +22,15 @@ from rentree.infra.naming import FEED_TYPES, check_school_year
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.imports.apply import carry_out, finish_import
+from rentree.tasks.imports.failures import behind_failed, set_aside, transient
 from rentree.tasks.imports.outcome import ImportOutcome
-from rentree.tasks.imports.plan import blocked_outcome, blocking_hold, plan_import, route_plan
+from rentree.tasks.imports.plan import (
+    DeliveryPlan,
+    blocked_outcome,
+    blocking_hold,
+    plan_import,
+    route_plan,
+)
 from rentree.tasks.intake.landing import Delivery, find_delivery
 from rentree.tasks.intake.stage import FileMapper
 
@@ -44,31 +51,49 @@ def import_delivery(
     now: datetime | None = None,
     map_files: FileMapper = map,
     landed: Delivery | None = None,
+    retry_failed: bool = False,
 ) -> ImportOutcome:
     """Import one landing delivery of a school year (all its types, or only `types`).
 
     `map_files` runs the file checks of the stage step (a flow passes its task runner's map).
     `landed` is the delivery as the caller listed it (`import_pending` lists landing/ once).
+    A delivery whose apply fails once checked is set aside (`tasks.imports.failures`) and
+    tried again only with `retry_failed` or once its files change.
     """
     check_school_year(year)
     now = now or datetime.now(UTC)
     landed = landed or find_delivery(store, year, delivery)
-    with engine.begin() as conn:
-        directory_lock(conn)
-        plan = route_plan(conn, store, landed, types or FEED_TYPES, phase, run_id)
-        blocking = blocking_hold(conn, landed, plan.route) if plan.route.apply_types else None
-        if blocking is not None:
-            blocked_outcome(plan.outcome, blocking)
-        elif plan.route.apply_types:
-            plan_import(
-                conn,
-                store,
-                settings,
-                plan,
-                run_id=run_id,
-                today=today or now.date(),
-                schools=schools,
-                map_files=map_files,
+    plan: DeliveryPlan | None = None
+    try:
+        with engine.begin() as conn:
+            directory_lock(conn)
+            plan = route_plan(conn, store, landed, types or FEED_TYPES, phase, run_id)
+            types_applied = plan.route.apply_types
+            blocking = blocking_hold(conn, landed, plan.route) if types_applied else None
+            waiting = (
+                behind_failed(conn, store, landed, types_applied, retry_failed=retry_failed)
+                if types_applied and blocking is None
+                else None
             )
-        moves = None if dry_run else carry_out(conn, store, plan, run_id=run_id, now=now)
+            if blocking is not None:
+                blocked_outcome(plan.outcome, blocking)
+            elif waiting is not None:
+                plan.outcome.status, plan.outcome.reason = waiting
+            elif types_applied:
+                plan_import(
+                    conn,
+                    store,
+                    settings,
+                    plan,
+                    run_id=run_id,
+                    today=today or now.date(),
+                    schools=schools,
+                    map_files=map_files,
+                )
+            moves = None if dry_run else carry_out(conn, store, plan, run_id=run_id, now=now)
+    except Exception as exc:
+        # checked, then failed: set aside; before the checks (storage, connection): raised
+        if plan is None or plan.staged is None or dry_run or transient(exc):
+            raise
+        return set_aside(engine, plan.outcome, plan.staged, exc, run_id=run_id, now=now)
     return finish_import(store, plan, moves)

@@ -13,7 +13,9 @@ from rentree.infra.storage import ObjectStore
 from rentree.tasks.rules.holds import Hold
 from rentree.tasks.sync.changeset import ChangeSet
 
-Status = Literal["applied", "held", "quarantined", "skipped", "already_applied", "dry_run"]
+Status = Literal[
+    "applied", "held", "quarantined", "skipped", "already_applied", "dry_run", "failed"
+]
 STAFF_TYPES: tuple[str, ...] = ("PersEducNat",)
 FAMILY_IMPORT_TYPES: tuple[str, ...] = ("EtabEducNat", "Eleve", "PersRelEleve")
 
@@ -45,6 +47,7 @@ class ImportOutcome:
     held_files: pl.DataFrame = field(default_factory=pl.DataFrame)
     attachments: dict[str, int] = field(default_factory=dict)
     late_entries: int = 0
+    detail: str = ""  # where a failure happened (code lines, never a value): for the log
 
     def summary(self) -> dict[str, Any]:
         """JSON-able, for the `runs` row and the flow's artifacts."""

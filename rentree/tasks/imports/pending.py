@@ -31,12 +31,14 @@ def import_pending(
     phase: str | None = None,
     now: datetime | None = None,
     map_files: FileMapper = map,
+    retry_failed: bool = False,
 ) -> list[ImportOutcome]:
     """Every landing delivery of the year with those types, oldest first (staff-import:
     PersEducNat; family-import: EtabEducNat, Eleve, PersRelEleve). Held files whose reason
     has ended (the switch, the freeze) are first moved back to landing/ to be imported in
     extraction-date order (not by a dry run). A delivery held for approval stops the later
-    ones. landing/ is listed once, after the release."""
+    ones; one set aside after a failed apply stops the later ones with files of its types
+    (`retry_failed` tries it again). landing/ is listed once, after the release."""
     now = now or datetime.now(UTC)
     outcomes: list[ImportOutcome] = []
     if not dry_run:
@@ -68,6 +70,7 @@ def import_pending(
             now=now,
             map_files=map_files,
             landed=landed,
+            retry_failed=retry_failed,
         )
         for landed in scan_landing(store, year).with_types(phase_types)
     ]

@@ -1,7 +1,8 @@
 """The feed-file ledger (`feed_files`): one row per file content and what became of it.
 
 A file is known by the sha256 of its bytes. Its row says whether it was applied, is held
-(with the rule and the reason) or was quarantined. An applied row is final: a later hold or
+(with the rule and the reason), was quarantined, or failed to apply (set aside with the
+reason, until an operator retries it or its files change). An applied row is final: a later hold or
 quarantine of the very same bytes leaves it as it is, while any other row is replaced by the
 newer one.
 """
@@ -9,6 +10,7 @@ newer one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,7 +22,7 @@ from rentree.infra.naming import FeedName
 from rentree.infra.schema import feed_files
 from rentree.tasks.sync.changeset import FILES_SCHEMA
 
-FileStatus = Literal["applied", "held", "quarantined"]
+FileStatus = Literal["applied", "held", "quarantined", "failed"]
 
 _LEDGER_SCHEMA: dict[str, Any] = {
     **FILES_SCHEMA,
@@ -103,3 +105,49 @@ def record_feed_files(
         rows = rows.filter(~pl.col("content_hash").is_in(applied_hashes(conn, hashes)))
     insert_frame(conn, feed_files, rows)
     return rows
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A delivery whose apply failed: set aside, with the reason, until retried."""
+
+    delivery: str  # YYYYMMDD
+    hashes: frozenset[str]
+    types: frozenset[str]
+    reason: str
+
+
+def failed_deliveries(conn: Connection, school_year: str) -> dict[str, FailedDelivery]:
+    """The year's deliveries set aside after a failed apply, by extraction date."""
+    rows = conn.execute(
+        select(
+            feed_files.c.extraction_date,
+            feed_files.c.content_hash,
+            feed_files.c.file_type,
+            feed_files.c.reason,
+        ).where(feed_files.c.school_year == school_year, feed_files.c.status == "failed")
+    ).all()
+    found: dict[str, list[Any]] = {}
+    for row in rows:
+        found.setdefault(row.extraction_date.strftime("%Y%m%d"), []).append(row)
+    return {
+        day: FailedDelivery(
+            delivery=day,
+            hashes=frozenset(r.content_hash for r in entries),
+            types=frozenset(r.file_type for r in entries),
+            reason=str(entries[0].reason or ""),
+        )
+        for day, entries in found.items()
+    }
+
+
+def forget_failed(conn: Connection, school_year: str, delivery: str) -> None:
+    """The delivery is tried again: its `failed` rows go (in the caller's transaction)."""
+    day = datetime.strptime(delivery, "%Y%m%d").date()
+    conn.execute(
+        delete(feed_files).where(
+            feed_files.c.school_year == school_year,
+            feed_files.c.status == "failed",
+            feed_files.c.extraction_date == day,
+        )
+    )
