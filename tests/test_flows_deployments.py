@@ -49,8 +49,10 @@ def test_schedules_of_the_deployments() -> None:
         "staff-import",
         "attach-teachers",
         "share-purge",
+        "retire-missing",
     }
     assert _schedule(deployments["nightly"]) == ("0 2 * * *", "Europe/Paris")
+    assert _schedule(deployments["retire-missing"]) == ("0 3 * * *", "Europe/Paris")
     assert _schedule(deployments["storage-report"]) == ("0 6 * * 1", "Europe/Paris")
     assert _schedule(deployments["onde-switch"]) == ("0 * * * *", "Europe/Paris")
     # The hourly detection acts only inside the window: the flow checks it.
