@@ -111,13 +111,11 @@ def closing_year(engine: Engine, store: LocalStore) -> None:
     imported(engine, store, CLOSING, "20230911", datetime(2023, 9, 11, 2, tzinfo=UTC))
 
 
-def test_late_re_registration_keeps_the_account_and_applies_the_late_entries(
-    engine: Engine, store: LocalStore
-) -> None:
-    """E3 leaves the maternelle in GS and comes back in CP of the élémentaire, re-registered
-    in ONDE with a new feed id and the same INE, with the late entries of the second complete
-    family delivery of the new year: same account (login, productions, shares), the late entry
-    arrives and the teacher's pending attachment to the CP class is applied (R1, R10, R12)."""
+def until_the_late_entries(engine: Engine, store: LocalStore) -> tuple[str, list[str]]:
+    """The closing year (E3 in GS at the maternelle owns a document shared with E1), the
+    freeze, the staff, the switch, the teacher's request for the CP class (pending: no pupil
+    yet) and the first family delivery without CP nor E3. Returns E3's login and the pupils of
+    that delivery."""
     closing_year(engine, store)
     login = rows(engine, "SELECT login FROM users WHERE external_id = 'E3'")[0][0]
     with engine.begin() as conn:
@@ -187,7 +185,18 @@ def test_late_re_registration_keeps_the_account_and_applies_the_late_entries(
     assert rows(engine, "SELECT missing_since IS NOT NULL FROM users WHERE external_id = 'E3'") == [
         (True,)
     ]
+    return login, first
 
+
+def test_late_re_registration_keeps_the_account_and_applies_the_late_entries(
+    engine: Engine, store: LocalStore
+) -> None:
+    """E3 leaves the maternelle in GS and comes back in CP of the élémentaire, re-registered
+    in ONDE with a new feed id and the same INE, with the late entries of the second complete
+    family delivery of the new year: same account (login, productions, shares), the late entry
+    arrives and the teacher's pending attachment to the CP class is applied (R1, R10, R12)."""
+    login, first = until_the_late_entries(engine, store)
+    cp = class_id(NEW, UA, "CP-A")
     # second complete delivery: the late entries, E3 under a new id with the same INE
     late = [
         *first,
@@ -243,6 +252,34 @@ def test_late_re_registration_keeps_the_account_and_applies_the_late_entries(
     outcome = imported(engine, store, NEW, "20240918", LATE)
     assert outcome.counts["users_back"] == 1 and outcome.counts["users_created"] == 0
     assert rows(engine, "SELECT missing_since FROM users WHERE external_id = 'E3'") == [(None,)]
+
+
+def test_a_run_for_the_late_school_only_brings_the_re_registered_pupil_back(
+    engine: Engine, store: LocalStore
+) -> None:
+    """The manual re-run for the school with the late entries: the returning pupil's mark
+    clears and their level changes with their new links, so that the late entry is resolved
+    and the teacher's pending attachment applies (R1, R10, R12)."""
+    _, first = until_the_late_entries(engine, store)
+    late = [*first, pupil("ONDE-77", INES["E3"], SA, "CP-A", "CP", "10/02/2018", "R3")]
+    families = {
+        "EtabEducNat": SCHOOLS,
+        "Eleve": late,
+        "PersRelEleve": relatives("R1", "R2", "R3", "R4"),
+    }
+    land(store, NEW, "20240910", families)
+    outcome = import_delivery(
+        engine, store, SETTINGS, NEW, "20240910", run_id="late", now=LATE, schools=[UA]
+    )
+    assert outcome.status == "applied", outcome.reason
+    assert rows(engine, "SELECT level, missing_since FROM users WHERE external_id = 'E3'") == [
+        ("CP", None)
+    ]
+    cp = class_id(NEW, UA, "CP-A")
+    linked = "SELECT user_external_id FROM user_classes WHERE class_external_id = :c"
+    assert set(rows(engine, linked, c=cp)) == {("E3",), ("T1",)}
+    assert rows(engine, "SELECT count(*) FROM pending_attachments") == [(0,)]
+    assert outcome.late_entries == 0
 
 
 def test_delta_re_registration_deletes_the_old_id_and_adds_the_new_one(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import polars as pl
 
 from rentree.infra.naming import class_id
@@ -63,6 +65,15 @@ def student_rows(frame: pl.DataFrame, structure_uais: pl.DataFrame) -> pl.DataFr
     )
 
 
+def _at_school(people: pl.DataFrame, school_after: pl.DataFrame) -> pl.DataFrame:
+    """`structure_uai` of each person: their school after the delivery when known."""
+    joined = people.join(school_after, on="external_id", how="left")
+    current = pl.col("structure_uai") if "structure_uai" in people.columns else pl.lit(None)
+    return joined.with_columns(
+        pl.coalesce("_school", current).cast(pl.String).alias("structure_uai")
+    ).drop("_school")
+
+
 def plan_students(
     frame: pl.DataFrame,
     directory: Directory,
@@ -94,8 +105,6 @@ def plan_students(
             pl.col("struct_id").alias("structure_uai"),
         )
     )
-    people.add_to(changes, created)
-
     current_school = (
         directory.structure_links.filter(pl.col("source") == "feed")
         .sort("structure_uai")
@@ -108,6 +117,19 @@ def plan_students(
         .otherwise(pl.col("structure_uai"))
         .alias("school")
     )
+    # updates and returns count under the pupil's school after the delivery, so that a run
+    # for some schools (late entries) keeps them with the pupils' new links
+    school_after = (
+        rows.filter(pl.col("operation") != "delete")
+        .select(pl.col("account_id").alias("external_id"), pl.col("school").alias("_school"))
+        .unique("external_id", keep="first")
+    )
+    people = dataclasses.replace(
+        people,
+        updated=_at_school(people.updated, school_after),
+        back=_at_school(people.back, school_after),
+    )
+    people.add_to(changes, created)
 
     # school link (feed): exactly the school the record names
     scoped = rows.filter(touches("struct_id"))
