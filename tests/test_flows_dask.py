@@ -3,6 +3,7 @@ parsed and validated as parallel tasks on a (local) Dask cluster."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from rentree.infra.workspace import open_workspace
 from rentree.synthetic import generate_region
 from rentree.synthetic.landing import land_delivery
 from rentree.tasks.intake.stage import StagedDelivery, stage_delivery
+from rentree.tasks.intake.validate import StoredFile
+from tests.conftest import make_s3_store
 
 pytestmark = pytest.mark.flows
 
@@ -108,3 +111,67 @@ def test_import_flow_runs_its_file_checks_on_dask(
     assert outcome["status"] == "completed", outcome
     assert outcome["applied"] == 1
     assert ran_on_dask > 0
+
+
+@flow(name="stage-with-keys-on-dask")
+def stage_with_keys(
+    year: str, delivery: str, address: str, storage_url: str, endpoint: str
+) -> tuple[Any, list[Any], set[int]]:
+    """Stage one delivery of an S3 store with its file checks on the Dask cluster at
+    `address`; returns the outcome, what the workers were sent, and their process ids."""
+    settings = load_settings(
+        task_runner="dask", dask_address=address, storage_url=storage_url, s3_endpoint_url=endpoint
+    )
+    ws = open_workspace(settings)
+    sent: list[Any] = []
+    pids: set[int] = set()
+    try:
+        with FileCheckMapper(settings) as mapper, ws.engine.connect() as conn:
+
+            def recording(check: Any, files: Any, names: Any, contexts: Any) -> Any:
+                sent.extend(files)
+                return mapper(check, files, names, contexts)
+
+            staged = stage_delivery(conn, ws.store, year, delivery, settings, map_files=recording)
+            from distributed import Client
+
+            with Client(address) as client:
+                pids = set(client.run(os.getpid).values())
+            return staged, sent, pids
+    finally:
+        ws.engine.dispose()
+
+
+def test_workers_get_storage_keys_and_need_no_shared_folder(
+    engine: Engine, moto_endpoint: str, tmp_path: Path, prefect_harness: None
+) -> None:
+    store = make_s3_store(moto_endpoint)
+    region = generate_region("tiny", tmp_path / "region", chunk_size=60)
+    manifest: dict[str, Any] = region.manifest
+    first = manifest["deliveries"][0]
+    land_delivery(store, region.out, manifest, first["delivery"])
+    os.environ["RENTREE_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    try:
+        # worker processes of their own: nothing of this process's memory or temp folders
+        with LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster:
+            staged, sent, worker_pids = stage_with_keys(
+                first["school_year"],
+                first["delivery"],
+                cluster.scheduler_address,
+                store.url,
+                moto_endpoint,
+            )
+    finally:
+        del os.environ["RENTREE_DATABASE_URL"]
+    assert len(sent) == len(first["files"]) > 4
+    assert all(isinstance(f, StoredFile) and f.store.url == store.url for f in sent)
+    assert os.getpid() not in worker_pids and len(worker_pids) == 2
+    with engine.connect() as conn:
+        serial = stage_delivery(
+            conn, store, first["school_year"], first["delivery"], load_settings()
+        )
+    assert isinstance(staged, StagedDelivery) and isinstance(serial, StagedDelivery)
+    for feed_type, frame in serial.frames.items():
+        assert staged.frames[feed_type].equals(frame), feed_type

@@ -8,7 +8,6 @@ flow run ends, so a run with nothing to import never starts a Dask cluster.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -21,17 +20,22 @@ from rentree.flows.run.artifacts import Progress
 from rentree.flows.run.task_runner import make_task_runner
 from rentree.infra.naming import FeedNameError, parse_feed_name
 from rentree.infra.settings import Settings
-from rentree.tasks.intake.validate import CheckContext, FileCheck, check_file
+from rentree.tasks.intake.validate import (
+    CheckContext,
+    FileCheck,
+    StoredFile,
+    check_stored_file,
+)
 
-FileChecker = Callable[[str | Path, str, CheckContext], FileCheck]
+FileChecker = Callable[[StoredFile, str, CheckContext], FileCheck]
 
 
 @task(name="check-file", cache_policy=NO_CACHE, task_run_name="check {file_name}")
 def check_file_task(
-    path: str, file_name: str, context: CheckContext, check: FileChecker = check_file
+    file: StoredFile, file_name: str, context: CheckContext, check: FileChecker = check_stored_file
 ) -> FileCheck:
-    """Read and validate one feed file (a chunk of a delivery)."""
-    return check(path, file_name, context)
+    """Read and validate one feed file (a chunk of a delivery) from the store."""
+    return check(file, file_name, context)
 
 
 def _delivery_of(names: Sequence[str]) -> str:
@@ -75,17 +79,17 @@ class FileCheckMapper:
     def __call__(
         self,
         check: FileChecker,
-        paths: Sequence[Path],
+        files: Sequence[StoredFile],
         names: Sequence[str],
         contexts: Sequence[CheckContext],
     ) -> Iterable[FileCheck]:
-        if not paths:
+        if not files:
             return []
-        progress = Progress(f"checking {_delivery_of(names)} ({len(paths)} files)", len(paths))
+        progress = Progress(f"checking {_delivery_of(names)} ({len(files)} files)", len(files))
         futures = self._started().map(
             check_file_task,  # type: ignore[arg-type]
             parameters={
-                "path": [str(p) for p in paths],
+                "file": list(files),
                 "file_name": list(names),
                 "context": list(contexts),
                 "check": unmapped(check),

@@ -13,6 +13,7 @@ import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -78,6 +79,26 @@ class ObjectStore(Protocol):
         """Drop what interrupted writes left under a prefix (temporary files, unfinished
         multipart uploads) started more than `older_than` ago; returns how many."""
         ...
+
+
+@dataclass(frozen=True)
+class StoreAddress:
+    """Where a store is, in plain picklable values: what a worker on another host needs to
+    open the same store (`s3://bucket/prefix` and its endpoint, or an absolute folder).
+    Credentials are not in it: a worker finds its own, the boto3 way."""
+
+    url: str
+    endpoint_url: str | None = None
+
+    def open(self) -> ObjectStore:
+        if self.url.startswith("s3://"):
+            bucket, _, prefix = self.url.removeprefix("s3://").partition("/")
+            return S3Store(bucket, prefix, endpoint_url=self.endpoint_url)
+        return LocalStore(Path(self.url.removeprefix("file://")))
+
+
+def address_of(store: ObjectStore) -> StoreAddress:
+    return StoreAddress(store.url, getattr(store, "endpoint_url", None))
 
 
 def sha256_of(store: ObjectStore, key: str) -> str:
@@ -242,6 +263,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
+        self.endpoint_url = endpoint_url
         self.client = client or boto3.client(
             "s3",
             endpoint_url=endpoint_url,

@@ -1,8 +1,9 @@
 """Staging a delivery: from `landing/<school-year>/` to checked frames, or to quarantine.
 
-A delivery is the set of files of one extraction date (feeds.md). Each file is downloaded
-to a temporary file (streamed), hashed and checked on its own (`check_file`, which a flow
-can map over a task runner); then the delivery is checked as a whole. A file error, or a
+A delivery is the set of files of one extraction date (feeds.md). Each file is hashed as it
+streams from the store, then checked on its own by whoever the file mapper gives it to (a
+worker receives the store's address and the key: `check_stored_file`); then the delivery is
+checked as a whole. A file error, or a
 file with too many invalid records, makes the delivery `Quarantined`: staging decides it
 and changes nothing; `quarantine_delivery` (the import's effect step, which a dry run
 skips) then moves every file of the delivery to `quarantine/<school-year>/<YYYYMMDD>/`
@@ -14,7 +15,6 @@ tables: applying a staged delivery is the sync engine's work.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import tempfile
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -40,22 +40,22 @@ from rentree.infra.naming import (
 from rentree.infra.reports import WrittenReport
 from rentree.infra.schema import feed_files
 from rentree.infra.settings import Settings
-from rentree.infra.storage import ObjectStore, move_once, sha256_of
+from rentree.infra.storage import ObjectStore, address_of, move_once, sha256_of
 from rentree.tasks.intake.landing import Delivery, find_delivery, list_deliveries
 from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
 from rentree.tasks.intake.validate import (
     CheckContext,
     FileCheck,
+    StoredFile,
     assess_delivery,
-    check_file,
     check_not_used,
+    check_stored_file,
     lookups,
     not_used_note,
     write_validation_report,
 )
 
 REPORT_NAME = "validation-report"
-_HASH_BLOCK = 1024 * 1024
 
 # How a flow runs the file checks: `map` here, a task runner's map in the flows.
 FileMapper = Callable[..., Iterable[FileCheck]]
@@ -133,10 +133,12 @@ def stage_delivery(
     `types` limits the work to the files of those feed types (a phase reads only what it
     applies: staff-import parses no pupil file); the others stay in landing/ untouched.
 
-    `map_files(check_file, paths, names, contexts)` runs the file checks; a flow passes
-    its task runner's map to check the chunks in parallel. The `feed_files` rows of a
-    quarantine are written by `quarantine_delivery`: staging reads only. `landed` is the
-    delivery as the caller listed it (an import lists landing/ once), else listed here.
+    `map_files(check_stored_file, files, names, contexts)` runs the file checks; a flow
+    passes its task runner's map to check the chunks in parallel. Workers get storage keys
+    (`StoredFile`), never a local path: a cluster on other hosts needs only the storage.
+    The `feed_files` rows of a quarantine are written by `quarantine_delivery`: staging
+    reads only. `landed` is the delivery as the caller listed it (an import lists landing/
+    once), else listed here.
     """
     found = landed or find_delivery(store, school_year, delivery)
     if not found.files and not found.strays:
@@ -152,27 +154,26 @@ def stage_delivery(
             f"{landing_prefix(school_year)} holds no {', '.join(sorted(types or ()))} file "
             f"of the delivery {delivery}; nothing to stage."
         )
-    with tempfile.TemporaryDirectory(prefix="rentree-stage-") as tmp:
-        paths = [Path(tmp) / f"{i:04d}-{f.feed.name}" for i, f in enumerate(files)]
-        for file, path in zip(files, paths, strict=True):
-            store.download(file.key, path)
-        hashes = [_sha256(path) for path in paths]
-        applied = applied_hashes(conn, hashes)
-        pending = [i for i, h in enumerate(hashes) if h not in applied]
-        keys = tuple(f.key for f in files)
-        if not pending and not strays:
-            return AlreadyApplied(school_year, delivery, keys)
-        context = CheckContext(school_year=school_year)
-        names = [files[i].feed.name for i in pending] + [_base(k) for k in strays]
-        checks = list(
-            map_files(
-                check_file,
-                [paths[i] for i in pending] + [Path(tmp) / "stray"] * len(strays),
-                names,
-                [context] * len(names),
-            )
+    # hashed as they stream from the store: files applied before are never read further
+    hashes = [sha256_of(store, f.key) for f in files]
+    applied = applied_hashes(conn, hashes)
+    pending = [i for i, h in enumerate(hashes) if h not in applied]
+    keys = tuple(f.key for f in files)
+    if not pending and not strays:
+        return AlreadyApplied(school_year, delivery, keys)
+    context = CheckContext(school_year=school_year)
+    address = address_of(store)
+    names = [files[i].feed.name for i in pending] + [_base(k) for k in strays]
+    checks = list(
+        map_files(
+            check_stored_file,
+            [StoredFile(address, files[i].key) for i in pending]
+            + [StoredFile(address, k) for k in strays],
+            names,
+            [context] * len(names),
         )
-        checks += _set_aside_checks(store, not_used, Path(tmp))
+    )
+    checks += _set_aside_checks(store, not_used)
     known = known_in_directory(conn, lookups(checks))
     assessment = assess_delivery(
         checks, known, settings.invalid_record_ratio, [_base(k) for k in not_used]
@@ -224,15 +225,16 @@ def stage_delivery(
     )
 
 
-def _set_aside_checks(store: ObjectStore, keys: Iterable[str], folder: Path) -> list[FileCheck]:
+def _set_aside_checks(store: ObjectStore, keys: Iterable[str]) -> list[FileCheck]:
     """A file error for each file set aside whose content is not an AAF file at all."""
     checks = []
-    for key in keys:
-        path = folder / f"not-used-{_base(key)}"
-        store.download(key, path)
-        problem = check_not_used(path, _base(key))
-        if problem is not None:
-            checks.append(FileCheck(_base(key), None, 0, None, empty_failures(), problem))
+    with tempfile.TemporaryDirectory(prefix="rentree-stage-") as tmp:
+        for key in keys:
+            path = Path(tmp) / f"not-used-{_base(key)}"
+            store.download(key, path)
+            problem = check_not_used(path, _base(key))
+            if problem is not None:
+                checks.append(FileCheck(_base(key), None, 0, None, empty_failures(), problem))
     return checks
 
 
@@ -264,11 +266,6 @@ def quarantine_delivery(
         now=now,
     )
     return dataclasses.replace(quarantined, keys=tuple(targets))
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def known_in_directory(conn: Connection, asked: KnownIds) -> KnownIds:

@@ -9,6 +9,7 @@ English sentence and the support channel that can fix it (domain.md, "Who to con
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,7 +33,7 @@ from rentree.infra.naming import (
     school_year_of,
 )
 from rentree.infra.reports import WrittenReport, write_report
-from rentree.infra.storage import ObjectStore
+from rentree.infra.storage import ObjectStore, StoreAddress
 
 REPORT_SCHEMA: dict[str, Any] = {
     "file": pl.String,
@@ -141,6 +142,29 @@ def not_used_note(names: Sequence[str]) -> str:
         f"Not used: {len(names)} file(s) of types rentree does not read ({kinds}), archived "
         "with the delivery."
     )
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A feed file as a worker receives it: the store's address and the key, never a local
+    path, so that workers on other hosts need the storage and nothing shared with the flow."""
+
+    store: StoreAddress
+    key: str
+
+
+def check_stored_file(file: StoredFile, file_name: str, context: CheckContext) -> FileCheck:
+    """`check_file` on a file of the store, downloaded into the worker's own temporary
+    folder (streamed) and removed after."""
+    try:
+        feed_name_of(file_name)
+    except AafFileError:
+        # the name alone rejects the file (a stray): nothing to download
+        return check_file(file.key, file_name, context)
+    with tempfile.TemporaryDirectory(prefix="rentree-check-") as tmp:
+        path = Path(tmp) / "feed.xml"
+        file.store.open().download(file.key, path)
+        return check_file(path, file_name, context)
 
 
 def school_year_for(
