@@ -32,8 +32,10 @@ soak: $(STAMP)
 	RENTREE_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest tests/test_model_rules.py \
 		-k "soak and $(SOAK_DB)" -s -q
 
+# BENCH_SCALE=tiny|small|region (default small), BENCH_PARTS=feeds,sync,...,
+# BENCH_JSON=FILE writes the figures for machines.
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(if $(BENCH_JSON),--json $(BENCH_JSON))
 
 serve: $(STAMP)
 	bash scripts/serve.sh

@@ -9,11 +9,10 @@ resident memory of this process.
 from __future__ import annotations
 
 import multiprocessing
-import resource
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench_figures import Figure, peak_mb, timed
 from lxml import etree
 
 from rentree.infra.aaf import RECORD_TAGS
@@ -84,7 +83,7 @@ def _chunk_peak(path: str, year: str) -> tuple[int, float]:
     return check.records, peak_kb / 1024
 
 
-def run(workdir: Path) -> list[tuple[str, str]]:
+def run(workdir: Path) -> list[Figure | tuple[str, str]]:
     region = workdir / "region"
     chosen = _largest_delivery(region) if region.exists() else None
     if chosen is None:
@@ -94,18 +93,15 @@ def run(workdir: Path) -> list[tuple[str, str]]:
     structures = [(p, f) for p, f in files if f.file_type == "EtabEducNat"]
     size_mb = sum(p.stat().st_size for p, _ in measured) / 1e6
 
-    started = time.perf_counter()
-    lxml_records = _lxml_alone([p for p, _ in measured])
-    lxml_seconds = time.perf_counter() - started
-
+    # the floor: lxml iterparse counting the same records, in the same run
+    with timed() as floor:
+        lxml_records = _lxml_alone([p for p, _ in measured])
     context = CheckContext(year)
-    started = time.perf_counter()
-    checks = [check_file(p, f.name, context) for p, f in structures + measured]
-    assessment = assess_delivery(checks, known_from_files(checks), 0.05)
-    rentree_seconds = time.perf_counter() - started
+    with timed() as took:
+        checks = [check_file(p, f.name, context) for p, f in structures + measured]
+        assessment = assess_delivery(checks, known_from_files(checks), 0.05)
     records = sum(c.records for c in checks if c.file_type in MEASURED)
     invalid = assessment.report.filter(assessment.report["severity"] != "warning").height
-    process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     biggest = max(measured, key=lambda item: item[0].stat().st_size)[0]
     spawn = multiprocessing.get_context("spawn")
@@ -113,25 +109,22 @@ def run(workdir: Path) -> list[tuple[str, str]]:
         chunk_records, chunk_peak = pool.submit(_chunk_peak, str(biggest), year).result()
 
     counts = {t: sum(c.records for c in checks if c.file_type == t) for t in MEASURED}
+    what = ", ".join(f"{counts[t]:,} {t}" for t in MEASURED)
     return [
-        (
-            "feeds: files measured",
-            f"{len(measured)} files of delivery {measured[0][1].delivery} ({year}), "
-            f"{size_mb:,.0f} MB: " + ", ".join(f"{counts[t]:,} {t}" for t in MEASURED),
+        Figure(
+            "feeds.parse_validate",
+            f"parse + validate {len(measured)} files ({size_mb:,.0f} MB: {what})",
+            seconds=took.seconds,
+            cpu_seconds=took.cpu_seconds,
+            floor_seconds=floor.seconds,
+            floor_cpu_seconds=floor.cpu_seconds,
+            floor_label=f"lxml iterparse, {lxml_records:,} records",
+            peak_mb=peak_mb(),
+            note=f"{records / took.seconds:,.0f} records/s, {invalid} errors",
         ),
-        (
-            "feeds: lxml alone",
-            f"{lxml_records / lxml_seconds:,.0f} records/s ({lxml_seconds:.1f} s)",
+        Figure(
+            "feeds.one_chunk_peak",
+            f"check one chunk in a fresh process ({chunk_records:,} records, {biggest.name})",
+            peak_mb=chunk_peak,
         ),
-        (
-            "feeds: parse + validate",
-            f"{records / rentree_seconds:,.0f} records/s ({rentree_seconds:.1f} s, "
-            f"{invalid} file or record errors)",
-        ),
-        ("feeds: ratio to lxml alone", f"{rentree_seconds / lxml_seconds:.1f}x the time"),
-        (
-            "feeds: peak memory, one chunk",
-            f"{chunk_peak:,.0f} MB RSS for {chunk_records:,} records ({biggest.name})",
-        ),
-        ("feeds: peak memory, whole delivery", f"{process_peak:,.0f} MB RSS (this process)"),
     ]
