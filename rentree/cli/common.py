@@ -33,9 +33,10 @@ def fail(sentence: str, code: int = EXIT_UNUSABLE) -> NoReturn:
 @contextmanager
 def workspace() -> Iterator[Workspace]:
     """Open the workspace, turning configuration problems into one sentence and exit 2."""
+    import click
     from sqlalchemy.exc import ArgumentError
 
-    from rentree.infra.errors import ADVICE, DatabaseError
+    from rentree.infra.errors import ADVICE, DatabaseError, safe_sentence
     from rentree.infra.settings import ConfigurationError, redact_url
     from rentree.infra.workspace import open_workspace
 
@@ -57,6 +58,11 @@ def workspace() -> Iterator[Workspace]:
         fail(str(exc))
     except DatabaseError as exc:
         fail(f"{exc}; {ADVICE}.")
+    except Exception as exc:
+        if isinstance(exc, click.exceptions.Exit | click.exceptions.Abort):
+            raise
+        # never a traceback, never a library's text (it may quote the data)
+        fail(f"the command stopped: {safe_sentence(exc)}; {ADVICE}.")
     finally:
         ws.engine.dispose()
 
