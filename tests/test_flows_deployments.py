@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from rentree.flows.deployments import build_deployments
 from rentree.flows.onde_switch import onde_switch, switch_event
+from rentree.flows.registry import FLOWS
 from rentree.infra.naming import feed_file_name, landing_key
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
@@ -40,17 +41,9 @@ def _schedule(deployment: Any) -> tuple[str, str]:
 
 def test_schedules_of_the_deployments() -> None:
     deployments = _by_flow()
-    assert set(deployments) == {
-        "nightly",
-        "storage-report",
-        "onde-switch",
-        "family-import",
-        "freeze",
-        "staff-import",
-        "attach-teachers",
-        "share-purge",
-        "retire-missing",
-    }
+    # every flow the registry names is deployed, tagged with its name
+    assert set(deployments) == set(FLOWS)
+    assert all(d.tags == ["rentree", name] for name, d in deployments.items())
     assert _schedule(deployments["nightly"]) == ("0 2 * * *", "Europe/Paris")
     assert _schedule(deployments["retire-missing"]) == ("0 3 * * *", "Europe/Paris")
     assert _schedule(deployments["storage-report"]) == ("0 6 * * 1", "Europe/Paris")

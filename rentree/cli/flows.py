@@ -14,21 +14,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, guarded, workspace
+from rentree.flows.registry import FLOWS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
 
-class FlowName(StrEnum):
-    freeze = "freeze"
-    staff_import = "staff-import"
-    onde_switch = "onde-switch"
-    family_import = "family-import"
-    attach_teachers = "attach-teachers"
-    share_purge = "share-purge"
-    retire_missing = "retire-missing"
-    storage_report = "storage-report"
-    nightly = "nightly"
+# The flows' names come from the registry (listed there once).
+FlowName = StrEnum("FlowName", {name.replace("-", "_"): name for name in FLOWS})  # type: ignore[misc]
 
 
 class Scale(StrEnum):
@@ -107,47 +100,43 @@ def flow_parameters(
     today: datetime | None = None,
     retry_failed: bool = False,
 ) -> tuple[Callable[..., Any], dict[str, Any]]:
-    """The flow function and its parameters for one `rentree run` command line."""
+    """The flow function and its parameters for one `rentree run` command line: each option
+    goes to the flow parameter of its name, when the flow's signature has it."""
     from rentree.flows import registry
 
     function = registry.flow_by_name(flow.value)
-    params: dict[str, Any] = {}
-    if flow is not FlowName.storage_report and flow is not FlowName.nightly:
-        params["year"] = year
-    if flow in registry.CHANGING_FLOWS:
-        params["dry_run"] = dry_run
-    if flow is FlowName.family_import:
-        params["schools"] = schools or None
-    holding = (FlowName.family_import, FlowName.staff_import, FlowName.share_purge)
-    if flow in (*holding, FlowName.retire_missing):
-        params["hold_id"] = hold_id
-        params["approve"] = approve
-        params["wait_for_approval"] = False
-    if flow is FlowName.nightly:
-        params["wait_for_approval"] = False
-    if flow in (FlowName.family_import, FlowName.staff_import, FlowName.nightly):
-        params["retry_failed"] = retry_failed
-    if flow is FlowName.share_purge:
-        params["undo_run_id"] = undo
-        params["keep_for_members"] = keep_for_members
-    if flow is FlowName.retire_missing:
-        params["undo_run_id"] = undo
-        params["today"] = today.date() if today else None
-    if flow is FlowName.onde_switch:
-        params["confirm"] = confirm
-    if flow is FlowName.attach_teachers:
-        from rentree.flows.attach_teachers import RequestFileError, store_requests
+    options: dict[str, Callable[[], Any]] = {
+        "year": lambda: year,
+        "dry_run": lambda: dry_run,
+        "schools": lambda: schools or None,
+        "school": lambda: schools[0] if schools else None,
+        "hold_id": lambda: hold_id,
+        "approve": lambda: approve,
+        # a terminal does not wait for the approval form: a hold stays pending, said so
+        "wait_for_approval": lambda: False,
+        "undo_run_id": lambda: undo,
+        "keep_for_members": lambda: keep_for_members,
+        "confirm": lambda: confirm,
+        "today": lambda: today.date() if today else None,
+        "requests_key": lambda: stored_requests(requests, year, flow.value),
+        "retry_failed": lambda: retry_failed,
+    }
+    wanted = registry.parameters_of(function)
+    return function, {name: given() for name, given in options.items() if name in wanted}
 
-        if requests is not None:
-            # By storage key, never inline: a region's list is far above Prefect's 512 KB.
-            with workspace() as ws:
-                try:
-                    data = requests.read_bytes()
-                    params["requests_key"] = store_requests(ws.store, data, str(requests), year)
-                except (OSError, RequestFileError) as exc:
-                    fail(str(exc) if isinstance(exc, RequestFileError) else f"{requests}: {exc}.")
-        params["school"] = schools[0] if schools else None
-    return function, params
+
+def stored_requests(requests: Path | None, year: str | None, flow: str) -> str | None:
+    """A request list goes to the flow by storage key, never inline: a region's list is far
+    above Prefect's 512 KB parameter limit."""
+    if requests is None:
+        return None
+    from rentree.tasks.rules.attachment_requests import RequestFileError, store_requests
+
+    with workspace() as ws:
+        try:
+            return store_requests(ws.store, requests.read_bytes(), str(requests), year, flow)
+        except (OSError, RequestFileError) as exc:
+            fail(str(exc) if isinstance(exc, RequestFileError) else f"{requests}: {exc}.")
 
 
 def print_outcome(name: str, outcome: dict[str, Any]) -> None:

@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
     from rentree.tasks.rules.attachments import AttachmentResult
 
-FLOW = "attach-teachers"
-
 
 def attach_teachers(
     file: Path | None = typer.Argument(
@@ -38,9 +36,11 @@ def attach_teachers(
     """
     from sqlalchemy import select
 
+    from rentree.flows.attach_teachers import PHASE as FLOW  # runs recorded as the flow's
     from rentree.infra.db import directory_lock
-    from rentree.infra.reports import write_report
-    from rentree.infra.schema import runs, structures
+    from rentree.infra.runs import record_run
+    from rentree.infra.schema import structures
+    from rentree.tasks.rules.attachment_requests import write_attachment_reports
     from rentree.tasks.rules.attachments import request_attachments, school_team_requests
     from rentree.tasks.rules.years import current_years
 
@@ -73,31 +73,26 @@ def attach_teachers(
         result = request_attachments(conn, requests, run_id, now)
         report_year = year or _year_of(result) or "all"
         status = "completed" if result.all_attached else "rejected"
-        conn.execute(
-            runs.insert().values(
-                run_id=run_id,
-                flow=FLOW,
-                school_year=report_year,
-                started_at=now,
-                finished_at=datetime.now(UTC),
-                status=status,
-                dry_run=False,
-                summary=result.counts(),
-            )
+        record_run(
+            conn,
+            run_id=run_id,
+            flow=FLOW,
+            school_year=report_year,
+            started_at=now,
+            status=status,
+            dry_run=False,
+            summary=result.counts(),
         )
-    prefix = reports_prefix(report_year, FLOW, run_id)
-    written = [
-        write_report(ws.store, prefix, "attached", result.attached),
-        write_report(ws.store, prefix, "not_attached", result.not_attached()),
-    ]
+    keys = write_attachment_reports(ws.store, reports_prefix(report_year, FLOW, run_id), result)
     _print(result)
-    for report in written:
-        console.print(f"report: {ws.store.link(report.csv_key)}", highlight=False)
+    for key in keys:
+        if key.endswith(".csv"):
+            console.print(f"report: {ws.store.link(key)}", highlight=False)
     raise typer.Exit(EXIT_DONE if result.all_attached else EXIT_REJECTED)
 
 
 def _read_file(file: Path) -> pl.DataFrame:
-    from rentree.flows.attach_teachers import RequestFileError, read_requests
+    from rentree.tasks.rules.attachment_requests import RequestFileError, read_requests
 
     try:
         data = file.read_bytes()
@@ -112,8 +107,12 @@ def _read_file(file: Path) -> pl.DataFrame:
 def _year_of(result: AttachmentResult) -> str | None:
     import polars as pl
 
-    ids = pl.concat([result.attached, result.pending])["class_external_id"]
-    years = ids.str.extract(r"^(\d{4}-\d{4}):").drop_nulls().unique().sort()
+    from rentree.infra.naming import year_of_ids
+
+    ids = pl.concat([result.attached, result.pending]).select(
+        year_of_ids(pl.col("class_external_id")).alias("year")
+    )
+    years = ids["year"].drop_nulls().unique().sort()
     return years[-1] if years.len() else None
 
 

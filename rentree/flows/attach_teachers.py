@@ -3,8 +3,6 @@ under R10 (a class with no student yet keeps the request pending)."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +19,12 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name, run_transaction
 from rentree.flows.run.guard import directory_guard
-from rentree.infra.naming import request_list_key
-from rentree.infra.reports import write_report
-from rentree.infra.storage import ObjectStore
+from rentree.tasks.rules.attachment_requests import (
+    REQUEST_COLUMNS,
+    no_requests,
+    read_requests,
+    write_attachment_reports,
+)
 from rentree.tasks.rules.attachments import (
     AttachmentResult,
     request_attachments,
@@ -31,37 +32,6 @@ from rentree.tasks.rules.attachments import (
 )
 
 PHASE = "attach-teachers"
-REQUEST_COLUMNS = ("teacher_external_id", "class_external_id")
-
-
-class RequestFileError(ValueError):
-    """A request list that cannot be read; the message is one sentence."""
-
-
-def read_requests(data: bytes, where: str) -> pl.DataFrame:
-    """The request list: header `teacher_external_id,class_external_id`, `,` or `;`."""
-    header = data.split(b"\n", 1)[0]
-    separator = ";" if header.count(b";") > header.count(b",") else ","
-    try:
-        frame = pl.read_csv(io.BytesIO(data), separator=separator, infer_schema=False)
-    except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        raise RequestFileError(f"{where} cannot be read as CSV ({exc}); fix the file.") from None
-    missing = [c for c in REQUEST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise RequestFileError(
-            f"{where} has no column {', '.join(missing)}; the header must be "
-            "teacher_external_id,class_external_id."
-        )
-    return frame.select(REQUEST_COLUMNS)
-
-
-def store_requests(store: ObjectStore, data: bytes, where: str, year: str | None) -> str:
-    """Check a request list and put it in the store; the flow gets its key (`requests_key`),
-    whatever its size."""
-    read_requests(data, where)
-    key = request_list_key(year, PHASE, hashlib.sha256(data).hexdigest())
-    store.write_bytes(key, data)
-    return key
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
@@ -69,7 +39,7 @@ def load_requests(
     ctx: RunContext, requests_key: str | None, pairs: list[list[str]] | None, school: str | None
 ) -> pl.DataFrame:
     """Requests from a file in the store, an explicit list, and/or a school's whole team."""
-    frames = [pl.DataFrame(schema=dict.fromkeys(REQUEST_COLUMNS, pl.String))]
+    frames = [no_requests()]
     if requests_key:
         frames.append(read_requests(ctx.store.read_bytes(requests_key), requests_key))
     if pairs:
@@ -90,12 +60,7 @@ def decide(ctx: RunContext, requests: pl.DataFrame) -> AttachmentResult:
 
 def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) -> dict[str, Any]:
     """Reports, artifacts and summary of attachment results (shared with family-import)."""
-    prefix = ctx.reports_prefix()
-    written = [
-        write_report(ctx.store, prefix, "attached", result.attached),
-        write_report(ctx.store, prefix, "not_attached", result.not_attached()),
-    ]
-    keys = [k for w in written for k in (w.csv_key, w.parquet_key)]
+    keys = write_attachment_reports(ctx.store, ctx.reports_prefix(), result)
     publish_links(ctx, keys)
     counts = result.counts()
     refused = result.not_attached().head(50).to_dicts()
@@ -117,7 +82,7 @@ def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) ->
     return {**counts, "reports": keys}
 
 
-@flow(name="attach-teachers", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def attach_teachers(
     year: str | None = None,
     requests_key: str | None = None,

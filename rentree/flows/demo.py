@@ -23,7 +23,8 @@ from typing import Any
 from rich.table import Table
 from sqlalchemy import select
 
-from rentree.flows.attach_teachers import attach_teachers, read_requests, store_requests
+from rentree.flows.attach_teachers import PHASE as ATTACH_TEACHERS
+from rentree.flows.attach_teachers import attach_teachers
 from rentree.flows.demo_retirement import retire_after_rollover
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
@@ -41,6 +42,7 @@ from rentree.synthetic import generate_region
 from rentree.synthetic.landing import land_delivery
 from rentree.tasks.content.inventory import import_content, read_inventory
 from rentree.tasks.content.status import directory_status
+from rentree.tasks.rules.attachment_requests import read_requests, store_requests
 
 STEPS = 18
 
@@ -193,7 +195,9 @@ def _timeline(
     progress.advance()
 
     # The whole list by storage key: a region's is far above Prefect's 512 KB parameter cap.
-    requests_key = store_requests(ws.store, request_file.read_bytes(), str(request_file), new)
+    requests_key = store_requests(
+        ws.store, request_file.read_bytes(), str(request_file), new, ATTACH_TEACHERS
+    )
     attached = attach_teachers(year=new, requests_key=requests_key)
     # Classes made only of late-entry pupils have none yet: their requests wait (R10).
     late_classes = [c for e in manifest["late_entries"] for c in e["late_classes"]]

@@ -49,52 +49,45 @@ def switch_trigger() -> DeploymentEventTrigger:
     )
 
 
+def deploy(flow: Any, **options: Any) -> Any:
+    """A runner deployment of `flow`, tagged with its name."""
+    return flow.to_deployment(DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, flow.name], **options)
+
+
 def build_deployments(settings: Settings) -> list[Any]:
     """The runner deployments of every phase flow, ready for `prefect.serve`."""
     window = f"{settings.switch_window_start} to {settings.switch_window_end}"
     deployments = [
-        nightly.to_deployment(
-            DEPLOYMENT,
-            entrypoint_type=MODULE,
+        deploy(
+            nightly,
             schedules=[Cron("0 2 * * *", timezone=TIMEZONE)],
-            tags=[TAG, "nightly"],
             description="Held files to re-check, new deliveries, pending attachments, "
             "late-entry watch.",
         ),
-        storage_report.to_deployment(
-            DEPLOYMENT,
-            entrypoint_type=MODULE,
+        deploy(
+            storage_report,
             schedules=[Cron("0 6 * * 1", timezone=TIMEZONE)],
-            tags=[TAG, "storage-report"],
             description="Weekly storage report (Monday 06:00).",
         ),
-        onde_switch.to_deployment(
-            DEPLOYMENT,
-            entrypoint_type=MODULE,
+        deploy(
+            onde_switch,
             schedules=[Cron("0 * * * *", timezone=TIMEZONE, parameters={"only_in_window": True})],
-            tags=[TAG, "onde-switch"],
             description=f"Hourly ONDE switch detection, acting only from {window} (MM-DD).",
         ),
-        family_import.to_deployment(
-            DEPLOYMENT,
-            entrypoint_type=MODULE,
+        deploy(
+            family_import,
             triggers=[switch_trigger()],
-            tags=[TAG, "family-import"],
             description="Pupils, relatives, classes; started by the ONDE switch event.",
         ),
-        freeze.to_deployment(DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, "freeze"]),
-        staff_import.to_deployment(DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, "staff-import"]),
-        attach_teachers.to_deployment(
-            DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, "attach-teachers"]
-        ),
-        share_purge.to_deployment(DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, "share-purge"]),
-        retire_missing.to_deployment(
-            DEPLOYMENT,
-            entrypoint_type=MODULE,
+        deploy(freeze),
+        deploy(staff_import),
+        deploy(attach_teachers),
+        deploy(share_purge),
+        deploy(
+            retire_missing,
             schedules=[
                 Cron("0 3 * * *", timezone=TIMEZONE, parameters={"wait_for_approval": False})
             ],
-            tags=[TAG, "retire-missing"],
             description="Nightly: notice, deactivation, then retirement of people missing past "
             "the grace periods (R11); held above the thresholds.",
         ),

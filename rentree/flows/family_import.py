@@ -15,7 +15,7 @@ from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
 PHASE = "family-import"
 
 
-@flow(name="family-import", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def family_import(
     year: str | None = None,
     dry_run: bool = False,

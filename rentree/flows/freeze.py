@@ -58,7 +58,7 @@ def owner_reports(ctx: RunContext) -> tuple[list[str], int, int]:
     return [*keys, written.csv_key, written.parquet_key], notice.height, bookmarks.height
 
 
-@flow(name="freeze", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def freeze(year: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Close a school year (default: the current one) for changes, snapshot it, and write
     the pre-purge notice and the bookmark clean-up report for the owners."""

@@ -17,7 +17,7 @@ from rentree.tasks.rules.years import current_years
 PHASE = "nightly"
 
 
-@flow(name="nightly", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def nightly(
     hold_id: str | None = None,
     approve: bool | None = None,

@@ -59,7 +59,7 @@ def record_switch(ctx: RunContext, source: str) -> None:
         record_onde_switch(conn, ctx.school_year, source, datetime.now(UTC))  # type: ignore[arg-type]
 
 
-@flow(name="onde-switch", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def onde_switch(
     year: str | None = None,
     confirm: bool = False,

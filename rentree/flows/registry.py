@@ -1,59 +1,33 @@
-"""The phase flows by their names (the CLI and the demo look them up here)."""
+"""The phase flows by their names, listed once (the CLI, the demo and the deployments look
+them up here). A flow's parameters are read from its signature, never listed again."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from typing import Any
 
-# Flows that change the directory: they take `dry_run` and hold the directory guard.
-CHANGING_FLOWS = frozenset(
-    {
-        "freeze",
-        "staff-import",
-        "onde-switch",
-        "family-import",
-        "attach-teachers",
-        "share-purge",
-        "retire-missing",
-    }
-)
+# name -> the module and the function of the flow (imported on demand, so that a command
+# loads only what it runs).
+FLOWS: dict[str, str] = {
+    "freeze": "rentree.flows.freeze:freeze",
+    "staff-import": "rentree.flows.staff_import:staff_import",
+    "onde-switch": "rentree.flows.onde_switch:onde_switch",
+    "family-import": "rentree.flows.family_import:family_import",
+    "attach-teachers": "rentree.flows.attach_teachers:attach_teachers",
+    "share-purge": "rentree.flows.share_purge:share_purge",
+    "retire-missing": "rentree.flows.retire_missing:retire_missing",
+    "storage-report": "rentree.flows.storage_report:storage_report",
+    "nightly": "rentree.flows.nightly:nightly",
+}
 
 
 def flow_by_name(name: str) -> Any:
-    """The flow object; imported on demand so that a command loads only what it runs."""
-    if name == "freeze":
-        from rentree.flows.freeze import freeze
+    """The flow object of a name of `FLOWS`."""
+    module, function = FLOWS[name].split(":")
+    return getattr(importlib.import_module(module), function)
 
-        return freeze
-    if name == "staff-import":
-        from rentree.flows.staff_import import staff_import
 
-        return staff_import
-    if name == "onde-switch":
-        from rentree.flows.onde_switch import onde_switch
-
-        return onde_switch
-    if name == "family-import":
-        from rentree.flows.family_import import family_import
-
-        return family_import
-    if name == "attach-teachers":
-        from rentree.flows.attach_teachers import attach_teachers
-
-        return attach_teachers
-    if name == "share-purge":
-        from rentree.flows.share_purge import share_purge
-
-        return share_purge
-    if name == "retire-missing":
-        from rentree.flows.retire_missing import retire_missing
-
-        return retire_missing
-    if name == "storage-report":
-        from rentree.flows.storage_report import storage_report
-
-        return storage_report
-    if name == "nightly":
-        from rentree.flows.nightly import nightly
-
-        return nightly
-    raise KeyError(name)
+def parameters_of(flow: Any) -> dict[str, inspect.Parameter]:
+    """The flow's parameters, from the signature of its function."""
+    return dict(inspect.signature(flow.fn).parameters)

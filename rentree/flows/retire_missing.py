@@ -130,7 +130,7 @@ def _applied_sentence(counts: dict[str, int], run_id: str) -> str:
     )
 
 
-@flow(name="retire-missing", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def retire_missing(
     year: str | None = None,
     dry_run: bool = False,

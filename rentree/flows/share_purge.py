@@ -102,7 +102,7 @@ def refuse(ctx: RunContext, sentence: str) -> dict[str, Any]:
     return ctx.result()
 
 
-@flow(name="share-purge", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def share_purge(
     year: str | None = None,
     dry_run: bool = False,

@@ -13,7 +13,7 @@ from rentree.tasks.imports.outcome import STAFF_TYPES
 PHASE = "staff-import"
 
 
-@flow(name="staff-import", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def staff_import(
     year: str | None = None,
     dry_run: bool = False,

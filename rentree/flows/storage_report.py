@@ -72,7 +72,7 @@ def publish_charts(ctx: RunContext, keys: list[str]) -> None:
     )
 
 
-@flow(name="storage-report", flow_run_name=run_name(PHASE), log_prints=True)
+@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
 def storage_report() -> dict[str, Any]:
     """Write the storage report under reports/<year>/storage-report/<run>/."""
     with open_run(PHASE, None, resolve_year=new_year_of) as ctx:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import uuid4
 
 FeedType = Literal["EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve"]
@@ -16,6 +16,9 @@ _FEED_NAME = re.compile(
     r"^(?P<prefix>.*)_(?P<mode>Complet|Delta)_(?P<date>\d{8})_(?P<type>[A-Za-z]+)_(?P<chunk>\d{4})\.xml$"
 )
 _SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class FeedNameError(ValueError):
@@ -242,6 +245,19 @@ def class_group_id(class_external_id: str, audience: str) -> str:
 
 def school_group_id(year: str, uai: str, audience: str) -> str:
     return f"{year}:{uai}:{audience}"
+
+
+# The same `<year>:<UAI>:...` ids read from a column, set-based (no per-row loop).
+
+
+def year_of_ids(ids: pl.Expr) -> pl.Expr:
+    """The school year of class and group ids (null for an id of another shape)."""
+    return ids.str.extract(r"^(\d{4}-\d{4}):")
+
+
+def uai_of_ids(ids: pl.Expr) -> pl.Expr:
+    """The school (UAI) of class and group ids."""
+    return ids.str.split(":").list.get(1, null_on_oob=True)
 
 
 # -- change sets (written by dry runs and holds) --------------------------------------------

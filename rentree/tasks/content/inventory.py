@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Connection, and_, bindparam, column, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, column, select, update
 from sqlalchemy import table as sql_table
 
 from rentree.contracts.content import (
@@ -45,10 +45,10 @@ from rentree.contracts.content import (
     table,
     table_columns,
 )
-from rentree.infra import schema
 from rentree.infra.db import insert_frame, read_frame, staging_table
 from rentree.infra.naming import reports_prefix, school_year_of
 from rentree.infra.reports import WrittenReport, write_report
+from rentree.infra.runs import record_run
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.sync.accounts import complete_local_accounts
 
@@ -754,20 +754,18 @@ def import_content(
         write_report(store, prefix, "counts", outcome.counts()),
         write_report(store, prefix, "purged_shares", outcome.purged_shares),
     )
-    conn.execute(
-        insert(schema.runs).values(
-            run_id=run_id,
-            flow=FLOW_NAME,
-            school_year=None,
-            started_at=now,
-            finished_at=dt.datetime.now(dt.UTC),
-            status="completed",
-            dry_run=dry_run,
-            summary={
-                "tables": [vars(t) for t in outcome.tables],
-                "rejects_report": reports[0].csv_key,
-            },
-        )
+    record_run(
+        conn,
+        run_id=run_id,
+        flow=FLOW_NAME,
+        school_year=None,
+        started_at=now,
+        status="completed",
+        dry_run=dry_run,
+        summary={
+            "tables": [vars(t) for t in outcome.tables],
+            "rejects_report": reports[0].csv_key,
+        },
     )
     return ContentImport(
         run_id=outcome.run_id,

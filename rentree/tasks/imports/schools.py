@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from rentree.tasks.sync.changeset import ChangeSet
+from rentree.tasks.sync.changeset import ChangeSet, school_expr
 
 
 def restrict_to_schools(change_set: ChangeSet, schools: Sequence[str]) -> ChangeSet:
@@ -24,7 +24,7 @@ def restrict_to_schools(change_set: ChangeSet, schools: Sequence[str]) -> Change
     for kind, frame in frames.items():
         if kind in ("relations_made", "relations_cut", "identities_linked"):
             continue
-        school = _school_expr(kind, frame)
+        school = school_expr(kind, frame)
         kept[kind] = frame.filter(school.is_in(wanted))
         for column in ("external_id", "user_external_id"):
             if column in kept[kind].columns and kind.startswith(("users_", "structure_", "class_")):
@@ -53,15 +53,3 @@ def restrict_to_schools(change_set: ChangeSet, schools: Sequence[str]) -> Change
     for kind, frame in kept.items():
         setattr(restricted, kind, frame)
     return restricted
-
-
-def _school_expr(kind: str, frame: pl.DataFrame) -> pl.Expr:
-    if kind.startswith("structures_"):
-        return pl.col("uai")
-    if "structure_uai" in frame.columns:
-        return pl.col("structure_uai")
-    if "class_external_id" in frame.columns:
-        return pl.col("class_external_id").str.split(":").list.get(1, null_on_oob=True)
-    if "group_id" in frame.columns:
-        return pl.col("group_id").str.split(":").list.get(1, null_on_oob=True)
-    return pl.lit(None, dtype=pl.String)

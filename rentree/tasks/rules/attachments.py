@@ -21,7 +21,7 @@ import polars as pl
 from sqlalchemy import Connection, text
 
 from rentree.infra.db import read_frame, staging_table
-from rentree.infra.naming import class_group_id
+from rentree.infra.naming import class_group_id, year_of_ids
 from rentree.tasks.sync.apply import apply_change_set
 from rentree.tasks.sync.changeset import ChangeSet
 
@@ -152,9 +152,9 @@ def request_attachments(
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("reason"),
         # a pending request for an unknown class is filed under the class id's school year
-        pl.coalesce(
-            pl.col("school_year"), pl.col("class_external_id").str.extract(r"^(\d{4}-\d{4}):")
-        ).alias("school_year"),
+        pl.coalesce(pl.col("school_year"), year_of_ids(pl.col("class_external_id"))).alias(
+            "school_year"
+        ),
     )
     to_attach = decided.filter(pl.col("outcome") == "attach")
     _attach(conn, to_attach, run_id, now)

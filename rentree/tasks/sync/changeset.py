@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from rentree.infra.naming import change_set_part_key, change_set_summary_key
+from rentree.infra.naming import change_set_part_key, change_set_summary_key, uai_of_ids
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.intake.validate import REPORT_SCHEMA
 from rentree.tasks.sync.accounts import activation_codes
@@ -317,18 +317,18 @@ def _read_refused(store: ObjectStore, key: str) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(store.read_bytes(key))).cast(REPORT_SCHEMA)  # type: ignore[arg-type]
 
 
-def _school_of(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
+def school_expr(kind: str, frame: pl.DataFrame) -> pl.Expr:
     """The school each row of a kind is about (ids made by naming start with `<year>:<UAI>:`)."""
     if "structure_uai" in frame.columns:
-        return frame.select("structure_uai")
+        return pl.col("structure_uai")
     if kind.startswith("structures_"):
-        return frame.select(pl.col("uai").alias("structure_uai"))
+        return pl.col("uai")
     if "class_external_id" in frame.columns:
-        return frame.select(
-            pl.col("class_external_id").str.split(":").list.get(1, null_on_oob=True)
-        ).rename({"class_external_id": "structure_uai"})
+        return uai_of_ids(pl.col("class_external_id"))
     if "group_id" in frame.columns:
-        return frame.select(
-            pl.col("group_id").str.split(":").list.get(1, null_on_oob=True).alias("structure_uai")
-        )
-    return frame.select(pl.lit(None, dtype=pl.String).alias("structure_uai"))
+        return uai_of_ids(pl.col("group_id"))
+    return pl.lit(None, dtype=pl.String)
+
+
+def _school_of(kind: str, frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(school_expr(kind, frame).alias("structure_uai"))
