@@ -38,6 +38,7 @@ def test_options_follow_the_flow_signature() -> None:
         "hold_id": None,
         "approve": None,
         "wait_for_approval": False,
+        "retry_failed": False,
     }
     # attach-teachers takes one school (its team), not a list; no request list given
     assert parameters("attach-teachers") == {
