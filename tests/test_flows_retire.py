@@ -11,9 +11,11 @@ from sqlalchemy import Engine
 
 from rentree.flows.deployments import build_deployments
 from rentree.flows.retire_missing import retire_missing
+from rentree.flows.storage_report import storage_report
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
-from tests.content_builders import NEW, insert_content
+from rentree.tasks.rules.holds import get_hold
+from tests.content_builders import NEW, U1, insert_content
 from tests.retirement_builders import days_after_mark, directory, retirement_region
 
 pytestmark = pytest.mark.flows
@@ -41,8 +43,12 @@ def test_retire_missing_flow_notice_hold_approve_undo(
 
     # every school is judged: 2 of a handful of people is above 5%
     monkeypatch.setenv("RENTREE_HOLD_SCHOOL_MIN_PEOPLE", "1")
+    superseded = retire_missing(year=NEW, today=days_after_mark(104), wait_for_approval=False)
     held = retire_missing(year=NEW, today=days_after_mark(104), wait_for_approval=False)
     assert held["status"] == "held" and held["pending_holds"]
+    with engine.connect() as conn:
+        older = get_hold(conn, superseded["pending_holds"][0])
+    assert older.status == "superseded"
     approved = retire_missing(
         year=NEW,
         today=days_after_mark(104),
@@ -51,6 +57,11 @@ def test_retire_missing_flow_notice_hold_approve_undo(
         wait_for_approval=False,
     )
     assert approved["status"] == "completed" and approved["deactivated"] == 2
+    # the storage report counts the accounts in each stage, per school too
+    report = storage_report()
+    assert report["accounts_deactivated"] == 2
+    stages_key = next(k for k in report["reports"] if k.endswith("retirement_stages.csv"))
+    assert U1 in flow_store.read_bytes(stages_key).decode()
 
     undone = retire_missing(year=NEW, today=days_after_mark(105), undo_run_id=approved["run_id"])
     assert undone["status"] == "completed" and undone["accounts_reactivated"] == 2

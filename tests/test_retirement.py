@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from rentree.infra import schema
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.content.status import directory_status
 from rentree.tasks.rules.retirement.apply import (
     RetirementRunError,
     apply_retirement,
@@ -273,6 +274,11 @@ def test_stage_counts_per_school(engine: Engine, region: object) -> None:
         totals = stage_totals(conn)
     assert stages.filter(pl.col("structure_uai") == U1)["retired"].to_list() == [2]
     assert totals == {"marked_missing": 1, "notified": 0, "deactivated": 0, "retired": 2}
+    with engine.connect() as conn:
+        status = directory_status(conn)["retirement"]
+    assert status["totals"] == totals
+    assert {"structure_uai": U1, "marked_missing": 1, "notified": 0, "deactivated": 0,
+            "retired": 2} in status["per_school"]  # fmt: skip
 
 
 def test_dry_run_plan_changes_nothing(engine: Engine, region: object) -> None:

@@ -165,19 +165,15 @@ def restore_columns(
     conn: Connection, tbl: Table, run_id: str, stage: str, now: datetime, columns: Sequence[str]
 ) -> int:
     """Set back the `columns` the run changed on the rows of `tbl` still there; logged
-    `restore`. Returns the rows set back. Single-column primary keys only (users)."""
+    `restore`. Returns the rows set back. Single-column primary keys only (users).
+
+    One `UPDATE ... FROM` the journal (a join, not a subquery per row)."""
     (key,) = tbl.primary_key.columns
     pending = _pending(run_id, stage, tbl)
-    values = {
-        name: select(journalled(conn, tbl.c[name]))
-        .where(pending, _J.entity_id == key)
-        .scalar_subquery()
-        for name in columns
-    }
     result = conn.execute(
         update(tbl)
-        .where(key.in_(select(_J.entity_id).where(pending)))
-        .values(values)
+        .where(key == _J.entity_id, pending)
+        .values({name: journalled(conn, tbl.c[name]) for name in columns})
         .execution_options(preserve_rowcount=True)
     )
     _log_restore(conn, tbl, pending, run_id, now)

@@ -104,17 +104,27 @@ def _shared(conn: Connection, person_ids: pl.DataFrame) -> pl.DataFrame:
     return select_frame(conn, union_all(owners, recipients), _SHARED_SCHEMA)
 
 
-def _names(conn: Connection) -> pl.DataFrame:
-    """Display names of people, groups and bookmarks, keyed by (kind, id)."""
-    name = (users.c.first_name + literal(" ") + users.c.last_name).label("name")
+def _names(conn: Connection, notified: pl.DataFrame) -> pl.DataFrame:
+    """Display names of the notified people, groups and bookmarks, keyed by (kind, id)."""
+    pairs = notified.select("notified_kind", "notified_id").unique()
+    schema = {"notified_kind": pl.String, "notified_id": pl.String, "name": pl.String}
+    if pairs.is_empty():
+        return pl.DataFrame(schema=schema)
+    tmp_name = staging_table(conn, "retire_names", pairs, ["notified_kind", "notified_id"])
+    wanted = table(tmp_name, column("notified_kind", String), column("notified_id", String))
+
+    def named(kind: str, key: Any, name: Any) -> Any:
+        return select(literal(kind, String), key, name).where(
+            key.in_(select(wanted.c.notified_id).where(wanted.c.notified_kind == kind))
+        )
+
+    full_name = users.c.first_name + literal(" ") + users.c.last_name
     query = union_all(
-        select(literal("user", String), users.c.external_id, name),
-        select(literal("group", String), groups.c.group_id, groups.c.name),
-        select(literal("bookmark", String), bookmarks.c.bookmark_id, bookmarks.c.name),
+        named("user", users.c.external_id, full_name),
+        named("group", groups.c.group_id, groups.c.name),
+        named("bookmark", bookmarks.c.bookmark_id, bookmarks.c.name),
     )
-    return select_frame(
-        conn, query, {"notified_kind": pl.String, "notified_id": pl.String, "name": pl.String}
-    )
+    return select_frame(conn, query, schema)
 
 
 def retirement_notice(
@@ -174,7 +184,7 @@ def retirement_notice(
     return (
         shared.join(persons, on="person_external_id")
         .join(schools, on="person_external_id", how="left")
-        .join(_names(conn), on=["notified_kind", "notified_id"], how="left")
+        .join(_names(conn, shared), on=["notified_kind", "notified_id"], how="left")
         .with_columns(
             notified.alias("notified_name"),
             pl.lit(deactivation_from).alias("deactivation_from"),
