@@ -24,6 +24,7 @@ from sqlalchemy import (
     and_,
     column,
     delete,
+    exists,
     func,
     literal,
     null,
@@ -89,12 +90,14 @@ def deactivate(
     ids = _people(conn, "retire_deactivate", people)
     who = and_(_in(users.c.external_id, ids), users.c.deactivated_at.is_(None))
     deactivated = journal(conn, users, who, stamp, "deactivate", DEACTIVATION_COLUMNS)
-    current_groups = select(groups.c.group_id).where(
-        groups.c.kind == "scolarite", groups.c.school_year == (school_year or "")
+    # the group is tested per membership found (through the members' index): an IN list of
+    # the year's groups makes SQLite walk every membership of those groups instead
+    current_group = exists().where(
+        groups.c.group_id == group_members.c.group_id,
+        groups.c.kind == "scolarite",
+        groups.c.school_year == (school_year or ""),
     )
-    memberships = and_(
-        _in(group_members.c.user_external_id, ids), group_members.c.group_id.in_(current_groups)
-    )
+    memberships = and_(_in(group_members.c.user_external_id, ids), current_group)
     removed = journal(conn, group_members, memberships, stamp, "remove")
     conn.execute(delete(group_members).where(memberships))
     conn.execute(update(users).where(who).values(deactivated_at=stamp.at, activation_code=null()))

@@ -27,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -115,16 +116,16 @@ def missing_people(
     """Every feed account missing past the first grace period, once per school it is linked
     to (`structure_uai` null without a link), with its notice time and two flags:
     `manual_link` (kept for good) and `confirmed` (its mark counts)."""
-    u, us = users.c, user_structures.c
-    by_hand = user_structures.alias("by_hand")  # the outer query joins the links too
-    manual_link = or_(
-        exists().where(by_hand.c.user_external_id == u.external_id, by_hand.c.source == "manual"),
-        exists().where(
-            user_classes.c.user_external_id == u.external_id,
-            user_classes.c.source == "manual",
-            user_classes.c.school_year == (school_year or ""),
+    u, us, uc = users.c, user_structures.c, user_classes.c
+    # one set of ids, built once (a correlated test per person would walk every class link
+    # of the year on SQLite, which picks the school-year index)
+    by_hand = union(
+        select(us.user_external_id).where(us.source == "manual"),
+        select(uc.user_external_id).where(
+            uc.source == "manual", uc.school_year == (school_year or "")
         ),
     )
+    manual_link = u.external_id.in_(by_hand)
     query = (
         select(
             u.external_id,
