@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from rentree.cli import app
@@ -73,3 +73,19 @@ def test_attach_teachers_unusable_input(cli_env: Engine, tmp_path: Path) -> None
     assert "teacher_external_id" in result.output
     unknown = CliRunner().invoke(app, ["attach-teachers", "--school", "0000000X"])
     assert unknown.exit_code == 2
+
+
+def test_a_request_list_above_the_bound_is_refused_before_it_is_read(
+    cli_env: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RENTREE_ATTACH_REQUESTS_MAX_ROWS", "3")
+    requests = tmp_path / "many.csv"
+    rows = "".join(f"T{n},{NEW}:{UAI}:CP-{n}\n" for n in range(4))
+    requests.write_text("teacher_external_id,class_external_id\n" + rows)
+    result = CliRunner().invoke(app, ["attach-teachers", str(requests)])
+    assert result.exit_code == 2, result.output
+    assert "4 requests" in result.output and "RENTREE_ATTACH_REQUESTS_MAX_ROWS" in result.output
+    with cli_env.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(schema.pending_attachments)) == 0
+    requests.write_text("teacher_external_id,class_external_id\n" + rows[: rows.index("T3")])
+    assert CliRunner().invoke(app, ["attach-teachers", str(requests)]).exit_code in (0, 1)

@@ -134,7 +134,8 @@ def stored_requests(requests: Path | None, year: str | None, flow: str) -> str |
 
     with workspace() as ws:
         try:
-            return store_requests(ws.store, requests.read_bytes(), str(requests), year, flow)
+            limit = ws.settings.attach_requests_max_rows
+            return store_requests(ws.store, requests.read_bytes(), str(requests), year, flow, limit)
         except (OSError, RequestFileError) as exc:
             fail(str(exc) if isinstance(exc, RequestFileError) else f"{requests}: {exc}.")
 

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import typer
 
-from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, workspace
+from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, guarded, workspace
 from rentree.infra.naming import check_school_year, reports_prefix
 
 if TYPE_CHECKING:
@@ -92,14 +92,16 @@ def attach_teachers(
 
 
 def _read_file(file: Path) -> pl.DataFrame:
+    from rentree.infra.settings import load_settings
     from rentree.tasks.rules.attachment_requests import RequestFileError, read_requests
 
+    limit = guarded(load_settings).attach_requests_max_rows
     try:
         data = file.read_bytes()
     except OSError as exc:
         fail(f"{file}: cannot be read ({exc.strerror}); check the path.")
     try:
-        return read_requests(data, str(file))
+        return read_requests(data, str(file), limit)
     except RequestFileError as exc:
         fail(str(exc))
 

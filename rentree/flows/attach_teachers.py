@@ -41,7 +41,8 @@ def load_requests(
     """Requests from a file in the store, an explicit list, and/or a school's whole team."""
     frames = [no_requests()]
     if requests_key:
-        frames.append(read_requests(ctx.store.read_bytes(requests_key), requests_key))
+        data = ctx.store.read_bytes(requests_key)
+        frames.append(read_requests(data, requests_key, ctx.settings.attach_requests_max_rows))
     if pairs:
         frames.append(pl.DataFrame(pairs, schema=list(REQUEST_COLUMNS), orient="row"))
     if school:

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+ATTACH_REQUESTS_MAX_ROWS = 250_000
+
 
 class ConfigurationError(Exception):
     """A configuration value cannot be used; the message is one sentence for the operator."""
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "processes", "dask"] = "threads"
     dask_address: str | None = None
     max_workers: int = Field(2, ge=1)
+
+    # attach-teachers: the most requests one list may hold (a region has about 25,000 classes).
+    attach_requests_max_rows: int = Field(ATTACH_REQUESTS_MAX_ROWS, ge=1)
 
     # On SQLite, how long a writer waits for another one (saying so) before it gives up.
     sqlite_lock_patience_seconds: int = Field(3600, ge=0)

@@ -11,18 +11,31 @@ import polars as pl
 
 from rentree.infra.naming import request_list_key
 from rentree.infra.reports import write_report
+from rentree.infra.settings import ATTACH_REQUESTS_MAX_ROWS
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.rules.attachments import AttachmentResult
 
 REQUEST_COLUMNS = ("teacher_external_id", "class_external_id")
+# Two ids and a separator: a line longer than this on average is not a request list.
+_MAX_LINE_BYTES = 256
 
 
 class RequestFileError(ValueError):
     """A request list that cannot be read; the message is one sentence."""
 
 
-def read_requests(data: bytes, where: str) -> pl.DataFrame:
-    """The request list: header `teacher_external_id,class_external_id`, `,` or `;`."""
+def read_requests(
+    data: bytes, where: str, max_rows: int = ATTACH_REQUESTS_MAX_ROWS
+) -> pl.DataFrame:
+    """The request list: header `teacher_external_id,class_external_id`, `,` or `;`; at most
+    `max_rows` requests (RENTREE_ATTACH_REQUESTS_MAX_ROWS), counted before anything is parsed."""
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1
+    if lines > max_rows or len(data) > max_rows * _MAX_LINE_BYTES:
+        raise RequestFileError(
+            f"{where} holds {max(lines, 0):,} requests ({len(data):,} bytes), more than the "
+            f"{max_rows:,} that RENTREE_ATTACH_REQUESTS_MAX_ROWS allows; split the list, or "
+            "raise the limit if that many classes really exist."
+        )
     header = data.split(b"\n", 1)[0]
     separator = ";" if header.count(b";") > header.count(b",") else ","
     try:
@@ -38,10 +51,17 @@ def read_requests(data: bytes, where: str) -> pl.DataFrame:
     return frame.select(REQUEST_COLUMNS)
 
 
-def store_requests(store: ObjectStore, data: bytes, where: str, year: str | None, flow: str) -> str:
+def store_requests(
+    store: ObjectStore,
+    data: bytes,
+    where: str,
+    year: str | None,
+    flow: str,
+    max_rows: int = ATTACH_REQUESTS_MAX_ROWS,
+) -> str:
     """Check a request list and put it in the store; the flow gets its key (`requests_key`),
     whatever its size."""
-    read_requests(data, where)
+    read_requests(data, where, max_rows)
     key = request_list_key(year, flow, hashlib.sha256(data).hexdigest())
     store.write_bytes(key, data)
     return key
