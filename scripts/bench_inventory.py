@@ -22,7 +22,8 @@ from rentree.infra import schema
 from rentree.infra.db import insert_frame, make_engine, upgrade
 from rentree.infra.storage import LocalStore
 from rentree.tasks.content.export import write_export
-from rentree.tasks.content.inventory import import_content, read_inventory
+from rentree.tasks.content.inventory.apply import import_content
+from rentree.tasks.content.inventory.read import read_inventory
 
 REGION_PEOPLE = 1_000_000
 REGION_RESOURCES = 1_000_000

@@ -26,7 +26,9 @@ from rentree.infra.db import insert_frame, make_engine, truncate_all, upgrade
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
-from rentree.tasks.content.purge import apply_share_purge, plan_share_purge, undo_share_purge
+from rentree.tasks.content.purge.apply import apply_share_purge
+from rentree.tasks.content.purge.plan import plan_share_purge
+from rentree.tasks.content.purge.undo import undo_share_purge
 from rentree.tasks.content.storage_report import storage_report, write_storage_report
 
 CLOSING = "2023-2024"

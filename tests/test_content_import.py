@@ -17,7 +17,8 @@ from rentree.infra import schema
 from rentree.infra.db import insert_frame, read_table
 from rentree.infra.storage import LocalStore, ObjectStore
 from rentree.tasks.content.export import write_export
-from rentree.tasks.content.inventory import ContentImport, import_content, read_inventory
+from rentree.tasks.content.inventory.apply import ContentImport, import_content
+from rentree.tasks.content.inventory.read import read_inventory
 
 SCHOOL = "0590001A"
 CLOSING_GROUP = "2023-2024:0590001A:2023-2024:0590001A:CP-A:students"

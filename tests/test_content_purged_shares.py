@@ -10,7 +10,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from rentree.infra import schema
-from rentree.tasks.content.purge import apply_share_purge, plan_share_purge, undo_share_purge
+from rentree.tasks.content.purge.apply import apply_share_purge
+from rentree.tasks.content.purge.plan import plan_share_purge
+from rentree.tasks.content.purge.undo import undo_share_purge
 from tests.test_content_import import (
     CLOSING_GROUP,
     counts,

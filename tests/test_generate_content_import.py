@@ -16,7 +16,8 @@ from rentree.infra.naming import landing_key
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.synthetic import GeneratedRegion, generate_region
-from rentree.tasks.content.inventory import import_content, read_inventory
+from rentree.tasks.content.inventory.apply import import_content
+from rentree.tasks.content.inventory.read import read_inventory
 from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES, STAFF_TYPES
 from rentree.tasks.imports.pending import import_pending
 

@@ -13,16 +13,15 @@ from sqlalchemy import Engine, func, select
 from rentree.infra import schema
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.content.purge import (
+from rentree.tasks.content.purge.apply import apply_share_purge
+from rentree.tasks.content.purge.plan import (
     PurgeRunError,
-    apply_share_purge,
     plan_share_purge,
     pre_purge_notice,
     purge_needs_hold,
-    undo_share_purge,
-    write_pre_purge_notice,
-    write_purge_preview,
 )
+from rentree.tasks.content.purge.report import write_pre_purge_notice, write_purge_preview
+from rentree.tasks.content.purge.undo import undo_share_purge
 from tests.content_builders import (
     CLOSING,
     U1,

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from rentree.infra.db import truncate_all
-from rentree.tasks.content.purge import apply_share_purge, plan_share_purge, undo_share_purge
+from rentree.tasks.content.purge.apply import apply_share_purge
+from rentree.tasks.content.purge.plan import plan_share_purge
+from rentree.tasks.content.purge.undo import undo_share_purge
 from tests.content_builders import (
     CLOSING,
     insert_content,

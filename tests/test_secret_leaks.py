@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from rentree.cli import app
 from rentree.infra import schema
 from rentree.infra.storage import LocalStore
-from rentree.tasks.content import inventory
+from rentree.tasks.content.inventory import apply as inventory
 from rentree.tasks.imports import apply as import_apply
 from rentree.tasks.sync.changeset import ChangeSet
 from tests.sync_builders import NEW

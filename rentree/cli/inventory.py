@@ -67,7 +67,8 @@ def content_import(
     from rich.table import Table
 
     from rentree.infra.db import directory_lock
-    from rentree.tasks.content.inventory import InventoryError, import_content, read_inventory
+    from rentree.tasks.content.inventory.apply import import_content
+    from rentree.tasks.content.inventory.read import InventoryError, read_inventory
 
     try:
         inventory = read_inventory(folder)

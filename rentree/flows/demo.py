@@ -40,7 +40,8 @@ from rentree.infra.settings import load_settings
 from rentree.infra.workspace import Workspace, open_workspace
 from rentree.synthetic import generate_region
 from rentree.synthetic.landing import land_delivery
-from rentree.tasks.content.inventory import import_content, read_inventory
+from rentree.tasks.content.inventory.apply import import_content
+from rentree.tasks.content.inventory.read import read_inventory
 from rentree.tasks.content.status import directory_status
 from rentree.tasks.rules.attachment_requests import read_requests, store_requests
 

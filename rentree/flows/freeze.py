@@ -22,7 +22,8 @@ from rentree.flows.run.guard import directory_guard
 from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.export import write_snapshot
-from rentree.tasks.content.purge import pre_purge_notice, write_notice
+from rentree.tasks.content.purge.plan import pre_purge_notice
+from rentree.tasks.content.purge.report import write_notice
 from rentree.tasks.rules.years import freeze_year
 
 PHASE = "freeze"

@@ -22,15 +22,15 @@ from rentree.flows.run.context import RunContext, closing_year_of, open_run, run
 from rentree.flows.run.guard import directory_guard
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
-from rentree.tasks.content.purge import (
+from rentree.tasks.content.purge.apply import apply_share_purge
+from rentree.tasks.content.purge.plan import (
     PurgePlan,
     PurgeRunError,
-    apply_share_purge,
     plan_share_purge,
     purge_needs_hold,
-    undo_share_purge,
-    write_purge_preview,
 )
+from rentree.tasks.content.purge.report import write_purge_preview
+from rentree.tasks.content.purge.undo import undo_share_purge
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, get_hold
 from rentree.tasks.rules.years import advance_phase
 

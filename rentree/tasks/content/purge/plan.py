@@ -1,0 +1,152 @@
+"""The share purge's plan (R5): the shares to scolarite groups of the closing year (reads only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    Connection,
+)
+
+from rentree.infra.db import read_frame
+from rentree.infra.settings import Settings
+from rentree.tasks.content.purge.notice import notice_rows, school_names
+
+SHARE_KEY = ("resource_id", "recipient_kind", "recipient_id")
+
+
+# One row per share to purge and school of the resource's owner (the notice's rows; the plan
+# keeps one per share). The closing year's groups drive the joins: SQLite keeps a CROSS JOIN's
+# order, so it walks the closing-year groups and their shares instead of every group share of
+# the region; PostgreSQL plans the CROSS JOIN + WHERE as an ordinary inner join.
+_PURGEABLE_SQL = """
+SELECT s.resource_id, s.recipient_kind, s.recipient_id, s.rights,
+       r.owner_external_id, r.app,
+       u.last_name AS owner_last_name, u.first_name AS owner_first_name,
+       g.name AS group_name, g.structure_uai AS group_structure_uai,
+       COALESCE(m.members, 0) AS group_members,
+       us.structure_uai AS owner_structure_uai
+FROM groups g
+CROSS JOIN shares s
+LEFT JOIN resources r ON r.resource_id = s.resource_id
+LEFT JOIN users u ON u.external_id = r.owner_external_id
+LEFT JOIN user_structures us ON us.user_external_id = r.owner_external_id
+LEFT JOIN (
+    SELECT gm.group_id, COUNT(*) AS members
+    FROM group_members gm
+    JOIN groups g2 ON g2.group_id = gm.group_id
+    WHERE g2.kind = 'scolarite' AND g2.school_year = :year
+    GROUP BY gm.group_id
+) m ON m.group_id = s.recipient_id
+WHERE g.kind = 'scolarite' AND g.school_year = :year
+  AND s.recipient_kind = 'group' AND s.recipient_id = g.group_id
+"""
+
+
+_PURGEABLE_SCHEMA: dict[str, Any] = {
+    "resource_id": pl.String,
+    "recipient_kind": pl.String,
+    "recipient_id": pl.String,
+    "rights": pl.String,
+    "owner_external_id": pl.String,
+    "app": pl.String,
+    "owner_last_name": pl.String,
+    "owner_first_name": pl.String,
+    "group_name": pl.String,
+    "group_structure_uai": pl.String,
+    "group_members": pl.Int64,
+    "owner_structure_uai": pl.String,
+}
+
+
+class PurgeRunError(ValueError):
+    """A purge run id that cannot be applied or undone; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    """What the share purge of a closing year would remove, computed without writing.
+
+    `shares` holds one row per share to remove (the share's key and rights, the resource's
+    owner and app, the recipient group's school); `per_school` counts them per school of the
+    recipient group (each share once), `per_app` per application; `notice` is the pre-purge
+    notice (R6) of exactly those shares.
+    """
+
+    closing_year: str
+    shares: pl.DataFrame
+    per_school: pl.DataFrame
+    per_app: pl.DataFrame
+    notice: pl.DataFrame
+
+    @property
+    def total(self) -> int:
+        return self.shares.height
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able figures for holds, artifacts and the run's summary."""
+        return {
+            "closing_year": self.closing_year,
+            "shares": self.total,
+            "owners": self.shares["owner_external_id"].drop_nulls().n_unique(),
+            "resources": self.shares["resource_id"].n_unique(),
+            "groups": self.shares["recipient_id"].n_unique(),
+            "schools": self.per_school.height,
+            "per_app": dict(zip(self.per_app["app"], self.per_app["shares"], strict=True)),
+        }
+
+
+def _purgeable_shares(conn: Connection, closing_year: str) -> pl.DataFrame:
+    """Each share to purge, once per school its owner is linked to."""
+    return read_frame(
+        conn, _PURGEABLE_SQL, {"year": closing_year}, schema_overrides=_PURGEABLE_SCHEMA
+    )
+
+
+def plan_share_purge(conn: Connection, closing_year: str) -> PurgePlan:
+    """What the purge of `closing_year` would remove (R5); reads only."""
+    purgeable = _purgeable_shares(conn, closing_year)
+    per_share = purgeable.unique(list(SHARE_KEY), keep="first").sort(list(SHARE_KEY))
+    per_school = (
+        per_share.group_by(pl.col("group_structure_uai").alias("structure_uai"))
+        .agg(
+            pl.len().alias("shares"),
+            pl.col("owner_external_id").drop_nulls().n_unique().alias("owners"),
+            pl.col("resource_id").n_unique().alias("resources"),
+            pl.col("recipient_id").n_unique().alias("groups"),
+        )
+        .sort("structure_uai", nulls_last=True)
+    )
+    per_app = (
+        per_share.group_by(pl.col("app").fill_null("unknown"))
+        .agg(pl.len().alias("shares"))
+        .sort("app")
+    )
+    return PurgePlan(
+        closing_year=closing_year,
+        shares=per_share.select(
+            *SHARE_KEY, "rights", "owner_external_id", "app", "group_structure_uai"
+        ),
+        per_school=per_school,
+        per_app=per_app,
+        notice=notice_rows(closing_year, purgeable, school_names(conn)),
+    )
+
+
+def purge_needs_hold(plan: PurgePlan, settings: Settings) -> str | None:
+    """The reason to hold the purge for approval (operations.md), or None to go ahead."""
+    limit = settings.hold_purge_max_shares
+    if plan.total <= limit:
+        return None
+    return (
+        f"The share purge of {plan.closing_year} would remove {plan.total:,} shares, more than "
+        f"the threshold of {limit:,} (RENTREE_HOLD_PURGE_MAX_SHARES); approve or reject it "
+        "in the Prefect UI."
+    )
+
+
+def pre_purge_notice(conn: Connection, closing_year: str) -> pl.DataFrame:
+    """The pre-purge notice (R6): per school and owner, each share the purge will remove."""
+    return notice_rows(closing_year, _purgeable_shares(conn, closing_year), school_names(conn))
