@@ -16,11 +16,11 @@ from rentree.contracts.base import (
     required,
     rule_check,
 )
+from rentree.contracts.vocabulary import LEVELS
 from rentree.infra.naming import FeedType
 
 T: FeedType = "Eleve"
 INE_PATTERN = r"^[0-9A-Z]{10}[A-Z]$"
-LEVELS = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 # STRUCTID$x$y$CLASS_CODE$CLASS_LABEL: structure and class code not empty
 CLASS_PATTERN = r"^[^$]+\$[^$]*\$[^$]*\$[^$]+\$[^$]*$"
 MIN_AGE, MAX_AGE = 2, 14

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from rentree.contracts.vocabulary import LEVELS
 from rentree.synthetic import names
 from rentree.synthetic.scales import Scale
 
-LEVELS: tuple[str, ...] = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 TPS, PS, MS, GS, CP, CE1, CE2, CM1, CM2 = range(9)
 
 # School kinds. An RPI ("regroupement pédagogique intercommunal") is two schools here: the

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Connection, Select, select
 
+from rentree.contracts.vocabulary import FAMILY_PROFILES, STAFF_PROFILES
 from rentree.infra.db import read_frame
 from rentree.infra.reports import write_report, write_text
 from rentree.infra.schema import users as users_table
@@ -44,8 +45,6 @@ AREA_LABELS = {
     "other_apps": "Autres applis / other apps",
 }
 TRASH_COLUMNS = ("messaging_trash", "documents_trash")
-STAFF_PROFILES = ("Teacher", "Personnel")
-FAMILY_PROFILES = ("Student", "Relative", "Guest")
 # Users above this share of their quota are listed (operations.md).
 QUOTA_ALERT_RATIO = 0.8
 TOP_USERS_PER_SCHOOL = 50

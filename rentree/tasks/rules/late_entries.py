@@ -17,11 +17,11 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, and_, bindparam, update
 
+from rentree.contracts.vocabulary import LEVELS
 from rentree.infra.db import insert_frame, read_frame
 from rentree.infra.naming import previous_school_year
 from rentree.infra.schema import late_entries
 
-LEVELS = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 _RANK = {level: rank for rank, level in enumerate(LEVELS)}
 _KEY = ["structure_uai", "level"]
 

@@ -9,40 +9,32 @@ from datetime import date
 
 import polars as pl
 
+from rentree.contracts.vocabulary import LEVELS
+from rentree.infra.aaf import ATTRIBUTES
 from rentree.tasks.sync.changeset import USER_ATTRIBUTES, conform, empty_frame
 
-LEVELS: tuple[str, ...] = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 # a school's final level: its pupils leave it at the end of the year (expected leavers)
 FINAL_LEVEL_OF_TYPE = {"maternelle": "GS", "elementaire": "CM2", "primaire": "CM2"}
 
-# AAF attribute names a modifyRequest may name -> columns of the typed frames they fill
-AAF_COLUMNS: dict[str, tuple[str, ...]] = {
-    "ENTStructureUAI": ("uai",),
-    "ENTStructureNomCourant": ("name",),
-    "ENTStructureTypeStruct": ("structure_type",),
-    "ENTEcoleCirconscription": ("district",),
-    "ENTEcoleCommune": ("town",),
-    "ENTStructureCodePostal": ("postcode",),
-    "ENTEcoleRPI": ("rpi",),
-    "ENTPersonNom": ("last_name",),
-    "ENTPersonPrenom": ("first_name",),
-    "ENTPersonDateNaissance": ("birth_date",),
-    "ENTPersonMail": ("email",),
-    "ENTPersonStructRattach": ("struct_ids", "struct_id"),
+# AAF attribute names a modifyRequest may name -> columns of the typed frames they fill: the
+# reader's column of each attribute (`infra.aaf.ATTRIBUTES`, the one attribute map), then the
+# columns the contracts derive from it.
+_DERIVED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ENTPersonStructRattach": ("struct_id",),
     # a staff member's schools are their functions' structures with their attachment
-    "ENTPersonFonctions": ("functions", "is_teacher", "profile", "struct_ids"),
-    "ENTEnsFonctionDir": ("director_of",),
-    "ENTPersonCategorieEnseignant": ("teacher_category", "is_teacher", "profile"),
+    "ENTPersonFonctions": ("is_teacher", "profile", "struct_ids"),
+    "ENTPersonCategorieEnseignant": ("is_teacher", "profile"),
+    "ENTPersonClasses": ("class_code", "class_label", "class_codes", "class_labels"),
+}
+AAF_COLUMNS: dict[str, tuple[str, ...]] = {
+    **{
+        a.aaf: (a.column, *_DERIVED_COLUMNS.get(a.aaf, ()))
+        for attributes in ATTRIBUTES.values()
+        for a in attributes
+    },
+    # typed columns named in `modified` by the contracts themselves
     "is_teacher": ("is_teacher", "profile"),
     "structure_type": ("structure_type", "type"),
-    "ENTEleveINE": ("ine",),
-    "ENTPersonClasses": ("classes", "class_code", "class_label", "class_codes", "class_labels"),
-    "ENTEleveNiveau": ("level",),
-    "ENTEleveAutoriteParentale": ("relative_ids",),
-    "ENTPersRelEleveTelMobile": ("mobile",),
-    "ENTPersonAdresse": ("address",),
-    "ENTPersonCodePostal": ("postcode",),
-    "ENTPersonVille": ("city",),
 }
 
 

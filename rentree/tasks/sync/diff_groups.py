@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from rentree.contracts.vocabulary import STAFF_PROFILES
 from rentree.infra.naming import class_group_id, school_group_id
 from rentree.tasks.sync.diff_common import LEVELS, Changes, Directory, diff_links
 from rentree.tasks.sync.diff_relatives import plan_relative_schools
@@ -264,7 +265,7 @@ def _plan_members(
         people.select(pl.col("external_id").alias("user_external_id"), "profile"),
         on="user_external_id",
         how="inner",
-    ).filter(pl.col("profile").is_in(["Teacher", "Personnel"]))
+    ).filter(pl.col("profile").is_in(STAFF_PROFILES))
 
     def school(audience: str) -> pl.Expr:
         mapping = {u: g for (u, a), g in school_group.items() if a == audience}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from rentree.contracts.vocabulary import STAFF_PROFILES
 from rentree.tasks.sync.diff_common import (
     Changes,
     Directory,
@@ -20,7 +21,6 @@ from rentree.tasks.sync.diff_common import (
 )
 from rentree.tasks.sync.identities import resolve
 
-STAFF_PROFILES = ("Teacher", "Personnel")
 _OWNED = ("profile", "first_name", "last_name", "birth_date", "email")
 
 
