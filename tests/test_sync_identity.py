@@ -411,3 +411,24 @@ def test_a_feed_id_taken_by_a_manual_account_or_another_profile_is_refused(
         ("G1", "id_of_another_account"),
         ("R1", "id_of_another_account"),
     ]
+
+
+def test_a_modify_of_an_id_nobody_holds_makes_no_link(engine: Engine, store: LocalStore) -> None:
+    """Found by the model: a Delta modifying a pupil the directory never got (their add was
+    rejected) made school and class links of a person that does not exist."""
+    closing_year(engine, store)
+    before = rows(engine, "SELECT count(*) FROM user_structures")
+    modified = {
+        "ENTEleveINE": "1000000009A",
+        "ENTPersonStructRattach": SB,
+        "ENTPersonClasses": f"{SB}$x$y$MS-A$Classe MS-A",
+        "ENTEleveNiveau": "MS",
+        "ENTEleveAutoriteParentale": ["R4$1"],
+    }
+    change = aaf.record("Eleve", "E9", modified, operation="modify")
+    land(store, CLOSING, "20231002", {"Eleve": [change]}, mode="Delta")
+    outcome = imported(engine, store, CLOSING, "20231002", SEPTEMBER)
+    assert not any(outcome.counts.get(k) for k in outcome.counts if k != "change_log")
+    assert rows(engine, "SELECT count(*) FROM user_structures") == before
+    assert rows(engine, "SELECT count(*) FROM user_classes WHERE user_external_id = 'E9'") == [(0,)]
+    assert rows(engine, "SELECT count(*) FROM relations WHERE student_external_id = 'E9'") == [(0,)]

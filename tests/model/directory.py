@@ -9,6 +9,7 @@ one record at a time, in the words of domain.md and feeds.md.
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -29,6 +30,7 @@ class Pupil:
     school: str = ""  # UAI
     class_code: str = ""
     relatives: tuple[str, ...] = ()
+    born: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,31 +187,65 @@ class ModelDirectory:
                 self.school_links -= {(a, u) for a, u in self.school_links if a == account}
                 self.school_links |= {(account, u) for u in schools_of.get(account, set())}
 
+    def _holder(self, ine: str) -> str | None:
+        """The account a pupil's INE belongs to (the first by id, were there two)."""
+        return min(
+            (a for a, p in self.accounts.items() if p.profile == "Student" and p.ine == ine),
+            default=None,
+        )
+
     def _apply_pupils(self, delivery: Delivery, today: date, relatives_alive: set[str]) -> None:
         year = delivery.year
+        records = list(delivery.pupils)
+        spared: set[str] = set()  # accounts neither changed nor marked missing
+        # feeds.md: an INE given to two pupils of a delivery rejects every such record
+        given = Counter(r.ine for r in records if r.op != "delete")
+        twice_given = [r for r in records if r.op != "delete" and given[r.ine] > 1]
+        spared |= {self._account_of(r.feed_id, "Student") or r.feed_id for r in twice_given}
+        records = [r for r in records if r not in twice_given]
+        # R1: by feed id (own or linked), then by INE for a new id
+        known = [(r, a) for r in records if (a := self._account_of(r.feed_id, "Student"))]
+        named_alive = {a for r, a in known if r.op != "delete"}
+        refused: set[str] = set()  # feed ids of records that would merge or duplicate people
+        for record, account in known:
+            holder = self._holder(record.ine) if record.op != "delete" else None
+            if holder is not None and holder != account:  # another pupil's INE
+                refused.add(record.feed_id)
+                spared |= {account, holder}
+                refused |= {r.feed_id for r, a in known if a == holder and r.op != "delete"}
+        matched = list(known)
+        fresh: list[Pupil] = []
+        for record in records:
+            if self._account_of(record.feed_id, "Student"):
+                continue
+            holder = self._holder(record.ine) if record.op == "add" else None
+            if holder is None:
+                fresh.append(record)
+            elif holder in named_alive:  # the INE moved between two ids of the delivery
+                refused.add(record.feed_id)
+                refused |= {r.feed_id for r, a in known if a == holder and r.op != "delete"}
+                spared.add(holder)
+            else:
+                matched.append((record, holder))
+        alive_count = Counter(a for r, a in matched if r.op != "delete")
+        for record, account in matched:
+            if record.op != "delete" and alive_count[account] > 1:
+                refused.add(record.feed_id)  # the same account twice
+        alive = {a for r, a in matched if r.op != "delete"}
+        spared |= {a for r, a in matched if r.feed_id in refused}
         resolved: list[tuple[Pupil, str]] = []
-        for record in delivery.pupils:
-            account = self._account_of(record.feed_id, "Student")
-            if account is None and record.op == "add":
-                holder = next(
-                    (
-                        a
-                        for a, p in sorted(self.accounts.items())
-                        if p.profile == "Student" and p.ine == record.ine
-                    ),
-                    None,
-                )
-                if holder is not None:
-                    self.aliases[record.feed_id] = holder  # R1: found by INE
-                    account = holder
-            if account is None and record.op == "add":
-                account = record.feed_id
-                self.accounts[account] = Account(
+        for record, account in matched:
+            if record.feed_id in refused:
+                continue
+            if record.feed_id != account and record.feed_id not in self.aliases:
+                self.aliases[record.feed_id] = account  # R1: found by INE under a new id
+            resolved.append((record, account))
+        for record in fresh:
+            if record.op == "add":
+                self.accounts[record.feed_id] = Account(
                     "Student", login_base(record.first, record.last), None, None
                 )
-            if account is not None:
-                resolved.append((record, account))
-        alive = {account for record, account in resolved if record.op != "delete"}
+                resolved.append((record, record.feed_id))
         known_relatives = relatives_alive | {
             a for a, p in self.accounts.items() if p.profile == "Relative"
         }
@@ -232,8 +268,9 @@ class ModelDirectory:
             self.relations = {(s, r) for s, r in self.relations if s != account}
             self.relations |= {(account, r) for r in named if r in known_relatives}
         if delivery.complete:
+            named = {a for _, a in resolved} | spared
             for account, person in self.accounts.items():
-                if person.profile == "Student" and account not in alive:
+                if person.profile == "Student" and account not in named:
                     self._mark(account, today)
 
     def _mark(self, account: str, today: date) -> None:

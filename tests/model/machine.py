@@ -28,7 +28,13 @@ from tests.model.world import CODES, LEVELS_OF, SCHOOLS, Entry, Register, aaf_fi
 CLOSING, NEW = "2023-2024", "2024-2025"
 START = {CLOSING: date(2023, 9, 4), NEW: date(2024, 9, 2)}
 # thresholds out of reach: the model says nothing of deliveries held for approval
-SETTINGS = Settings(database_url="sqlite://", storage_url="unused", hold_school_min_people=10**6)
+# and no share of invalid records rejects a delivery (a tiny register makes any share large)
+SETTINGS = Settings(
+    database_url="sqlite://",
+    storage_url="unused",
+    hold_school_min_people=10**6,
+    invalid_record_ratio=1.0,
+)
 UAIS = [uai for _, uai, _, _ in SCHOOLS]
 
 
@@ -97,6 +103,19 @@ class DirectoryMachine(RuleBasedStateMachine):
         gone = sorted(set(self.register.known) - set(self.register.present))
         self.register.come_back(data.draw(st.sampled_from(gone)), new_id)
 
+    @precondition(lambda self: len(self.register.known) > 1 and self.register.present)
+    @rule(data=st.data())
+    def mistype_ine(self, data: st.DataObject) -> None:
+        number = data.draw(st.sampled_from(sorted(self.register.present)))
+        other = data.draw(st.sampled_from(sorted(set(self.register.known) - {number})))
+        self.register.mistype_ine(number, other)
+
+    @precondition(lambda self: any(e.wrong_ine for e in self.register.present.values()))
+    @rule(data=st.data())
+    def correct_ine(self, data: st.DataObject) -> None:
+        wrong = sorted(n for n, e in self.register.present.items() if e.wrong_ine)
+        self.register.correct_ine(data.draw(st.sampled_from(wrong)))
+
     # -- deliveries and runs --------------------------------------------------------------
 
     def _day(self, year: str, older: bool) -> str | None:
@@ -113,8 +132,7 @@ class DirectoryMachine(RuleBasedStateMachine):
         return (START[year] + timedelta(days=offset)).strftime("%Y%m%d")
 
     def _land(self, delivery: Delivery) -> None:
-        born = {e.ine: e.born for e in self.register.known.values()}
-        for name, content in aaf_files(delivery, born).items():
+        for name, content in aaf_files(delivery).items():
             self.store.write_bytes(landing_key(delivery.year, name), content)
             self.applied_files.append((delivery.year, name, content))
         self.model.land(delivery)
@@ -128,6 +146,10 @@ class DirectoryMachine(RuleBasedStateMachine):
         for outcome in outcomes:
             assert outcome.status in {"applied", "held", "already_applied"}, outcome.reason
             Figures.outcomes[outcome.status] = Figures.outcomes.get(outcome.status, 0) + 1
+            if "refused" in outcome.reason:
+                Figures.outcomes["with records refused (R1)"] = (
+                    Figures.outcomes.get("with records refused (R1)", 0) + 1
+                )
         self.model.import_pending(year, self.clock.date())
 
     @rule()

@@ -41,10 +41,11 @@ class Entry:
     uai: str
     code: str
     born: str  # dd/mm/yyyy
+    wrong_ine: str | None = None  # an INE typed wrong in ONDE: another pupil's
 
     @property
     def ine(self) -> str:
-        return f"{self.number:010d}A"
+        return self.wrong_ine or f"{self.number:010d}A"
 
     @property
     def relative(self) -> str:
@@ -57,7 +58,7 @@ class Entry:
     def record(self, op: str = "add") -> Pupil:
         return Pupil(
             op, self.feed_id, self.ine, "Eleve", f"Nom{letters(self.number).capitalize()}",
-            self.level, self.uai, self.class_code, (self.relative,),
+            self.level, self.uai, self.class_code, (self.relative,), self.born,
         )  # fmt: skip
 
 
@@ -88,6 +89,14 @@ class Register:
             self.renamed += 1
             entry = replace(entry, feed_id=f"N{self.renamed}")
         self.known[number] = self.present[number] = entry
+
+    def mistype_ine(self, number: int, other: int) -> None:
+        """ONDE gives a pupil the INE of another pupil (R1: nobody can tell which is right)."""
+        ine = f"{other:010d}A"
+        self.known[number] = self.present[number] = replace(self.present[number], wrong_ine=ine)
+
+    def correct_ine(self, number: int) -> None:
+        self.known[number] = self.present[number] = replace(self.present[number], wrong_ine=None)
 
     def roll_over(self) -> None:
         """The new school year: everyone one level up; CM2 leave, GS of a maternelle go on
@@ -134,7 +143,7 @@ def delivery_of(register: Register, base: dict[int, Entry] | None, year: str, da
     return Delivery(year, day, False, tuple(records), tuple(relatives))
 
 
-def aaf_files(delivery: Delivery, born: dict[str, str]) -> dict[str, bytes]:
+def aaf_files(delivery: Delivery) -> dict[str, bytes]:
     """The delivery's files (name -> bytes); each carries its type and extraction date in a
     header comment, so that no two files share their bytes (the ledger knows a file by its
     content hash: two empty files of two types would be one file to it)."""
@@ -154,7 +163,7 @@ def aaf_files(delivery: Delivery, born: dict[str, str]) -> dict[str, bytes]:
             "ENTEleveINE": p.ine,
             "ENTPersonNom": p.last,
             "ENTPersonPrenom": p.first,
-            "ENTPersonDateNaissance": born[p.ine],
+            "ENTPersonDateNaissance": p.born,
             "ENTPersonStructRattach": SID_OF[p.school],
             "ENTPersonClasses": f"{SID_OF[p.school]}$x$y${p.class_code}$Classe {p.class_code}",
             "ENTEleveNiveau": p.level,

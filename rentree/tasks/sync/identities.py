@@ -17,7 +17,8 @@ validation report, and its account is neither updated nor marked missing:
 - `same_account_twice`: two records of the delivery are the same account (its own id and a
   linked one): both are refused.
 A delete record about an account that another record of the delivery names alive is dropped:
-the person is present (a Delta re-registration: the old id deleted, the new one added).
+the person is present (a Delta re-registration: the old id deleted, the new one added). A
+modify or delete record of an id no account holds is dropped too: it names nobody.
 """
 
 from __future__ import annotations
@@ -172,7 +173,11 @@ def resolve_accounts(
         pl.col("feed_id").alias("feed_external_id"),
         pl.col("account_id").alias("user_external_id"),
     )
-    fresh = rest.with_columns(pl.col("feed_id").alias("account_id"))
+    # an id nobody holds is a new person only in an add record: a modify or delete of it
+    # names nobody (it must make no link of a person that does not exist)
+    fresh = rest.filter(pl.col("operation") == "add").with_columns(
+        pl.col("feed_id").alias("account_id")
+    )
     resolved = pl.concat([kept, fresh], how="vertical_relaxed").sort("_record")
     refused_rows = rows.join(refused_records, on="_record", how="inner").sort("_record")
     protected = pl.concat(
