@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= small
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test soak bench serve lint clean
+.PHONY: venv demo test soak faults bench serve lint clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ SOAK_DB ?= sqlite
 soak: $(STAMP)
 	RENTREE_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest tests/test_model_rules.py \
 		-k "soak and $(SOAK_DB)" -s -q
+
+# Real `rentree run` subprocesses killed (SIGKILL) mid-apply and after the commit, then a
+# re-run (SQLite; PostgreSQL too under scripts/with-postgres.sh).
+faults: $(STAMP)
+	RENTREE_FAULT_TESTS=1 $(BIN)/python -m pytest tests/test_kill.py -q
 
 # BENCH_SCALE=tiny|small|region (default small), BENCH_PARTS=feeds,sync,...,
 # BENCH_JSON=FILE writes the figures for machines.
