@@ -149,7 +149,7 @@ def reject_hold(
     now: datetime | None = None,
 ) -> HoldDecision:
     """Reject a pending hold. A delivery's files move to quarantine/ with a report saying who
-    rejected it and why it was held; nothing of it is applied."""
+    rejected it and why it was held (the report written first); nothing of it is applied."""
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
         hold = get_hold(conn, hold_id)
@@ -168,20 +168,6 @@ def reject_hold(
     files = files_frame(
         (feed, sha256_of(store, key)) for key, feed in zip(keys, feeds, strict=True)
     )
-    with engine.begin() as conn:
-        directory_lock(conn)
-        decided = decide_hold(conn, hold_id, "rejected", decided_by, now)
-        record_feed_files(
-            conn,
-            files,
-            "quarantined",
-            school_year=year,
-            run_id=run_id,
-            now=now,
-            held_rule="rejected",
-            reason=reason,
-        )
-    move_files(store, [(k, quarantine_key(year, f)) for k, f in zip(keys, feeds, strict=True)])
     target = quarantine_prefix(year, hold.delivery)
     report = write_report(
         store,
@@ -197,6 +183,23 @@ def reject_hold(
         ),
     )
     write_text(store, target, "rejection.txt", reason + "\n")
+    # storage.md's order for a rejection: the report above first, then the moves, then the
+    # commit; a run stopped in between leaves files that the next import records
+    # (`complete_quarantines`), never a quarantined file without its report
+    move_files(store, [(k, quarantine_key(year, f)) for k, f in zip(keys, feeds, strict=True)])
+    with engine.begin() as conn:
+        directory_lock(conn)
+        decided = decide_hold(conn, hold_id, "rejected", decided_by, now)
+        record_feed_files(
+            conn,
+            files,
+            "quarantined",
+            school_year=year,
+            run_id=run_id,
+            now=now,
+            held_rule="rejected",
+            reason=reason,
+        )
     outcome = ImportOutcome(
         school_year=year,
         delivery=hold.delivery,
