@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
+# Prefect's state (runs, logs, artifacts) stays in ./var/prefect, beside the demo workspace,
+# where `make serve` shows it and `make clean` removes it.
 demo: $(STAMP)
-	$(BIN)/rentree demo --scale $(SCALE)
+	PREFECT_HOME=$(CURDIR)/var/prefect $(BIN)/rentree demo --scale $(SCALE)
 
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 test: $(STAMP)
@@ -50,5 +52,6 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check rentree tests scripts
 	$(BIN)/mypy
 
+# var/ holds the demo workspaces, the benchmark region and Prefect's state (var/prefect).
 clean:
 	rm -rf $(VENV) var

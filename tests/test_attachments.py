@@ -12,6 +12,7 @@ from rentree.infra import schema
 from rentree.infra.naming import class_group_id, class_id
 from rentree.tasks.rules.attachments import (
     NO_STUDENT,
+    UNKNOWN_CLASS,
     apply_pending_attachments,
     attach_school_team,
     request_attachments,
@@ -155,3 +156,34 @@ def test_r10_whole_team_to_every_class(engine: Engine) -> None:
         ("T2", empty),
     }
     assert result.refused.is_empty()
+
+
+def test_r10_a_class_id_that_cannot_exist_is_refused_with_its_reason(engine: Engine) -> None:
+    """Only a well-formed class of the current year whose school the ENT knows may wait for
+    its first pupil; a malformed id, an unknown school or a closed year is refused."""
+    closed = "2023-2024"
+    with engine.begin() as conn:
+        setup(conn)
+        conn.execute(
+            schema.school_years.insert(),
+            [
+                {"school_year": closed, "phase": "frozen", "frozen_at": NOW},
+                {"school_year": NEW, "phase": "family-import", "frozen_at": None},
+            ],
+        )
+        add_class(conn, closed, UAI, "CP-Z", "CP")
+        asked = requests(
+            ("T1", "CP-A"),
+            ("T1", class_id(NEW, "0599999X", "CP-A")),
+            ("T1", class_id(closed, UAI, "CP-Z")),
+            ("T1", class_id("2031-2032", UAI, "CP-A")),
+            ("T2", class_id(NEW, UAI, "CM2-B")),
+        )
+        result = request_attachments(conn, asked, "run-1", NOW)
+        refused = {r["class_external_id"]: r["reason"] for r in result.refused.to_dicts()}
+        assert "not a class id" in refused["CP-A"]
+        assert "no school with this class id's UAI" in refused[class_id(NEW, "0599999X", "CP-A")]
+        assert f"not of the current school year ({NEW})" in refused[class_id(closed, UAI, "CP-Z")]
+        assert "not of the current school year" in refused[class_id("2031-2032", UAI, "CP-A")]
+        # a well-formed class of the current year, not in the ENT yet: it waits (R10)
+        assert pending(conn) == {("T2", class_id(NEW, UAI, "CM2-B")): UNKNOWN_CLASS}

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from rentree.cli import app
 from rentree.infra import schema
 from rentree.infra.naming import class_id
+from rentree.infra.storage import LocalStore
 from tests.sync_builders import NEW, add_class, add_structures, add_students, add_users, link_school
 
 UAI = "0590001A"
@@ -21,6 +22,7 @@ UAI = "0590001A"
 def cli_env(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
     monkeypatch.setenv("RENTREE_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("RENTREE_STORAGE_URL", str(tmp_path / "storage"))
+    LocalStore(tmp_path / "storage").ensure_layout()  # what `rentree init` does
     monkeypatch.chdir(tmp_path)
     with engine.begin() as conn:
         add_structures(conn, [(UAI, "primaire", None)])

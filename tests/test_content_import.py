@@ -417,6 +417,7 @@ def test_dry_run_changes_nothing(engine: Engine, tmp_path: Path) -> None:
 
 
 def cli_env(engine: Engine, tmp_path: Path) -> dict[str, str]:
+    local_store(tmp_path)  # the storage root exists, as after `rentree init`
     return {
         "RENTREE_DATABASE_URL": engine.url.render_as_string(hide_password=False),
         "RENTREE_STORAGE_URL": str(tmp_path / "storage"),
@@ -453,3 +454,14 @@ def test_cli_unusable_inventory_exits_2_with_one_sentence(engine: Engine, tmp_pa
     unreadable = runner.invoke(app, ["content", "import", str(folder)], env=env)
     assert unreadable.exit_code == 2
     assert table_rows(engine, "resources") == 0
+
+
+def test_reports_go_under_the_school_year_the_directory_is_in(
+    engine: Engine, tmp_path: Path
+) -> None:
+    seed_directory(engine)
+    with engine.begin() as conn:
+        conn.execute(schema.school_years.insert().values(school_year="2019-2020", phase="open"))
+    folder = write_inventory(tmp_path / "inv", good_inventory())
+    outcome = run_import(engine, folder, local_store(tmp_path))
+    assert all(r.csv_key.startswith("reports/2019-2020/content-import/") for r in outcome.reports)

@@ -203,6 +203,7 @@ def test_cli_export_writes_every_table(engine: Engine, tmp_path: Path) -> None:
     seed(engine)
     env = cli_env(engine, str(tmp_path / "storage"))
     runner = CliRunner()
+    assert runner.invoke(app, ["init"], env=env).exit_code == 0
     result = runner.invoke(
         app, ["export", "--out", str(tmp_path / "out"), "--format", "csv"], env=env
     )

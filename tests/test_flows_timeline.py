@@ -127,8 +127,9 @@ def test_tiny_region_whole_timeline(
     monkeypatch.delenv("RENTREE_HOLD_PURGE_MAX_SHARES")
     purge = share_purge(hold_id=held_purge["hold_id"], approve=True)
     assert purge["status"] == "completed" and purge["shares_removed"] > 0, purge
-    # Undo puts back exactly what that run removed; an unknown run id is refused.
-    assert share_purge(undo_run_id="no-such-run")["status"] == "rejected"
+    # Undo puts back exactly what that run removed; an unknown run id fails the run at once.
+    unknown = share_purge(undo_run_id="no-such-run", return_state=True)
+    assert unknown.is_failed() and "no share-purge run has this id" in unknown.message
     undone = share_purge(undo_run_id=purge["run_id"])
     assert undone["shares_restored"] == purge["shares_removed"], undone
     again = share_purge()
@@ -195,7 +196,8 @@ def test_tiny_region_whole_timeline(
     marked = users.filter(pl.col("external_id").is_in(leavers))
     assert marked.height == len(leavers)
     assert marked["missing_since"].null_count() == 0
-    # Every flow run is in `runs`, completed but for the holds and the refused undo.
+    # Every flow run is in `runs`, completed but for the holds (the undo of an unknown run
+    # failed before any work: it is not recorded).
     flows_run = set(runs["flow"])
     assert {
         "staff-import",
@@ -209,6 +211,5 @@ def test_tiny_region_whole_timeline(
     } <= flows_run
     assert sorted(runs.filter(pl.col("status") != "completed").rows()) == [
         ("share-purge", "held"),
-        ("share-purge", "rejected"),  # the undo of an unknown run id
         ("staff-import", "held"),
     ]

@@ -265,7 +265,7 @@ def test_pre_purge_notice_is_written_formula_safe(
         notice = pre_purge_notice(conn, CLOSING)
     assert len(keys) == 6 and all(store.exists(k) for k in keys)
     csv_key = next(k for k in keys if k.endswith("pre-purge-notice.csv"))
-    text = store.read_bytes(csv_key).decode()
+    text = store.read_bytes(csv_key).decode("utf-8-sig")
     assert text.splitlines()[0].startswith("structure_uai;school_name;")
     assert ";'=École d'Été;" in text
     parquet = pl.read_parquet(io.BytesIO(store.read_bytes(csv_key.replace(".csv", ".parquet"))))

@@ -96,9 +96,46 @@ def test_status_command_prints_the_directory(tmp_path: Path, as_json: bool) -> N
         "RENTREE_DATABASE_URL": f"sqlite:///{tmp_path / 'rentree.db'}",
         "RENTREE_STORAGE_URL": str(tmp_path / "storage"),
     }
+    assert CliRunner().invoke(app, ["init"], env=env).exit_code == 0
     result = CliRunner().invoke(app, ["status", *(["--json"] if as_json else [])], env=env)
     assert result.exit_code == 0, result.output
     if as_json:
         assert json.loads(result.output)["school_years"] == []
     else:
         assert "Last runs of each flow" in result.output
+
+
+def test_status_shows_dry_runs_and_undos_as_such(engine: Engine, tmp_path: Path) -> None:
+    from sqlalchemy import insert
+
+    from rentree.tasks.rules.years import advance_phase, step_back_phase
+
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.runs),
+            [
+                {"run_id": "p1", "flow": "share-purge", "school_year": "2024-2025",
+                 "started_at": T0, "status": "completed", "dry_run": True, "summary": {}},
+                {"run_id": "p2", "flow": "share-purge", "school_year": "2024-2025",
+                 "started_at": T0 + timedelta(hours=1), "status": "completed",
+                 "dry_run": False, "summary": {}},
+                {"run_id": "p3", "flow": "share-purge", "school_year": "2024-2025",
+                 "started_at": T0 + timedelta(hours=2), "status": "completed",
+                 "dry_run": False, "summary": {"undone_run": "p2"}},
+            ],
+        )  # fmt: skip
+        advance_phase(conn, "2025-2026", "purged")
+        step_back_phase(conn, "2025-2026", "purged")  # what the undo of p2 does
+    with engine.connect() as conn:
+        report = directory_status(conn)
+    kinds = {r["run_id"]: r["kind"] for r in report["last_runs"]}
+    assert kinds == {"p1": "dry run", "p2": "run", "p3": "undo of p2"}
+    assert report["school_years"][0]["phase"] == "family-import"
+    env = {
+        "RENTREE_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "RENTREE_STORAGE_URL": str(tmp_path / "storage"),
+    }
+    assert CliRunner().invoke(app, ["init"], env=env).exit_code == 0
+    shown = CliRunner().invoke(app, ["status"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "dry run" in shown.output and "undo of p2" in shown.output

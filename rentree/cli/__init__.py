@@ -16,6 +16,29 @@ app = typer.Typer(
     # which would double the time of `rentree --help`.
     rich_markup_mode=None,
 )
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"rentree {version('rentree')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        help="Print rentree's version and exit.",
+    ),
+) -> None:
+    """School-year rollover of a regional primary-school ENT."""
+
+
 directory.register(app)
 feeds.register(app)
 inventory.register(app)

@@ -31,8 +31,10 @@ def fail(sentence: str, code: int = EXIT_UNUSABLE) -> NoReturn:
 
 
 @contextmanager
-def workspace() -> Iterator[Workspace]:
-    """Open the workspace, turning configuration problems into one sentence and exit 2."""
+def workspace(*, create: bool = False) -> Iterator[Workspace]:
+    """Open the workspace, turning configuration problems into one sentence and exit 2.
+
+    Only `create` (`rentree init`) makes a new database, schema and storage layout."""
     import click
     from sqlalchemy.exc import ArgumentError
 
@@ -41,7 +43,7 @@ def workspace() -> Iterator[Workspace]:
     from rentree.infra.workspace import open_workspace
 
     try:
-        ws = open_workspace()
+        ws = open_workspace(create=create)
     except ConfigurationError as exc:
         fail(str(exc))
     except DatabaseError as exc:

@@ -14,8 +14,7 @@ SCHOOLS_SHOWN = 20
 
 def init() -> None:
     """Create or upgrade the database schema and the storage layout (safe to repeat)."""
-    with workspace() as ws:
-        ws.store.ensure_layout()
+    with workspace(create=True) as ws:
         console.print(f"Database ready: {ws.engine.url.render_as_string(hide_password=True)}")
         console.print(f"Storage ready: {ws.store.url}")
 
@@ -83,9 +82,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for ma
         if y["late_entries"]:
             waiting = ", ".join(f"{e['uai']} {e['level']}" for e in y["late_entries"])
             console.print(f"Late entries {y['school_year']}: {waiting}", highlight=False)
-    last = Table("run", "flow", "year", "status", "started", title="Last runs of each flow")
+    last = Table("run", "flow", "year", "what", "status", "started", title="Last runs of each flow")
     for r in report["last_runs"]:
-        last.add_row(r["run_id"], r["flow"], r["school_year"] or "", r["status"], r["started_at"])
+        # a dry run committed nothing and an undo put things back: never shown as plain runs
+        kind = r["kind"] if r["kind"] != "run" else ""
+        last.add_row(
+            r["run_id"], r["flow"], r["school_year"] or "", kind, r["status"], r["started_at"]
+        )
     console.print(last)
 
 

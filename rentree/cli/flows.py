@@ -72,10 +72,10 @@ def progress_bars() -> Iterator[Progress]:
     )
     bars: dict[str, Any] = {}
 
-    def listen(description: str, done: int, total: int) -> None:
-        if description not in bars:
-            bars[description] = progress.add_task(description, total=total)
-        progress.update(bars[description], completed=done, total=total)
+    def listen(bar: str, text: str, done: int, total: int) -> None:
+        if bar not in bars:
+            bars[bar] = progress.add_task(text, total=total)
+        progress.update(bars[bar], description=text, completed=done, total=total)
 
     token = progress_listener.set(listen)
     try:
@@ -101,10 +101,32 @@ def flow_parameters(
     retry_failed: bool = False,
 ) -> tuple[Callable[..., Any], dict[str, Any]]:
     """The flow function and its parameters for one `rentree run` command line: each option
-    goes to the flow parameter of its name, when the flow's signature has it."""
+    goes to the flow parameter of its name, when the flow's signature has it; an option the
+    flow does not take is refused (one sentence) rather than ignored, and the options are
+    checked against the directory before anything is stored or run."""
     from rentree.flows import registry
 
     function = registry.flow_by_name(flow.value)
+    wanted = registry.parameters_of(function)
+    school_param = "schools" if "schools" in wanted else "school"
+    used = {
+        "--year": ("year", year is not None),
+        "--dry-run": ("dry_run", dry_run),
+        "--school": (school_param, bool(schools)),
+        "--hold-id": ("hold_id", hold_id is not None),
+        "--approve/--reject": ("approve", approve is not None),
+        "--undo": ("undo_run_id", undo is not None),
+        "--keep-for-members": ("keep_for_members", keep_for_members),
+        "--confirm": ("confirm", confirm),
+        "--today": ("today", today is not None),
+        "--requests": ("requests_key", requests is not None),
+        "--retry-failed": ("retry_failed", retry_failed),
+    }
+    for option, (name, given) in used.items():
+        if given and name not in wanted:
+            fail(f"{option}: {flow.value} does not take this option; leave it out.")
+    if school_param == "school" and len(schools) > 1:
+        fail(f"--school: {flow.value} takes one school; give --school once.")
     options: dict[str, Callable[[], Any]] = {
         "year": lambda: year,
         "dry_run": lambda: dry_run,
@@ -118,11 +140,13 @@ def flow_parameters(
         "keep_for_members": lambda: keep_for_members,
         "confirm": lambda: confirm,
         "today": lambda: today.date() if today else None,
-        "requests_key": lambda: stored_requests(requests, year, flow.value),
         "retry_failed": lambda: retry_failed,
     }
-    wanted = registry.parameters_of(function)
-    return function, {name: given() for name, given in options.items() if name in wanted}
+    params = {name: given() for name, given in options.items() if name in wanted}
+    check_options(flow, params)
+    if "requests_key" in wanted:
+        params["requests_key"] = stored_requests(requests, year, flow.value)
+    return function, params
 
 
 def stored_requests(requests: Path | None, year: str | None, flow: str) -> str | None:
@@ -136,25 +160,88 @@ def stored_requests(requests: Path | None, year: str | None, flow: str) -> str |
         try:
             limit = ws.settings.attach_requests_max_rows
             return store_requests(ws.store, requests.read_bytes(), str(requests), year, flow, limit)
-        except (OSError, RequestFileError) as exc:
-            fail(str(exc) if isinstance(exc, RequestFileError) else f"{requests}: {exc}.")
+        except OSError as exc:
+            fail(f"--requests {requests}: cannot be read ({exc.strerror}); check the path.")
+        except RequestFileError as exc:
+            fail(str(exc))
 
 
-def print_outcome(name: str, outcome: dict[str, Any]) -> None:
+def check_options(flow: FlowName, params: dict[str, Any]) -> None:
+    """The run's options against the directory, before any Prefect run starts."""
+    from rentree.tasks.rules.options import OptionError, check_flow_options
+
+    with workspace() as ws, ws.engine.connect() as conn:
+        try:
+            check_flow_options(conn, ws.store, flow.value, params)
+        except OptionError as exc:
+            fail(str(exc))
+
+
+# What a run's status means, said to the operator.
+STATUS_SENTENCES = {
+    "completed": "done",
+    "held": "held: nothing of the held delivery applied, an operator decides (exit 1)",
+    "rejected": "done, with rejected input (exit 1): see why below",
+}
+_NOT_SHOWN = {"status", "run_id", "message", "reports"}
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def print_outcome(name: str, outcome: dict[str, Any], links: Callable[[str], str]) -> None:
+    """A run's result as sentences and tables (never a printed dict); report folders as full
+    paths or URLs, printed whole on one line so that a copied path works."""
+    status = str(outcome.get("status", "completed"))
+    console.print(
+        f"[bold]{name}[/]: {STATUS_SENTENCES.get(status, status)}. Run {outcome.get('run_id')}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if outcome.get("message"):
+        console.print(str(outcome["message"]), highlight=False, soft_wrap=True)
     from rich.table import Table
 
-    table = Table("what", "value", title=f"{name}: {outcome.get('status', 'done')}")
+    figures = Table("what", "value", title="Figures", title_justify="left")
     for key, value in outcome.items():
-        if key in {"reports"}:
+        if key in _NOT_SHOWN or value is None:
             continue
-        table.add_row(key, str(value))
-    console.print(table)
+        if isinstance(value, dict):
+            if value:
+                table = Table(*map(_label, value), title=_label(key), title_justify="left")
+                table.add_row(*map(_cell, value.values()))
+                console.print(table)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            table = Table(*map(_label, value[0]), title=_label(key), title_justify="left")
+            for row in value:
+                table.add_row(*(_cell(row.get(c, "")) for c in value[0]))
+            console.print(table)
+        elif isinstance(value, list):
+            if value:
+                console.print(
+                    f"{_label(key)}: {', '.join(map(str, value))}", highlight=False, soft_wrap=True
+                )
+        else:
+            figures.add_row(_label(key), _cell(value))
+    if figures.row_count:
+        console.print(figures)
     folders: dict[str, int] = {}
     for key in outcome.get("reports", []) or []:
         folder = key.rsplit("/", 1)[0] + "/"
         folders[folder] = folders.get(folder, 0) + 1
     for folder, files in folders.items():
-        console.print(f"reports ({files} files): {folder}", highlight=False, soft_wrap=True)
+        console.print(f"Reports ({files} files): {links(folder)}", highlight=False, soft_wrap=True)
 
 
 def run(
@@ -197,6 +284,8 @@ def run(
     guarded(load_settings)
     if hold_id is not None and approve is None:
         fail("--hold-id needs --approve or --reject: say what to do with the hold.")
+    if approve is not None and hold_id is None:
+        fail("--approve/--reject needs --hold-id: `rentree status` lists the pending holds.")
     function, params = flow_parameters(
         flow,
         year=year,
@@ -219,7 +308,9 @@ def run(
         sentence = str(error) if isinstance(error, Exception) and str(error) else state.message
         fail(f"the {flow.value} run stopped: {sentence}")
     outcome = state.result()
-    print_outcome(flow.value, outcome)
+    from rentree.infra.storage import open_store
+
+    print_outcome(flow.value, outcome, guarded(lambda: open_store(load_settings())).link)
     status = outcome.get("status", "completed")
     raise typer.Exit(EXIT_DONE if status == "completed" else EXIT_REJECTED)
 
@@ -232,15 +323,22 @@ def demo(
     verbose: bool = typer.Option(False, "--verbose", help="Show Prefect's logs."),
 ) -> None:
     """The whole rollover on a generated region, through the flows, in a fresh workspace."""
-    from rentree.flows.demo import run_demo
+    from rentree.flows.demo import DemoFolderError, prepare_demo_folder, run_demo
     from rentree.infra.settings import ConfigurationError
 
     folder = workdir or Path("var") / f"demo-{scale.value}"
+    try:
+        # refused before anything starts (no Prefect server, no generation)
+        prepare_demo_folder(folder)
+    except DemoFolderError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"--workdir {folder} cannot be prepared ({exc.strerror}); choose another folder.")
     quiet_prefect(verbose)
     try:
         with embedded_prefect(), progress_bars():
             summary = run_demo(folder, scale.value)
-    except ConfigurationError as exc:
+    except (ConfigurationError, DemoFolderError) as exc:
         fail(str(exc))
     console.print(summary.table())
     for label, where in summary.locations:
@@ -266,9 +364,8 @@ def serve() -> None:
     from rentree.flows.run.guard import ensure_directory_limit
     from rentree.infra.workspace import open_workspace
 
-    ws = guarded(lambda: open_workspace(settings))
-    ws.store.ensure_layout()
-    ws.engine.dispose()
+    # the directory must exist already: serving never creates one (`rentree init` does)
+    guarded(lambda: open_workspace(settings)).engine.dispose()
     ensure_directory_limit()
     prefect_serve(*build_deployments(settings))
 

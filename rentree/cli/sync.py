@@ -10,7 +10,7 @@ from uuid import uuid4
 import typer
 
 from rentree.cli.common import EXIT_DONE, EXIT_REJECTED, console, fail, guarded, workspace
-from rentree.infra.naming import check_school_year, reports_prefix
+from rentree.infra.naming import reports_prefix
 
 if TYPE_CHECKING:
     import polars as pl
@@ -34,31 +34,26 @@ def attach_teachers(
     Exit 0: all attached; 1: some kept pending (no student in the class yet) or refused;
     2: the command cannot be used (file missing, bad header, unknown school).
     """
-    from sqlalchemy import select
-
     from rentree.flows.attach_teachers import PHASE as FLOW  # runs recorded as the flow's
     from rentree.infra.db import directory_lock
     from rentree.infra.runs import record_run
-    from rentree.infra.schema import structures
     from rentree.tasks.rules.attachment_requests import write_attachment_reports
     from rentree.tasks.rules.attachments import request_attachments, school_team_requests
+    from rentree.tasks.rules.options import OptionError, check_flow_options
     from rentree.tasks.rules.years import current_years
 
     if (file is None) == (school is None):
         fail("give either a CSV file of requests or --school UAI (not both, not neither).")
     requests = _read_file(file) if file is not None else None
-    if year is not None:
-        try:
-            check_school_year(year)
-        except ValueError as exc:
-            fail(f"--year: {exc}")
     now = datetime.now(UTC)
     run_id = f"cli-{FLOW}-{uuid4().hex[:12]}"
     with workspace() as ws, ws.engine.begin() as conn:
+        try:
+            check_flow_options(conn, ws.store, FLOW, {"year": year, "school": school})
+        except OptionError as exc:
+            fail(str(exc))
         directory_lock(conn)
         if school is not None:
-            if conn.scalar(select(structures.c.uai).where(structures.c.uai == school)) is None:
-                fail(f"--school {school}: no school with this UAI in the directory; check it.")
             target_year = year or current_years(conn)[1]
             if target_year is None:
                 fail("the directory holds no school year yet; import the feeds first.")

@@ -12,10 +12,9 @@ from rentree.contracts.base import (
     matches,
     required,
 )
-from rentree.infra.naming import FeedType
+from rentree.infra.naming import UAI_PATTERN, FeedType
 
 T: FeedType = "EtabEducNat"
-UAI_PATTERN = r"^[0-9]{7}[A-Z]$"
 POSTCODE_PATTERN = r"^[0-9]{5}$"
 # The directory's structure types. ENTStructureTypeStruct holds the official label of the
 # structure's nature ("ECOLE MATERNELLE", "ECOLE DE NIVEAU ELEMENTAIRE", "ECOLE ELEMENTAIRE

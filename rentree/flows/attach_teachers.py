@@ -10,6 +10,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.artifacts import (
     markdown_table,
     nothing_done,
@@ -84,6 +85,7 @@ def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) ->
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def attach_teachers(
     year: str | None = None,
     requests_key: str | None = None,

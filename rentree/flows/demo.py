@@ -45,7 +45,29 @@ from rentree.tasks.content.inventory.read import read_inventory
 from rentree.tasks.content.status import directory_status
 from rentree.tasks.rules.attachment_requests import read_requests, store_requests
 
-STEPS = 18
+# What the demo's progress bar names while each step runs.
+STEPS = (
+    "generating the region",
+    "closing year: staff import",
+    "closing year: family import",
+    "content inventory",
+    "freeze",
+    "first staff file",
+    "late staff Delta",
+    "ONDE switch",
+    "early attachment request",
+    "first family files",
+    "teacher attachments",
+    "late entries (nightly)",
+    "share purge",
+    "retire-missing: notice",
+    "retire-missing: deactivation",
+    "retire-missing: retirement",
+    "storage report",
+    "summary",
+)
+# The file that marks a folder as made by the demo, so that it may be wiped next time.
+DEMO_MARKER = ".rentree-demo"
 
 
 @dataclass
@@ -84,19 +106,43 @@ def _counts(result: dict[str, Any]) -> str:
     return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in list(done.items())[:4]) or "-"
 
 
-def run_demo(folder: Path, scale: str) -> DemoSummary:
-    """Wipe `folder`, generate the region into it and run the timeline through the flows."""
+class DemoFolderError(ValueError):
+    """The demo's folder cannot be used; the message is one sentence."""
+
+
+def prepare_demo_folder(folder: Path) -> Path:
+    """A fresh demo folder: a new or empty one, or one an earlier demo made (its marker file),
+    which is wiped. Any other folder, and a file, is refused: the demo never removes what it
+    did not create."""
     folder = folder.resolve()
-    if folder.exists():
+    if folder.exists() and not folder.is_dir():
+        raise DemoFolderError(
+            f"--workdir {folder} is a file, not a folder; give a new or empty folder."
+        )
+    if folder.is_dir() and any(folder.iterdir()):
+        if not (folder / DEMO_MARKER).is_file():
+            raise DemoFolderError(
+                f"--workdir {folder} is not empty and was not made by `rentree demo`: nothing "
+                "removed; give a new or empty folder."
+            )
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text(
+        "Made by `rentree demo`: the next demo run with this folder wipes it.\n"
+    )
+    return folder
+
+
+def run_demo(folder: Path, scale: str) -> DemoSummary:
+    """Prepare `folder` (prepare_demo_folder), generate the region into it and run the
+    timeline through the flows."""
+    folder = prepare_demo_folder(folder)
     # The flows open their workspace from the environment, like deployed runs do.
     os.environ["RENTREE_DATABASE_URL"] = f"sqlite:///{folder / 'rentree.db'}"
     os.environ["RENTREE_STORAGE_URL"] = str(folder / "storage")
-    ws = open_workspace(load_settings())
-    ws.store.ensure_layout()
+    ws = open_workspace(load_settings(), create=True)
     summary = DemoSummary()
-    progress = Progress("rollover timeline", STEPS)
+    progress = Progress("rentree demo", len(STEPS), names=STEPS)
     try:
         _timeline(ws, folder, scale, summary, progress)
         with ws.engine.connect() as conn:

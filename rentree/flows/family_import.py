@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow
 
 from rentree.flows.importing import run_import_phase
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.context import new_year_of, open_run, run_name
 from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
 
@@ -16,6 +17,7 @@ PHASE = "family-import"
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def family_import(
     year: str | None = None,
     dry_run: bool = False,

@@ -10,6 +10,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.artifacts import (
     markdown_table,
     nothing_done,
@@ -60,6 +61,7 @@ def owner_reports(ctx: RunContext) -> tuple[list[str], int, int]:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def freeze(year: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Close a school year (default: the current one) for changes, snapshot it, and write
     the pre-purge notice and the bookmark clean-up report for the owners."""

@@ -310,7 +310,7 @@ def finish_phase(
         ctx.status = "rejected"
     ctx.summary = {
         "school_years": sorted({o.school_year for o in outcomes}),
-        "deliveries": [{k: r[k] for k in ("year", "delivery", "status")} for r in rows],
+        "deliveries": [{k: r[k] for k in ("year", "delivery", "status", "why")} for r in rows],
         "applied": statuses.count("applied"),
         "held": [o.hold_id or o.delivery for o in outcomes if o.status == "held"],
         "quarantined": statuses.count("quarantined"),

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow
 
 from rentree.flows.importing import finish_phase, run_phase
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.artifacts import nothing_done
 from rentree.flows.run.context import new_year_of, open_run, run_name
 from rentree.flows.staging import FileCheckMapper
@@ -18,6 +19,7 @@ PHASE = "nightly"
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def nightly(
     hold_id: str | None = None,
     approve: bool | None = None,

@@ -10,6 +10,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.artifacts import nothing_done, publish_summary
 from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
 from rentree.flows.run.guard import directory_guard
@@ -60,6 +61,7 @@ def record_switch(ctx: RunContext, source: str) -> None:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def onde_switch(
     year: str | None = None,
     confirm: bool = False,

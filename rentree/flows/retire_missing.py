@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
 from rentree.flows.run.artifacts import (
     markdown_table,
@@ -131,6 +132,7 @@ def _applied_sentence(counts: dict[str, int], run_id: str) -> str:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def retire_missing(
     year: str | None = None,
     dry_run: bool = False,

@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
 from rentree.flows.run.artifacts import (
     markdown_table,
@@ -32,7 +33,7 @@ from rentree.tasks.content.purge.plan import (
 from rentree.tasks.content.purge.report import write_purge_preview
 from rentree.tasks.content.purge.undo import undo_share_purge
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, get_hold
-from rentree.tasks.rules.years import advance_phase
+from rentree.tasks.rules.years import advance_phase, step_back_phase
 
 PHASE = "share-purge"
 
@@ -68,7 +69,10 @@ def undo(ctx: RunContext, run_id: str) -> int:
                 f"No share purge ran with the id {run_id}; `rentree status` lists the last "
                 "runs of each flow: give the id of the purge to undo."
             )
-        return undo_share_purge(conn, run_id, datetime.now(UTC))
+        restored = undo_share_purge(conn, run_id, datetime.now(UTC))
+        assert ctx.school_year is not None
+        step_back_phase(conn, next_school_year(ctx.school_year), "purged")
+        return restored
 
 
 @task(cache_policy=NO_CACHE)
@@ -103,6 +107,7 @@ def refuse(ctx: RunContext, sentence: str) -> dict[str, Any]:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def share_purge(
     year: str | None = None,
     dry_run: bool = False,

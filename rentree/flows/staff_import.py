@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow
 
 from rentree.flows.importing import run_import_phase
+from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.context import new_year_of, open_run, run_name
 from rentree.tasks.imports.outcome import STAFF_TYPES
 
@@ -14,6 +15,7 @@ PHASE = "staff-import"
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
+@refuse_bad_options
 def staff_import(
     year: str | None = None,
     dry_run: bool = False,

@@ -16,6 +16,8 @@ _FEED_NAME = re.compile(
     r"^(?P<prefix>.*)_(?P<mode>Complet|Delta)_(?P<date>\d{8})_(?P<type>[A-Za-z]+)_(?P<chunk>\d{4})\.xml$"
 )
 _SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
+# A school's national id: seven digits and a letter (UAI, "unité administrative immatriculée").
+UAI_PATTERN = r"^[0-9]{7}[A-Z]$"
 
 if TYPE_CHECKING:
     import polars as pl
@@ -121,6 +123,14 @@ def check_school_year(year: str) -> str:
     if match is None or int(match[2]) != int(match[1]) + 1:
         raise ValueError(f"{year!r} is not a school year; write it as 2024-2025.")
     return year
+
+
+def check_uai(uai: str) -> str:
+    if re.match(UAI_PATTERN, uai) is None:
+        raise ValueError(
+            f"{uai!r} is not a UAI; a UAI is seven digits and a letter, e.g. 0590001A."
+        )
+    return uai
 
 
 def school_year_of(day: date) -> str:

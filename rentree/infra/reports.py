@@ -1,4 +1,10 @@
-"""The one writer of reports: CSV (UTF-8, `;`, formula-safe) and Parquet, into the store."""
+"""The one writer of reports: CSV for people and Parquet for machines, into the store.
+
+The CSV opens as it should in a French spreadsheet: UTF-8 with a BOM, `;` between cells, a
+decimal comma, decimals rounded to what is meaningful (ratios to 3 places, other values to
+2), formula-safe text, and beside each `<x>_bytes` column a `<x>_size` column in a human unit
+(`1,5 GiB`). The Parquet twin keeps every value exact.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +41,45 @@ def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+_UNITS = (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
+# Float columns whose name says they are a share of something keep three decimals.
+_RATIO_WORDS = ("ratio", "use", "share", "rate")
+
+
+def human_size(column: str) -> pl.Expr:
+    """Bytes as a person reads them: `512 B`, `12,3 MiB`, `1,5 GiB` (decimal comma)."""
+    size = pl.col(column).cast(pl.Float64)
+    shown: pl.Expr = pl.format("{} B", pl.col(column).cast(pl.Int64))
+    for unit, factor in reversed(_UNITS):
+        scaled = (size / factor).round(1).cast(pl.String).str.replace(".", ",", literal=True)
+        shown = (
+            pl.when(size.abs() >= factor).then(pl.format(f"{{}} {unit}", scaled)).otherwise(shown)
+        )
+    return pl.when(pl.col(column).is_null()).then(None).otherwise(shown)
+
+
+def for_people(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame as the CSV shows it: rounded decimals and human sizes next to the bytes."""
+    rounded = frame.with_columns(
+        pl.col(c).round(3 if any(w in c for w in _RATIO_WORDS) else 2)
+        for c, t in frame.schema.items()
+        if t.is_float()
+    )
+    columns: list[pl.Expr] = []
+    for name, dtype in rounded.schema.items():
+        columns.append(pl.col(name))
+        if name.endswith("_bytes") and dtype.is_integer():
+            size = name.removesuffix("_bytes") + "_size"
+            if size not in rounded.columns:
+                columns.append(human_size(name).alias(size))
+    return rounded.select(columns)
+
+
 def csv_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    neutralise_formulas(_flatten(frame)).write_csv(buffer, separator=";")
+    neutralise_formulas(_flatten(for_people(frame))).write_csv(
+        buffer, separator=";", include_bom=True, decimal_comma=True
+    )
     return buffer.getvalue()
 
 

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/rentree.db"
     storage_url: str = "./var/storage"
     s3_endpoint_url: str | None = None
+    # An unreachable endpoint is reported after this, not after botocore's minute of retries.
+    s3_connect_timeout_seconds: float = Field(3.0, gt=0)
+    s3_max_attempts: int = Field(3, ge=1)
+    # How long a presigned report link stays valid (S3 stores only).
+    report_link_expiry_seconds: int = Field(7 * 24 * 3600, gt=0, le=7 * 24 * 3600)
 
     # Hold thresholds (operations.md): share of unexpected newly-missing people.
     hold_school_missing_ratio: float = Field(0.05, ge=0, le=1)

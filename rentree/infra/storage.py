@@ -63,7 +63,12 @@ class ObjectStore(Protocol):
         ...
 
     def ensure_layout(self) -> None:
-        """Create the storage roots of storage.md (idempotent)."""
+        """Create the storage roots of storage.md (idempotent): `rentree init` only."""
+        ...
+
+    def check(self) -> None:
+        """Raise ConfigurationError (one sentence) when the root cannot be used: a folder that
+        does not exist or is a file, a bucket that cannot be reached."""
         ...
 
     def not_regular(self, prefix: str) -> Sequence[str]:
@@ -243,8 +248,19 @@ class LocalStore:
         return str(self._path(key))
 
     def ensure_layout(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            self.check()
         for root in STORAGE_ROOTS:
             (self.root / root).mkdir(parents=True, exist_ok=True)
+
+    def check(self) -> None:
+        if self.root.is_dir():
+            return
+        what = "is a file, not a folder" if self.root.exists() else "does not exist"
+        raise ConfigurationError(
+            f"RENTREE_STORAGE_URL: the storage folder {self.root} {what}; run `rentree init` "
+            "to create it, or fix RENTREE_STORAGE_URL."
+        )
 
 
 class S3Store:
@@ -256,6 +272,9 @@ class S3Store:
         prefix: str = "",
         endpoint_url: str | None = None,
         client: Any | None = None,
+        *,
+        connect_timeout: float = 3.0,
+        max_attempts: int = 3,
     ) -> None:
         import boto3
         from botocore.config import Config
@@ -264,10 +283,19 @@ class S3Store:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
         self.endpoint_url = endpoint_url
+        self.connect_timeout = connect_timeout
+        # botocore's defaults (60 s connect timeout, legacy retries) make an unreachable
+        # endpoint a minute-long silence; a short connect timeout and few standard retries
+        # report it within seconds while a slow transfer (read timeout) still completes.
         self.client = client or boto3.client(
             "s3",
             endpoint_url=endpoint_url,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}),
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=connect_timeout,
+                read_timeout=60,
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+            ),
         )
 
     def _key(self, key: str) -> str:
@@ -350,15 +378,58 @@ class S3Store:
 
     def ensure_layout(self) -> None:
         # S3 has no folders; the bucket must exist and be reachable.
-        from botocore.exceptions import BotoCoreError, ClientError
+        self.check()
 
+    def check(self) -> None:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
+
+        where = self.endpoint_url or "AWS"
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except (ClientError, BotoCoreError) as exc:
+            # one attempt, short timeouts: this is the question "is it there at all"
+            self._probe_client().head_bucket(Bucket=self.bucket)
+        except (ConnectTimeoutError, ReadTimeoutError):
             raise ConfigurationError(
-                f"RENTREE_STORAGE_URL={self.url}: the bucket {self.bucket!r} cannot be reached "
-                f"({exc}); create it or fix RENTREE_S3_ENDPOINT_URL and the credentials."
+                f"RENTREE_STORAGE_URL={self.url}: the S3 endpoint {where} did not answer within "
+                f"{self.connect_timeout:g} s; check RENTREE_S3_ENDPOINT_URL and the network."
             ) from None
+        except EndpointConnectionError:
+            raise ConfigurationError(
+                f"RENTREE_STORAGE_URL={self.url}: the S3 endpoint {where} cannot be reached; "
+                "check RENTREE_S3_ENDPOINT_URL and that the service is running."
+            ) from None
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            problem = "does not exist" if code in {"404", "NoSuchBucket"} else f"answers {code}"
+            raise ConfigurationError(
+                f"RENTREE_STORAGE_URL={self.url}: the bucket {self.bucket!r} {problem} at "
+                f"{where}; create it or fix the credentials and RENTREE_S3_ENDPOINT_URL."
+            ) from None
+        except BotoCoreError as exc:
+            raise ConfigurationError(
+                f"RENTREE_STORAGE_URL={self.url}: the bucket {self.bucket!r} cannot be used "
+                f"({type(exc).__name__}); fix the credentials and RENTREE_S3_ENDPOINT_URL."
+            ) from None
+
+    def _probe_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.connect_timeout,
+                retries={"max_attempts": 1, "mode": "standard"},
+            ),
+        )
 
 
 def open_store(settings: Settings) -> ObjectStore:
@@ -370,7 +441,13 @@ def open_store(settings: Settings) -> ObjectStore:
             raise ConfigurationError(
                 f"RENTREE_STORAGE_URL={url!r} names no bucket; write s3://bucket/prefix."
             )
-        return S3Store(bucket, prefix, endpoint_url=settings.s3_endpoint_url)
+        return S3Store(
+            bucket,
+            prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            connect_timeout=settings.s3_connect_timeout_seconds,
+            max_attempts=settings.s3_max_attempts,
+        )
     if "://" in url and not url.startswith("file://"):
         raise ConfigurationError(
             f"RENTREE_STORAGE_URL={url!r} is neither s3://bucket/prefix nor a folder; fix it."

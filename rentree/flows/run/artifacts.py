@@ -24,7 +24,8 @@ from rentree.infra.runs import json_safe
 LINKED_SUFFIXES = (".csv", ".json", ".png", ".md")
 
 # A terminal (the CLI) may listen to the same progress steps as the progress artifacts.
-ProgressListener = Callable[[str, int, int], None]
+# (which bar, its text, steps done, steps in all)
+ProgressListener = Callable[[str, str, int, int], None]
 progress_listener: ContextVar[ProgressListener | None] = ContextVar(
     "rentree_progress_listener", default=None
 )
@@ -89,28 +90,44 @@ def publish_links(ctx: RunContext, keys: Sequence[str]) -> None:
 
 
 class Progress:
-    """A progress artifact updated per step (file, chunk, delivery), echoed to the CLI."""
+    """A progress artifact updated per step (file, chunk, delivery), echoed to the CLI; the
+    step under way is named (`names`, one per step, or `advance(next_step=...)`) so that a
+    long run never shows a bare "1/15"."""
 
-    def __init__(self, description: str, total: int) -> None:
+    def __init__(
+        self, description: str, total: int, step: str = "", names: Sequence[str] = ()
+    ) -> None:
         self.description = description
         self.total = max(total, 1)
         self.done = 0
+        self.names = tuple(names)
+        self.step = step or (self.names[0] if self.names else "")
         self._artifact_id: UUID | None = None
         if FlowRunContext.get() is not None:
             self._artifact_id = cast(
-                UUID, create_progress_artifact(progress=0.0, description=description)
+                UUID, create_progress_artifact(progress=0.0, description=self.label)
             )
         self._echo()
 
-    def advance(self, steps: int = 1) -> None:
+    @property
+    def label(self) -> str:
+        return f"{self.description}: {self.step}" if self.step else self.description
+
+    def advance(self, steps: int = 1, next_step: str | None = None) -> None:
         self.done = min(self.done + steps, self.total)
+        if next_step is None and self.names:
+            next_step = self.names[self.done] if self.done < len(self.names) else "done"
+        if next_step is not None:
+            self.step = next_step
         if self._artifact_id is not None:
             update_progress_artifact(
-                artifact_id=self._artifact_id, progress=100.0 * self.done / self.total
+                artifact_id=self._artifact_id,
+                progress=100.0 * self.done / self.total,
+                description=self.label,
             )
         self._echo()
 
     def _echo(self) -> None:
         listener = progress_listener.get()
         if listener is not None:
-            listener(self.description, self.done, self.total)
+            listener(str(id(self)), self.label, self.done, self.total)

@@ -21,12 +21,13 @@ from prefect.exceptions import MissingContextError
 from sqlalchemy import Connection
 
 from rentree.infra import naming
-from rentree.infra.db import schema_is_current, upgrade, write_when_free
+from rentree.infra.db import write_when_free
 from rentree.infra.errors import RunFailed, SafeError, safe_sentence
 from rentree.infra.runs import finish_run, json_safe, start_run
 from rentree.infra.settings import Settings, load_settings
 from rentree.infra.storage import ObjectStore
 from rentree.infra.workspace import Workspace, open_workspace
+from rentree.tasks.rules.options import check_flow_options
 from rentree.tasks.rules.years import current_years
 
 TAG = "rentree"
@@ -96,6 +97,12 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger("rentree")
 
 
+def run_parameters() -> dict[str, Any]:
+    """The parameters the current flow run was started with ({} outside a run)."""
+    ctx = FlowRunContext.get()
+    return dict(ctx.parameters or {}) if ctx is not None else {}
+
+
 def current_flow_run_id() -> str:
     ctx = FlowRunContext.get()
     if ctx is not None and ctx.flow_run is not None:
@@ -126,12 +133,13 @@ def open_run(
 
     `resolve_year` finds the school year when the caller gave none (e.g. the new year).
     """
-    # Migrating only when tables are missing: alembic is not thread-safe, and runs in one
-    # process (tests, `rentree demo`) may start side by side on a current schema.
-    ws = open_workspace(settings or load_settings(), migrate=False)
-    if not schema_is_current(ws.engine):
-        upgrade(ws.engine)
+    # A database without the schema, or a missing storage root, stops the run in one
+    # sentence: only `rentree init` creates a directory.
+    ws = open_workspace(settings or load_settings())
     try:
+        with ws.engine.connect() as conn:
+            # before anything is recorded or changed (raises OptionError, one sentence)
+            check_flow_options(conn, ws.store, flow, run_parameters())
         if year is None and resolve_year is not None:
             year = resolve_year(ws)
         ctx = RunContext(

@@ -110,11 +110,20 @@ def _last_runs_per_flow(conn: Connection, per_flow: int) -> list[dict[str, Any]]
             "school_year": r.school_year,
             "status": shown_status(r.status, r.summary),
             "dry_run": r.dry_run,
+            "kind": _run_kind(r.dry_run, r.summary),
             "started_at": _iso(r.started_at),
             "finished_at": _iso(r.finished_at),
         }
         for r in rows
     ]
+
+
+def _run_kind(dry_run: bool, summary: Any) -> str:
+    """What a run was, beyond its flow: a dry run (nothing committed), an undo, or a run."""
+    if dry_run:
+        return "dry run"
+    undone = (summary or {}).get("undone_run") if isinstance(summary, dict) else None
+    return f"undo of {undone}" if undone else "run"
 
 
 def _iso(value: Any) -> str | None:

@@ -36,12 +36,23 @@ def read_requests(
             f"{max_rows:,} that RENTREE_ATTACH_REQUESTS_MAX_ROWS allows; split the list, or "
             "raise the limit if that many classes really exist."
         )
-    header = data.split(b"\n", 1)[0]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestFileError(
+            f"{where} is not UTF-8 text; save it as UTF-8 CSV and try again."
+        ) from None
+    header = data.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
     separator = ";" if header.count(b";") > header.count(b",") else ","
     try:
         frame = pl.read_csv(io.BytesIO(data), separator=separator, infer_schema=False)
-    except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        raise RequestFileError(f"{where} cannot be read as CSV ({exc}); fix the file.") from None
+    except pl.exceptions.PolarsError:
+        # the library's own text (hints, internal names) means nothing to an operator
+        raise RequestFileError(
+            f"{where} cannot be read as CSV: each line must hold a teacher id and a class id "
+            "separated by `,` or `;`, under the header teacher_external_id,class_external_id; "
+            "fix the file."
+        ) from None
     missing = [c for c in REQUEST_COLUMNS if c not in frame.columns]
     if missing:
         raise RequestFileError(

@@ -9,7 +9,9 @@ Every request is decided in one set-based pass (a staging table joined to the di
   the class is not in the ENT yet (classes appear with the family import), or the teacher
   is marked missing;
 - refused (not kept): unknown teacher, a person who is not a teacher, a class id that
-  does not name a class (`<school-year>:<UAI>:<code>`).
+  cannot exist: not of the form `<school-year>:<UAI>:<code>`, a school the ENT does not
+  know, or a school year that is not the current one (a closed year's class never gets a
+  pupil again). Only a well-formed class of the current year may wait.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
 
 from rentree.infra.db import read_frame, staging_table
 from rentree.infra.naming import class_group_id, year_of_ids
+from rentree.infra.schema import classes, structures
+from rentree.tasks.rules.years import current_years
 from rentree.tasks.sync.apply import apply_change_set
 from rentree.tasks.sync.changeset import ChangeSet
 
@@ -35,6 +39,8 @@ TEACHER_MISSING = "the teacher is marked missing from the staff feed: kept pendi
 UNKNOWN_TEACHER = "no person with this id in the ENT: check the teacher id"
 NOT_A_TEACHER = "this person is not a teacher (profile {profile}): refused"
 BAD_CLASS_ID = "not a class id (<school-year>:<UAI>:<class code>): refused"
+UNKNOWN_SCHOOL = "no school with this class id's UAI in the ENT: check the class id; refused"
+NOT_CURRENT_YEAR = "the class is not of the current school year ({year}): refused"
 
 
 @dataclass(frozen=True)
@@ -118,12 +124,24 @@ def request_attachments(
             "class_label": pl.String,
         },
     )
+    current = attachment_year(conn)
+    id_uai = pl.col("class_external_id").str.extract(r"^\d{4}-\d{4}:([0-9]{7}[A-Z]):")
+    known_schools = _known_schools(conn, decided["class_external_id"])
+    well_formed = pl.col("class_external_id").str.contains(_CLASS_ID)
+    unknown_school = ~id_uai.is_in(known_schools)
+    other_year = pl.col("class_external_id").str.extract(r"^(\d{4}-\d{4}):") != pl.lit(
+        current or "", dtype=pl.String
+    )
     decided = decided.with_columns(
         pl.when(pl.col("profile").is_null())
         .then(pl.lit("refused"))
         .when(pl.col("profile") != "Teacher")
         .then(pl.lit("refused"))
-        .when(~pl.col("class_external_id").str.contains(_CLASS_ID))
+        .when(~well_formed)
+        .then(pl.lit("refused"))
+        .when(unknown_school)
+        .then(pl.lit("refused"))
+        .when(other_year)
         .then(pl.lit("refused"))
         .when(pl.col("already") == 1)
         .then(pl.lit("attached"))
@@ -139,8 +157,12 @@ def request_attachments(
         .then(pl.lit(UNKNOWN_TEACHER))
         .when(pl.col("profile") != "Teacher")
         .then(pl.format(NOT_A_TEACHER.replace("{profile}", "{}"), pl.col("profile")))
-        .when(~pl.col("class_external_id").str.contains(_CLASS_ID))
+        .when(~well_formed)
         .then(pl.lit(BAD_CLASS_ID))
+        .when(unknown_school)
+        .then(pl.lit(UNKNOWN_SCHOOL))
+        .when(other_year)
+        .then(pl.lit(NOT_CURRENT_YEAR.format(year=current or "none yet")))
         .when(pl.col("already") == 1)
         .then(pl.lit("already attached"))
         .when(pl.col("teacher_missing") == 1)
@@ -178,6 +200,23 @@ def request_attachments(
         pending=pending.select(columns),
         refused=decided.filter(pl.col("outcome") == "refused").select(columns),
     )
+
+
+def attachment_year(conn: Connection) -> str | None:
+    """The school year attachments are for: the directory's new year, or, before any year is
+    recorded, the newest year that has classes."""
+    year = current_years(conn)[1]
+    if year is None:
+        year = conn.scalar(select(func.max(classes.c.school_year)))
+    return year
+
+
+def _known_schools(conn: Connection, class_ids: pl.Series) -> list[str]:
+    """The UAIs named by these class ids that the directory knows (one query)."""
+    uais = class_ids.str.extract(r"^\d{4}-\d{4}:([0-9]{7}[A-Z]):").drop_nulls().unique()
+    if uais.is_empty():
+        return []
+    return list(conn.scalars(select(structures.c.uai).where(structures.c.uai.in_(uais.to_list()))))
 
 
 def _attach(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> None:

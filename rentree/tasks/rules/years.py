@@ -82,6 +82,17 @@ def advance_phase(conn: Connection, year: str, phase: str) -> None:
         )
 
 
+def step_back_phase(conn: Connection, year: str, undone: str) -> None:
+    """The action that moved `year` to phase `undone` was undone (a share purge undo): the
+    year returns to the phase before it, so that `status` no longer says it is done."""
+    back = PHASES[PHASES.index(undone) - 1]
+    conn.execute(
+        update(school_years)
+        .where(school_years.c.school_year == year, school_years.c.phase == undone)
+        .values(phase=back)
+    )
+
+
 def freeze_year(conn: Connection, year: str, now: datetime) -> YearState:
     """R7: close the year for changes. Only the year's state changes: nobody loses access.
 

@@ -21,6 +21,7 @@ from rentree.infra.runs import record_run
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.content.inventory.plan import PURGED_SCHEMA, TablePlan, plan_content_import
 from rentree.tasks.content.inventory.read import InventoryFile
+from rentree.tasks.rules.years import current_years
 
 FLOW_NAME = "content-import"
 REPORT_PHASE = "content-import"
@@ -134,7 +135,10 @@ def import_content(
         ignored_columns={t.table: t.ignored for t in plan.tables if t.ignored},
         purged_shares=pl.concat([t.purged for t in plan.tables]),
     )
-    prefix = reports_prefix(school_year_of(now.date()), REPORT_PHASE, run_id)
+    # under the year the directory is in (the inventory is that year's content), not the
+    # calendar's; a directory that holds no year yet files it under today's
+    year = current_years(conn)[1] or school_year_of(now.date())
+    prefix = reports_prefix(year, REPORT_PHASE, run_id)
     reports = (
         write_report(store, prefix, "rejects", outcome.rejects),
         write_report(store, prefix, "counts", outcome.counts()),
@@ -144,7 +148,7 @@ def import_content(
         conn,
         run_id=run_id,
         flow=FLOW_NAME,
-        school_year=None,
+        school_year=year,
         started_at=now,
         status="completed",
         dry_run=dry_run,
