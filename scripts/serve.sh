@@ -39,5 +39,6 @@ done
   echo "serve: the Prefect server did not answer on $PREFECT_API_URL within 2 minutes; see $PREFECT_HOME/server.log." >&2
   exit 2
 }
-echo "serve: UI on http://$HOST:$PORT; serving the rentree deployments (Ctrl-C to stop)."
+echo "serve: UI on http://$HOST:$PORT; serving the rentree deployments and, for a local storage"
+echo "serve: folder, its reports on http://$HOST:${RENTREE_REPORT_SERVER_PORT:-4300}/reports/ (Ctrl-C to stop)."
 "$BIN/rentree" serve

@@ -72,7 +72,14 @@ def test_held_delivery_approved_through_the_form(
     with engine.connect() as conn:
         pending = conn.execute(select(holds.c.status)).scalars().all()
     assert pending == ["pending"]
-    resume_flow_run(paused.id, run_input={"approve": True, "comment": "checked with the DSDEN"})
+    resume_flow_run(
+        paused.id,
+        run_input={
+            "decision": "approve",
+            "approver": "Claire Martin",
+            "comment": "checked with the DSDEN",
+        },
+    )
     runner.join(timeout=120)
 
     assert outcome["status"] == "completed", outcome
@@ -82,10 +89,10 @@ def test_held_delivery_approved_through_the_form(
         decided = conn.execute(select(holds.c.status, holds.c.decided_by)).one()
     assert decided.status == "approved"
     assert "checked with the DSDEN" in decided.decided_by
-    # The same hold id again: already decided, refused in one sentence, nothing done.
-    again = staff_import(hold_id=decided_hold_id(engine), approve=True)
-    assert again["status"] == "rejected"
-    assert "already approved" in again["refused"][0]
+    assert decided.decided_by.startswith("Claire Martin")
+    # The same hold id again: already decided, the run fails at once in one sentence.
+    again = staff_import(hold_id=decided_hold_id(engine), approve=True, return_state=True)
+    assert again.is_failed() and "already approved" in again.message
 
 
 def decided_hold_id(engine: Engine) -> str:

@@ -193,8 +193,6 @@ def _label(key: str) -> str:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.3g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
@@ -246,12 +244,28 @@ def print_outcome(name: str, outcome: dict[str, Any], links: Callable[[str], str
 
 def run(
     flow: FlowName = typer.Argument(..., help="The phase flow to run now."),
-    year: str | None = typer.Option(None, "--year", help="School year, e.g. 2024-2025."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Do everything but commit."),
-    school: list[str] = typer.Option(
-        [], "--school", help="UAI (family-import: only these schools; attach-teachers: team)."
+    year: str | None = typer.Option(
+        None,
+        "--year",
+        help="School year, written YYYY-YYYY (e.g. 2025-2026); default: the year the flow works "
+        "on (the year being imported; share-purge: the latest frozen year).",
     ),
-    hold_id: str | None = typer.Option(None, "--hold-id", help="Decide on this pending hold."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Do everything but commit: the exact change set is written as report files.",
+    ),
+    school: list[str] = typer.Option(
+        [],
+        "--school",
+        help="A school's UAI (seven digits and a letter), repeatable: family-import only these "
+        "schools; attach-teachers the school's whole team. Default: every school.",
+    ),
+    hold_id: str | None = typer.Option(
+        None,
+        "--hold-id",
+        help="The id of a pending hold to decide on (`rentree status` lists them).",
+    ),
     approve: bool | None = typer.Option(
         None, "--approve/--reject", help="With --hold-id: apply or reject the held change set."
     ),
@@ -346,7 +360,9 @@ def demo(
 
 
 def serve() -> None:
-    """Register the deployments (schedules, switch trigger) and serve them."""
+    """Register the deployments (schedules, switch trigger) and serve them; with a local
+    storage folder, also serve its reports read-only on 127.0.0.1 (RENTREE_REPORT_SERVER_PORT,
+    default 4300) so that the runs' report links open in a browser."""
     if not os.environ.get("PREFECT_API_URL"):
         from prefect.settings import PREFECT_API_URL
 
@@ -366,6 +382,18 @@ def serve() -> None:
 
     # the directory must exist already: serving never creates one (`rentree init` does)
     guarded(lambda: open_workspace(settings)).engine.dispose()
+    if not settings.is_s3 and not settings.report_server_url:
+        from rentree.infra.report_server import start_report_server
+
+        _, url = guarded(
+            lambda: start_report_server(
+                settings.local_storage_root().resolve(), settings.report_server_port
+            )
+        )
+        # the served runs (subprocesses of this one) link their reports there
+        os.environ["RENTREE_REPORT_SERVER_URL"] = url
+        settings = guarded(load_settings)
+        console.print(f"Reports served read-only on {url}/reports/", highlight=False)
     ensure_directory_limit()
     prefect_serve(*build_deployments(settings))
 

@@ -10,7 +10,6 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.artifacts import (
     markdown_table,
     nothing_done,
@@ -20,6 +19,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name, run_transaction
 from rentree.flows.run.guard import directory_guard
+from rentree.flows.run.states import operator_states
 from rentree.tasks.rules.attachment_requests import (
     REQUEST_COLUMNS,
     no_requests,
@@ -85,7 +85,7 @@ def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) ->
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@refuse_bad_options
+@operator_states
 def attach_teachers(
     year: str | None = None,
     requests_key: str | None = None,
@@ -97,7 +97,18 @@ def attach_teachers(
     teacher_external_id,class_external_id), from `requests` ([[teacher id, class id], ...]),
     or the whole teaching team of `school` (UAI) to its classes of the year. A list of more
     than a few hundred requests goes through the store (`store_requests`): Prefect refuses
-    parameters over 512 KB."""
+    parameters over 512 KB.
+
+    Args:
+        year: School year of the classes, written YYYY-YYYY; empty: the year being imported.
+        requests_key: Storage key of a CSV request list (header
+            teacher_external_id,class_external_id); `rentree run attach-teachers --requests
+            FILE.csv` puts it there.
+        requests: A short list of [teacher id, class id] pairs, e.g. [["T1",
+            "2025-2026:0590001A:CP-A"]].
+        school: The UAI of a school: its whole teaching team to every class of the year.
+        dry_run: Decide every request but attach nothing.
+    """
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         wanted = load_requests(ctx, requests_key, requests, school)
         if wanted.is_empty():

@@ -49,47 +49,88 @@ def switch_trigger() -> DeploymentEventTrigger:
     )
 
 
-def deploy(flow: Any, **options: Any) -> Any:
-    """A runner deployment of `flow`, tagged with its name."""
-    return flow.to_deployment(DEPLOYMENT, entrypoint_type=MODULE, tags=[TAG, flow.name], **options)
+def deployment_name(flow_name: str) -> str:
+    """Each deployment its own name (`family-import/rentree-family-import`), so that the
+    Deployments page does not list eight deployments called the same."""
+    return f"{DEPLOYMENT}-{flow_name}"
 
 
 def build_deployments(settings: Settings) -> list[Any]:
     """The runner deployments of every phase flow, ready for `prefect.serve`."""
     window = f"{settings.switch_window_start} to {settings.switch_window_end}"
-    deployments = [
-        deploy(
+    plans: list[tuple[Any, str, dict[str, Any]]] = [
+        (
             nightly,
-            schedules=[Cron("0 2 * * *", timezone=TIMEZONE)],
-            description="Held files to re-check, new deliveries, pending attachments, "
-            "late-entry watch.",
+            "Every day at 02:00 Europe/Paris: held files to re-check, new deliveries of the "
+            "current phase, pending teacher attachments, the late-entry watch.",
+            {"schedules": [Cron("0 2 * * *", timezone=TIMEZONE)]},
         ),
-        deploy(
+        (
             storage_report,
-            schedules=[Cron("0 6 * * 1", timezone=TIMEZONE)],
-            description="Weekly storage report (Monday 06:00).",
+            "Every Monday at 06:00 Europe/Paris: storage per user, school and region, quota "
+            "use, what emptying the trashes would free, share bookmarks whose members left.",
+            {"schedules": [Cron("0 6 * * 1", timezone=TIMEZONE)]},
         ),
-        deploy(
+        (
             onde_switch,
-            schedules=[Cron("0 * * * *", timezone=TIMEZONE, parameters={"only_in_window": True})],
-            description=f"Hourly ONDE switch detection, acting only from {window} (MM-DD).",
+            f"Every hour, acting only from {window} (MM-DD): detects the ONDE switch (the "
+            "first complete pupils file of the new year) and starts family-import; run it "
+            "with confirm=true to record the switch by hand.",
+            {
+                "schedules": [
+                    Cron("0 * * * *", timezone=TIMEZONE, parameters={"only_in_window": True})
+                ]
+            },
         ),
-        deploy(
+        (
             family_import,
-            triggers=[switch_trigger()],
-            description="Pupils, relatives, classes; started by the ONDE switch event.",
+            "Pupils, relatives, classes and scolarité groups of the new year; started by the "
+            "ONDE switch event, or by an operator (optionally for some schools only).",
+            {"triggers": [switch_trigger()]},
         ),
-        deploy(freeze),
-        deploy(staff_import),
-        deploy(attach_teachers),
-        deploy(share_purge),
-        deploy(
+        (
+            freeze,
+            "Early July, by an operator: closes the school year for changes (R7), snapshots "
+            "it, writes the pre-purge notice (R6) and the bookmark clean-up report (R13).",
+            {},
+        ),
+        (
+            staff_import,
+            "Late August, by an operator (or nightly): applies the new year's staff files "
+            "(PersEducNat, R8).",
+            {},
+        ),
+        (
+            attach_teachers,
+            "By an operator: attaches teachers to classes from a request list (its storage "
+            "key) or a school's whole team; a class with no pupil yet keeps the request "
+            "pending (R10).",
+            {},
+        ),
+        (
+            share_purge,
+            "By an operator, after family-import: previews (dry_run) then purges the shares "
+            "to the closing year's groups (R5); undo_run_id puts them back.",
+            {},
+        ),
+        (
             retire_missing,
-            schedules=[
-                Cron("0 3 * * *", timezone=TIMEZONE, parameters={"wait_for_approval": False})
-            ],
-            description="Nightly: notice, deactivation, then retirement of people missing past "
-            "the grace periods (R11); held above the thresholds.",
+            "Every night at 03:00 Europe/Paris: notice, deactivation, then retirement of people "
+            "missing past the grace periods (R11); held above the thresholds.",
+            {
+                "schedules": [
+                    Cron("0 3 * * *", timezone=TIMEZONE, parameters={"wait_for_approval": False})
+                ]
+            },
         ),
     ]
-    return deployments
+    return [
+        flow.to_deployment(
+            deployment_name(flow.name),
+            entrypoint_type=MODULE,
+            tags=[TAG, flow.name],
+            description=description,
+            **options,
+        )
+        for flow, description, options in plans
+    ]

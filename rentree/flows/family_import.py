@@ -9,15 +9,15 @@ from typing import Any
 from prefect import flow
 
 from rentree.flows.importing import run_import_phase
-from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.context import new_year_of, open_run, run_name
+from rentree.flows.run.states import operator_states
 from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
 
 PHASE = "family-import"
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@refuse_bad_options
+@operator_states
 def family_import(
     year: str | None = None,
     dry_run: bool = False,
@@ -30,7 +30,23 @@ def family_import(
     """Place students and relatives in their new school and class: classes, scolarité
     groups, new local accounts and their activation codes. `schools` (UAIs) limits the run
     to those schools (manual re-runs after late ONDE entries). A delivery above a hold
-    threshold waits for approval in this run's form, or later with `hold_id` and `approve`."""
+    threshold waits for approval in this run's form, or later with `hold_id` and `approve`.
+
+    Args:
+        year: School year, written YYYY-YYYY (e.g. 2025-2026); empty: the year being imported
+            (the closing year's successor).
+        dry_run: Do everything but commit: the exact change set is written as report files,
+            nothing changes.
+        schools: Only these schools, as a list of UAIs (e.g. ["0590001A"]): a manual re-run
+            after late ONDE entries; empty: every school.
+        hold_id: The id of a pending hold to decide on (`rentree status` lists them), with
+            approve.
+        approve: With hold_id: true applies the held change set, false rejects it (files to
+            quarantine). Empty: ask in the approval form.
+        wait_for_approval: When a delivery is held, pause with the approval form in the UI (up
+            to RENTREE_APPROVAL_TIMEOUT_SECONDS); false: leave the hold pending.
+        retry_failed: Try again the deliveries set aside after an apply that failed.
+    """
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         ctx.retry_failed = retry_failed
         return run_import_phase(

@@ -10,7 +10,6 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.artifacts import (
     markdown_table,
     nothing_done,
@@ -20,6 +19,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
 from rentree.flows.run.guard import directory_guard
+from rentree.flows.run.states import operator_states
 from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.export import write_snapshot
@@ -61,10 +61,17 @@ def owner_reports(ctx: RunContext) -> tuple[list[str], int, int]:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@refuse_bad_options
+@operator_states
 def freeze(year: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Close a school year (default: the current one) for changes, snapshot it, and write
-    the pre-purge notice and the bookmark clean-up report for the owners."""
+    the pre-purge notice and the bookmark clean-up report for the owners.
+
+    Args:
+        year: Closing school year to freeze, written YYYY-YYYY (e.g. 2024-2025); empty: the
+            directory's current year.
+        dry_run: Write the notice and the bookmark report but neither close the year nor write
+            the snapshot.
+    """
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         if ctx.school_year is None:
             return nothing_done(

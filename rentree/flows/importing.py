@@ -4,6 +4,7 @@ pending teacher attachments (R10) and the late-entry watch (R12), and report it 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +21,12 @@ from rentree.flows.run.artifacts import (
     publish_links,
     publish_summary,
     publish_table,
+    report_url,
 )
 from rentree.flows.run.context import RunContext, run_logger, run_transaction
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.staging import FileCheckMapper
+from rentree.infra.naming import change_set_part_key, change_set_summary_key
 from rentree.infra.reports import write_report
 from rentree.tasks.imports.decisions import approve_hold, reject_hold
 from rentree.tasks.imports.outcome import ImportOutcome
@@ -34,6 +37,32 @@ from rentree.tasks.rules.late_entries import late_entry_watch
 
 # A run asks about each hold once; this bounds the rounds of "import, hold, decide".
 MAX_DECISIONS = 20
+# The deliveries whose changes a run's counts show (a held or rejected one changed nothing).
+COUNTED = frozenset({"applied", "dry_run"})
+# Bookkeeping the apply reports beside the changes: not changes themselves.
+NOT_CHANGES = frozenset({"change_log"})
+
+
+def change_count(counts: dict[str, int]) -> int:
+    return sum(n for kind, n in counts.items() if kind not in NOT_CHANGES)
+
+
+def log_outcome(outcome: ImportOutcome) -> None:
+    """What became of a delivery, in the operator's words, in the run's log."""
+    what = f"Delivery {outcome.delivery} of {outcome.school_year}"
+    logger = run_logger()
+    if outcome.status == "applied":
+        logger.info(
+            "%s applied: %d changes. %s", what, change_count(outcome.counts), outcome.reason
+        )
+    elif outcome.status == "dry_run":
+        logger.info("%s previewed (dry run, nothing committed): %s", what, outcome.reason)
+    elif outcome.status == "held":
+        logger.warning("%s held as %s, nothing applied: %s", what, outcome.hold_id, outcome.reason)
+    elif outcome.status == "quarantined":
+        logger.warning("%s quarantined, nothing applied: %s", what, outcome.reason)
+    else:
+        logger.info("%s %s: %s", what, outcome.status.replace("_", " "), outcome.reason)
 
 
 @dataclass
@@ -79,7 +108,7 @@ def settle_hold(
     ctx: RunContext, hold_id: str, decision: Approval, mapper: FileCheckMapper
 ) -> dict[str, Any]:
     """Approve (apply, re-checking first if the directory moved) or reject a held delivery."""
-    who = decided_by() + (f" ({decision.comment})" if decision.comment else "")
+    who = decided_by(decision) + (f": {decision.comment}" if decision.comment else "")
     if decision.approve:
         result = approve_hold(
             ctx.workspace.engine,
@@ -110,13 +139,31 @@ def follow_ups(ctx: RunContext, year: str) -> tuple[AttachmentResult, pl.DataFra
 
 
 def hold_form(hold_id: str, ctx: RunContext) -> str:
+    """The approval form's text, with links to the full list of who goes missing (written
+    now beside the hold's change set) and to the change set's summary."""
     with ctx.workspace.engine.connect() as conn:
         hold = get_hold(conn, hold_id)
     summary = dict(hold.summary or {})
     reasons = summary.pop("reasons", None) or [hold.reason]
     shown = {k: v for k, v in summary.items() if k not in {"files", "types", "schools"}}
+    links: list[tuple[str, str]] = []
+    if hold.change_set_key:
+        missing_key = change_set_part_key(hold.change_set_key, "users_missing")
+        if ctx.store.exists(missing_key):
+            missing = pl.read_parquet(io.BytesIO(ctx.store.read_bytes(missing_key)))
+            written = write_report(ctx.store, hold.change_set_key, "who-goes-missing", missing)
+            publish_links(ctx, [written.csv_key, written.parquet_key])
+            links.append(
+                (f"Who goes missing ({missing.height:,} people)", report_url(ctx, written.csv_key))
+            )
+        summary_key = change_set_summary_key(hold.change_set_key)
+        if ctx.store.exists(summary_key):
+            links.append(("The change set's summary (summary.json)", report_url(ctx, summary_key)))
     return approval_form_text(
-        f"Delivery {hold.delivery} of {hold.school_year} (hold {hold_id})", reasons, shown
+        f"Delivery {hold.delivery} of {hold.school_year} (hold {hold_id})",
+        reasons,
+        shown,
+        links=links,
     )
 
 
@@ -239,15 +286,25 @@ def finish_phase(
     outcomes = [*result.outcomes, *(d["outcome"] for d in result.decisions if d["outcome"])]
     for outcome in outcomes:
         result.report_keys += outcome.report_keys
+        log_outcome(outcome)
+    # Counts are of what happened: only deliveries applied (or previewed by a dry run); a
+    # held delivery's change set is counted once, when its approval applies it.
+    done = [o for o in outcomes if o.status in COUNTED]
+    attached_on_import = sum(o.attachments.get("attached", 0) for o in done)
+    if attached_on_import:
+        result.attachments = {
+            **result.attachments,
+            "attached": result.attachments.get("attached", 0) + attached_on_import,
+        }
     publish_links(ctx, result.report_keys)
-    per_school = _counts_per_school(outcomes)
+    per_school = _counts_per_school(done)
     publish_table(ctx, "counts-per-school", per_school, "Changes per school")
     rows = [
         {
             "year": o.school_year,
             "delivery": o.delivery,
             "status": o.status,
-            "changes": sum(o.counts.values()),
+            "changes": change_count(o.counts) if o.status in COUNTED else 0,
             "why": o.reason,
         }
         for o in outcomes
@@ -294,9 +351,10 @@ def finish_phase(
         ],
     )
     totals: dict[str, int] = {}
-    for outcome in outcomes:
+    for outcome in done:
         for kind, n in outcome.counts.items():
-            totals[kind] = totals.get(kind, 0) + n
+            if kind not in NOT_CHANGES:
+                totals[kind] = totals.get(kind, 0) + n
     statuses = [o.status for o in outcomes]
     if result.refusals:
         ctx.status = "rejected"

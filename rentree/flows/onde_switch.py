@@ -10,10 +10,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.artifacts import nothing_done, publish_summary
 from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
 from rentree.flows.run.guard import directory_guard
+from rentree.flows.run.states import operator_states
 from rentree.infra.settings import Settings
 from rentree.tasks.rules.years import detect_onde_switch, record_onde_switch, year_state
 
@@ -61,7 +61,7 @@ def record_switch(ctx: RunContext, source: str) -> None:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@refuse_bad_options
+@operator_states
 def onde_switch(
     year: str | None = None,
     confirm: bool = False,
@@ -70,7 +70,17 @@ def onde_switch(
 ) -> dict[str, Any]:
     """Detect the ONDE switch of the new year (its first complete Eleve or PersRelEleve file
     in landing/), or record it on an operator's confirmation (`confirm`); then emit
-    `rentree.onde.switched`, which starts family-import."""
+    `rentree.onde.switched`, which starts family-import.
+
+    Args:
+        year: School year, written YYYY-YYYY (e.g. 2025-2026); empty: the year being imported
+            (the closing year's successor).
+        confirm: Record the switch now, on the operator's word, even if no complete pupils file
+            is in landing/ yet.
+        dry_run: Say whether the switch would be recorded, record nothing.
+        only_in_window: Act only inside the rentrée window (RENTREE_SWITCH_WINDOW_START/END):
+            what the hourly schedule sets.
+    """
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         if only_in_window and not in_switch_window(date.today(), ctx.settings):
             ctx.summary = {"switched": False, "message": "Outside the rentrée window: not checked."}

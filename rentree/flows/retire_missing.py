@@ -13,7 +13,6 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
 from rentree.flows.run.artifacts import (
     markdown_table,
@@ -23,6 +22,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
 from rentree.flows.run.guard import directory_guard
+from rentree.flows.run.states import operator_states
 from rentree.infra.runs import run_exists
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, get_hold, pending_holds
 from rentree.tasks.rules.retirement.apply import (
@@ -132,7 +132,7 @@ def _applied_sentence(counts: dict[str, int], run_id: str) -> str:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@refuse_bad_options
+@operator_states
 def retire_missing(
     year: str | None = None,
     dry_run: bool = False,

@@ -10,7 +10,6 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.options import refuse_bad_options
 from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
 from rentree.flows.run.artifacts import (
     markdown_table,
@@ -21,6 +20,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, closing_year_of, open_run, run_name
 from rentree.flows.run.guard import directory_guard
+from rentree.flows.run.states import operator_states
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
 from rentree.tasks.content.purge.apply import apply_share_purge
@@ -48,13 +48,15 @@ def preview(ctx: RunContext) -> tuple[PurgePlan, list[str]]:
 
 
 @task(cache_policy=NO_CACHE)
-def purge(ctx: RunContext, keep_for_members: bool, hold_id: str | None) -> dict[str, int]:
+def purge(
+    ctx: RunContext, keep_for_members: bool, hold_id: str | None, who: str = ""
+) -> dict[str, int]:
     """Plan again under the guard (the directory may have moved) and apply, in one transaction."""
     assert ctx.school_year is not None
     now = datetime.now(UTC)
     with ctx.workspace.engine.begin() as conn:
         if hold_id is not None:
-            decide_hold(conn, hold_id, "approved", decided_by(), now)
+            decide_hold(conn, hold_id, "approved", who or decided_by(), now)
         plan = plan_share_purge(conn, ctx.school_year)
         counts = apply_share_purge(conn, plan, ctx.run_id, now, keep_for_members=keep_for_members)
         advance_phase(conn, next_school_year(ctx.school_year), "purged")
@@ -93,9 +95,9 @@ def hold(ctx: RunContext, plan: PurgePlan, reason: str) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def reject(ctx: RunContext, hold_id: str) -> None:
+def reject(ctx: RunContext, hold_id: str, who: str) -> None:
     with ctx.workspace.engine.begin() as conn:
-        decide_hold(conn, hold_id, "rejected", decided_by(), datetime.now(UTC))
+        decide_hold(conn, hold_id, "rejected", who, datetime.now(UTC))
 
 
 def refuse(ctx: RunContext, sentence: str) -> dict[str, Any]:
@@ -107,7 +109,7 @@ def refuse(ctx: RunContext, sentence: str) -> dict[str, Any]:
 
 
 @flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@refuse_bad_options
+@operator_states
 def share_purge(
     year: str | None = None,
     dry_run: bool = False,
@@ -120,7 +122,21 @@ def share_purge(
     """Purge the shares made to the scolarité groups of the closing year `year` (default: the
     latest frozen year). `keep_for_members` re-shares read-only to the groups' members;
     `undo_run_id` puts back what that purge run removed; `hold_id` + `approve` decide on a
-    purge held for approval."""
+    purge held for approval.
+
+    Args:
+        year: Closing school year whose groups' shares are purged, written YYYY-YYYY; empty: the
+            latest frozen year.
+        dry_run: Preview: write the exact list of shares the purge removes, remove nothing.
+        keep_for_members: Turn each purged group share into read-only shares to the group's
+            members of the time (millions at region scale).
+        undo_run_id: The run id of a share purge to undo: puts back exactly what it removed.
+        hold_id: The id of a pending share-purge hold to decide on, with approve.
+        approve: With hold_id: true applies the held change set, false rejects it (files to
+            quarantine). Empty: ask in the approval form.
+        wait_for_approval: When the purge is held, pause with the approval form in the UI;
+            false: leave the hold pending.
+    """
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=closing_year_of) as ctx:
         if ctx.school_year is None:
             return nothing_done(
@@ -174,9 +190,9 @@ def share_purge(
                     f"Share purge of {ctx.school_year}", [reason], plan.summary()
                 ),
                 settle=lambda decision: (
-                    purge(ctx, keep_for_members, held_as)
+                    purge(ctx, keep_for_members, held_as, decided_by(decision))
                     if decision.approve
-                    else reject(ctx, held_as)
+                    else reject(ctx, held_as, decided_by(decision))
                 ),
             )
             if settled is None:

@@ -111,3 +111,52 @@ def write_text(store: ObjectStore, prefix: str, name: str, content: str | bytes)
     """A non-tabular report file (markdown summary, PNG chart); returns its key."""
     data = content.encode() if isinstance(content, str) else content
     return write_once(store, f"{prefix}{name}", data)
+
+
+# What each report file holds, by the start of its name, for the links an operator clicks.
+_DESCRIPTIONS = (
+    (
+        "validation-report",
+        "Problems found in the delivery's files: record, attribute, why, whom to contact",
+    ),
+    ("counts_per_school", "Changes per school in this delivery"),
+    ("held_files", "Files set aside (held) and why: frozen year, before the ONDE switch..."),
+    ("outcome_", "What became of the delivery, in one paragraph"),
+    (
+        "who-goes-missing",
+        "Everyone this held delivery would mark missing, expected leavers flagged",
+    ),
+    ("summary.json", "Summary of the change set: counts per kind, missing people, fingerprint"),
+    ("pending_attachments", "Teacher attachment requests still pending or refused, and why"),
+    ("not_attached", "Teacher attachment requests kept pending or refused, and why"),
+    ("attached", "Teacher attachments made"),
+    ("late_entries", "Schools whose entry level has not arrived yet (late-entry watch, R12)"),
+    ("pre-purge-notice-owners", "Shares the purge will remove, counted per owner"),
+    ("pre-purge-notice-schools", "Shares the purge will remove, counted per school"),
+    ("pre-purge-notice", "Each share the purge will remove, per school and owner (R6)"),
+    ("share-purge-per-school", "Shares the purge removes, per school"),
+    ("share-purge-per-app", "Shares the purge removes, per application"),
+    ("bookmark_cleanup", "Share bookmark members who left, per owner (R13)"),
+    ("storage-users-above-80pc", "Users above 80% of their storage quota"),
+    ("storage-top-users-per-school", "The 50 largest users of each school"),
+    ("storage-users", "Storage used per user, by app and area, with quota use"),
+    ("storage-schools-by-app", "Storage used per school and application"),
+    ("storage-schools-by-area", "Chart: storage per school (the 20 largest), by area"),
+    ("storage-schools", "Storage used per school, by area"),
+    ("storage-region-by-app", "Storage used region-wide, per application"),
+    ("storage-region-by-area", "Chart: storage region-wide, by area"),
+    ("storage-region", "Storage used region-wide, by area"),
+    ("storage-quota-use", "Chart: how full users' quotas are"),
+    ("rejects", "Content inventory rows rejected, and why"),
+    ("purged_shares", "Inventory shares skipped because a purge removed them"),
+    ("counts", "Rows per table: imported, updated, unchanged, rejected"),
+)
+
+
+def describe_report(key: str) -> str:
+    """One line saying what the report file at `key` holds (its name when unknown)."""
+    name = key.rsplit("/", 1)[-1]
+    for start, description in _DESCRIPTIONS:
+        if name.startswith(start):
+            return description
+    return f"Report file {name}"

@@ -33,8 +33,12 @@ class Settings(BaseSettings):
     # An unreachable endpoint is reported after this, not after botocore's minute of retries.
     s3_connect_timeout_seconds: float = Field(3.0, gt=0)
     s3_max_attempts: int = Field(3, ge=1)
-    # How long a presigned report link stays valid (S3 stores only).
+    # How long a presigned report link stays valid (S3 stores only; S3 allows 7 days at most).
     report_link_expiry_seconds: int = Field(7 * 24 * 3600, gt=0, le=7 * 24 * 3600)
+    # Where the report server answers (set by `rentree serve` for a local storage folder):
+    # the runs' report links point there instead of file:// paths a browser refuses.
+    report_server_url: str | None = None
+    report_server_port: int = Field(4300, ge=0, le=65535)
 
     # Hold thresholds (operations.md): share of unexpected newly-missing people.
     hold_school_missing_ratio: float = Field(0.05, ge=0, le=1)

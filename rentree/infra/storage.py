@@ -62,6 +62,11 @@ class ObjectStore(Protocol):
         """Where an operator finds the object (a path or an s3:// URL)."""
         ...
 
+    def browser_link(self, key: str, expires_seconds: int) -> str | None:
+        """A URL a browser opens directly (S3: presigned HTTPS, valid `expires_seconds`);
+        None for a local folder, whose reports the report server serves."""
+        ...
+
     def ensure_layout(self) -> None:
         """Create the storage roots of storage.md (idempotent): `rentree init` only."""
         ...
@@ -247,6 +252,9 @@ class LocalStore:
     def link(self, key: str) -> str:
         return str(self._path(key))
 
+    def browser_link(self, key: str, expires_seconds: int) -> str | None:
+        return None
+
     def ensure_layout(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             self.check()
@@ -292,6 +300,8 @@ class S3Store:
             endpoint_url=endpoint_url,
             config=Config(
                 s3={"addressing_style": "path"},
+                # SigV4: what every AWS region accepts for presigned report links
+                signature_version="s3v4",
                 connect_timeout=connect_timeout,
                 read_timeout=60,
                 retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -353,6 +363,16 @@ class S3Store:
 
     def link(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+    def browser_link(self, key: str, expires_seconds: int) -> str | None:
+        # signed locally, no request: the URL opens in a browser without credentials
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_seconds,
+            )
+        )
 
     def not_regular(self, prefix: str) -> Sequence[str]:
         return []  # an S3 object is always a plain object

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
+from urllib.parse import quote
 from uuid import UUID
 
 import polars as pl
@@ -19,9 +20,10 @@ from prefect.artifacts import (
 from prefect.context import FlowRunContext
 
 from rentree.flows.run.context import RunContext
+from rentree.infra.reports import describe_report
 from rentree.infra.runs import json_safe
 
-LINKED_SUFFIXES = (".csv", ".json", ".png", ".md")
+LINKED_SUFFIXES = (".csv", ".json", ".png", ".md", ".txt")
 
 # A terminal (the CLI) may listen to the same progress steps as the progress artifacts.
 # (which bar, its text, steps done, steps in all)
@@ -69,8 +71,20 @@ def publish_table(ctx: RunContext, what: str, frame: pl.DataFrame, description: 
     create_table_artifact(table=rows, key=ctx.artifact_key(what), description=description)
 
 
+def report_url(ctx: RunContext, key: str) -> str:
+    """Where a browser opens a report: a presigned URL (S3), the report server (a local
+    folder served by `rentree serve`), or, with neither, the file's path."""
+    url = ctx.store.browser_link(key, ctx.settings.report_link_expiry_seconds)
+    if url is not None:
+        return url
+    if ctx.settings.report_server_url:
+        return f"{ctx.settings.report_server_url.rstrip('/')}/{quote(key)}"
+    return "file://" + ctx.store.link(key)
+
+
 def publish_links(ctx: RunContext, keys: Sequence[str]) -> None:
-    """One link artifact per report file, where the store says an operator finds it.
+    """One link artifact per report file: the file's name as the link, what it holds as the
+    card's description, and a URL a browser opens (`report_url`).
 
     A Parquet twin of a CSV report, and the per-kind Parquet parts of a change set (its
     summary.json is linked), are left out so that the run's page stays readable.
@@ -78,13 +92,10 @@ def publish_links(ctx: RunContext, keys: Sequence[str]) -> None:
     for key in keys:
         if not key.endswith(LINKED_SUFFIXES):
             continue
-        link = ctx.store.link(key)
-        if link.startswith("/"):
-            link = "file://" + link
         create_link_artifact(
-            link=link,
-            link_text=key,
-            description=f"Report written by {ctx.flow}",
+            link=report_url(ctx, key),
+            link_text=key.rsplit("/", 1)[-1],
+            description=f"{describe_report(key)} ({key})",
         )
     ctx.report_keys.extend(keys)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,21 +33,25 @@ from rentree.tasks.rules.years import current_years
 TAG = "rentree"
 
 
+def compose_run_name(phase: str, params: Mapping[str, Any]) -> str:
+    """Phase, school year, date (the schools, and 'dry-run' when it is one)."""
+    year = params.get("year")
+    parts = [phase, *([str(year)] if year else []), f"{date.today():%Y-%m-%d}"]
+    schools = params.get("schools")
+    if schools:
+        parts.append("schools " + ",".join(schools))
+    if params.get("dry_run"):
+        parts.append("dry-run")
+    return " ".join(parts)
+
+
 def run_name(phase: str) -> Callable[[], str]:
-    """A flow_run_name callable: phase, school year, date (and 'dry run' when it is one)."""
+    """A flow_run_name callable (the year is added by `open_run` when the run resolves it)."""
 
     def name() -> str:
         from prefect.runtime import flow_run
 
-        params: Mapping[str, Any] = flow_run.parameters or {}
-        year = params.get("year")
-        parts = [phase, *([str(year)] if year else []), f"{date.today():%Y-%m-%d}"]
-        schools = params.get("schools")
-        if schools:
-            parts.append("schools " + ",".join(schools))
-        if params.get("dry_run"):
-            parts.append("dry-run")
-        return " ".join(parts)
+        return compose_run_name(phase, flow_run.parameters or {})
 
     return name
 
@@ -82,7 +86,8 @@ class RunContext:
     def result(self) -> dict[str, Any]:
         """What the flow returns: its summary, its status (completed, held, rejected) and its
         run id (what `undo_run_id` and the reports' folder name)."""
-        return json_safe({**self.summary, "status": self.status, "run_id": self.run_id})
+        dry = {"dry_run": True} if self.dry_run else {}
+        return json_safe({**self.summary, **dry, "status": self.status, "run_id": self.run_id})
 
     def artifact_key(self, what: str) -> str:
         # Artifact keys: lower-case letters, digits and dashes only.
@@ -110,14 +115,27 @@ def current_flow_run_id() -> str:
     return str(uuid4())
 
 
-def _tag_run(flow: str, year: str | None) -> None:
+def add_run_tags(tags: Sequence[str]) -> None:
+    """Add tags to the current flow run (nothing outside a run)."""
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return
-    wanted = [TAG, flow] + ([year] if year else [])
-    tags = list(dict.fromkeys([*(ctx.flow_run.tags or []), *wanted]))
+    wanted = list(dict.fromkeys([*(ctx.flow_run.tags or []), *tags]))
+    ctx.flow_run.tags = wanted
     with get_client(sync_client=True) as client:
-        client.update_flow_run(ctx.flow_run.id, tags=tags)
+        client.update_flow_run(ctx.flow_run.id, tags=wanted)
+
+
+def _label_run(flow: str, year: str | None) -> None:
+    """Tag the run (rentree, its flow, its year) and, when the year was resolved by the run
+    (not given), put it in the run's name: the runs list always says which year."""
+    add_run_tags([TAG, flow] + ([year] if year else []))
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None or not year or year in (ctx.flow_run.name or ""):
+        return
+    name = compose_run_name(flow, {**(ctx.parameters or {}), "year": year})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(ctx.flow_run.id, name=name)
 
 
 @contextmanager
@@ -150,7 +168,7 @@ def open_run(
             workspace=ws,
             started_at=datetime.now(UTC),
         )
-        _tag_run(flow, year)
+        _label_run(flow, year)
         # on SQLite another run may be writing: wait for it, so that this run is recorded
         write_when_free(
             ws.engine,

@@ -83,9 +83,9 @@ def state_of(result: Mapping[str, Any]) -> tuple[str, str, bool] | None:
 
 def _held_reason(result: Mapping[str, Any]) -> str:
     held = [d for d in result.get("deliveries") or [] if d.get("status") == "held"]
-    why = "; ".join(f"delivery {d['delivery']}: {d.get('why') or 'held'}" for d in held)
+    why = " ".join(str(d["why"]) for d in held if d.get("why"))
     holds = ", ".join(result.get("pending_holds") or [])
-    return f"Held, waiting for an operator ({holds}): {why}" if why else f"Held: {holds}"
+    return why or f"Held, waiting for an operator's decision: {holds}."
 
 
 def _deliveries_reason(result: Mapping[str, Any], status: str) -> str:
