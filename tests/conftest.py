@@ -87,5 +87,5 @@ def prefect_harness() -> Iterator[None]:
     """One Prefect test server for the whole session, used only by the flow tests."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=300):
         yield
