@@ -78,19 +78,20 @@ def _flow_run(state: Any) -> FlowRun:
 
 
 def _links(flow_run_id: Any) -> list[tuple[str, str, str]]:
-    """(file name, URL, description) of each link artifact of a run."""
+    """(file name, URL, description) of each link artifact of a run (Prefect stores a link
+    card as a one-line markdown artifact `[text](url)`)."""
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-                type=ArtifactFilterType(any_=["link"]),
+                type=ArtifactFilterType(any_=["markdown"]),
             )
         )
     found = []
     for artifact in artifacts:
-        match = re.fullmatch(r"\[(.+)\]\((.+)\)", str(artifact.data))
-        assert match, artifact.data
-        found.append((match[1], match[2], artifact.description or ""))
+        match = re.fullmatch(r"\[([^\]\n]+)\]\((\S+)\)", str(artifact.data))
+        if match:
+            found.append((match[1], match[2], artifact.description or ""))
     return found
 
 

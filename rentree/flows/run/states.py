@@ -64,12 +64,13 @@ def state_of(result: Mapping[str, Any]) -> tuple[str, str, bool] | None:
     if status == "held":
         return "Held", message or _held_reason(result), True
     if status == "rejected":
+        # a hold the operator rejected also sends its files to quarantine: said as rejected
+        if rejected or (result.get("hold_id") and "rejected" in message):
+            return "Rejected", message or f"Rejected by the operator: {', '.join(rejected)}.", True
         if result.get("quarantined"):
             return "Quarantined", _deliveries_reason(result, "quarantined"), True
         if result.get("refused") and isinstance(result["refused"], list):
             return "Refused", "; ".join(map(str, result["refused"])), True
-        if rejected or result.get("hold_id"):
-            return "Rejected", message or f"Rejected by the operator: {', '.join(rejected)}.", True
         if attachments:
             return "Applied with rejects", _attachments_reason(result), True
         return "Nothing done", message or "Nothing was done.", True
