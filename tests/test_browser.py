@@ -98,6 +98,9 @@ def prefect_server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
+    if os.environ.get("RENTREE_BROWSER_TEST") != "1":
+        # not yet run end to end on CI's machine: asked for explicitly until it is
+        pytest.skip("set RENTREE_BROWSER_TEST=1 to drive the browser test")
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip("chromium and chromium-driver are not installed (`.ci/run` installs them)")
     from selenium import webdriver
