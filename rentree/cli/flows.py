@@ -335,12 +335,20 @@ def demo(
         None, "--workdir", help="Where the demo workspace goes (default ./var/demo-<scale>)."
     ),
     verbose: bool = typer.Option(False, "--verbose", help="Show Prefect's logs."),
+    academies: int = typer.Option(
+        1,
+        "--academies",
+        min=1,
+        max=2,
+        help="2: a region of two academies (Lille, Amiens) whose feed ids overlap on purpose.",
+    ),
 ) -> None:
     """The whole rollover on a generated region, through the flows, in a fresh workspace."""
     from rentree.flows.demo import DemoFolderError, prepare_demo_folder, run_demo
     from rentree.infra.settings import ConfigurationError
 
-    folder = workdir or Path("var") / f"demo-{scale.value}"
+    suffix = f"-{academies}-academies" if academies > 1 else ""
+    folder = workdir or Path("var") / f"demo-{scale.value}{suffix}"
     try:
         # refused before anything starts (no Prefect server, no generation)
         prepare_demo_folder(folder)
@@ -351,7 +359,7 @@ def demo(
     quiet_prefect(verbose)
     try:
         with embedded_prefect(), progress_bars():
-            summary = run_demo(folder, scale.value)
+            summary = run_demo(folder, scale.value, academies)
     except (ConfigurationError, DemoFolderError) as exc:
         fail(str(exc))
     console.print(summary.table())

@@ -34,6 +34,14 @@ def generate(
     replace: bool = typer.Option(
         False, "--replace", help="Overwrite a region generated in --out before."
     ),
+    academies: int = typer.Option(
+        1,
+        "--academies",
+        min=1,
+        max=2,
+        help="2: two academies (Lille 09, Amiens 20) in landing/<year>/<code>/, whose feed "
+        "ids overlap on purpose.",
+    ),
 ) -> None:
     """Write a synthetic region: AAF deliveries of a rollover (landing/<school-year>/), the
     closing year's content inventory (content/*.parquet) and manifest.json."""
@@ -41,7 +49,12 @@ def generate(
 
     from rentree.synthetic import OutputNotEmpty, generate_region
 
-    given = {"seed": seed, "closing_year": closing_year, "chunk_size": chunk_size}
+    given = {
+        "seed": seed,
+        "closing_year": closing_year,
+        "chunk_size": chunk_size,
+        "academies": academies,
+    }
     options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     try:
         generated = generate_region(scale.value, out, replace=replace, **options)
@@ -57,6 +70,13 @@ def generate(
     console.print(table)
     content = ", ".join(f"{k} {v:,}" for k, v in manifest["counts"]["content"].items())
     console.print(f"Content inventory ({manifest['closing_year']}): {content}")
+    for academy in manifest.get("academies", []):
+        console.print(
+            f"Academy {academy['code']} ({academy['name']}): landing/<school-year>/"
+            f"{academy['code']}/; set RENTREE_ACADEMIES="
+            + ",".join(f"{a['code']}={a['name']}" for a in manifest["academies"])
+            + " to import them."
+        )
     console.print(
         f"Region {manifest['scale']} (seed {manifest['seed']}) written to {out}; "
         f"facts in {out / 'manifest.json'}."

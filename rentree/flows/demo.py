@@ -38,7 +38,7 @@ from rentree.flows.storage_report import storage_report
 from rentree.infra.schema import pending_attachments, user_classes
 from rentree.infra.settings import load_settings
 from rentree.infra.workspace import Workspace, open_workspace
-from rentree.synthetic import generate_region
+from rentree.synthetic import REGION_ACADEMIES, generate_region
 from rentree.synthetic.landing import land_delivery
 from rentree.tasks.content.inventory.apply import import_content
 from rentree.tasks.content.inventory.read import read_inventory
@@ -133,18 +133,26 @@ def prepare_demo_folder(folder: Path) -> Path:
     return folder
 
 
-def run_demo(folder: Path, scale: str) -> DemoSummary:
+def run_demo(folder: Path, scale: str, academies: int = 1) -> DemoSummary:
     """Prepare `folder` (prepare_demo_folder), generate the region into it and run the
-    timeline through the flows."""
+    timeline through the flows. `academies=2`: a region of two academies whose feed ids
+    overlap (RENTREE_ACADEMIES is set for the flows, as an operator of such a region sets
+    it)."""
     folder = prepare_demo_folder(folder)
     # The flows open their workspace from the environment, like deployed runs do.
     os.environ["RENTREE_DATABASE_URL"] = f"sqlite:///{folder / 'rentree.db'}"
     os.environ["RENTREE_STORAGE_URL"] = str(folder / "storage")
+    if academies > 1:
+        os.environ["RENTREE_ACADEMIES"] = ",".join(
+            f"{code}={name}" for code, name in REGION_ACADEMIES[:academies]
+        )
+    else:
+        os.environ.pop("RENTREE_ACADEMIES", None)
     ws = open_workspace(load_settings(), create=True)
     summary = DemoSummary()
     progress = Progress("rentree demo", len(STEPS), names=STEPS)
     try:
-        _timeline(ws, folder, scale, summary, progress)
+        _timeline(ws, folder, scale, summary, progress, academies)
         with ws.engine.connect() as conn:
             summary.status = directory_status(conn)
     finally:
@@ -158,10 +166,15 @@ def run_demo(folder: Path, scale: str) -> DemoSummary:
 
 
 def _timeline(
-    ws: Workspace, folder: Path, scale: str, summary: DemoSummary, progress: Progress
+    ws: Workspace,
+    folder: Path,
+    scale: str,
+    summary: DemoSummary,
+    progress: Progress,
+    academies: int = 1,
 ) -> None:
     region_dir = folder / "region"
-    region = generate_region(scale, region_dir)  # type: ignore[arg-type]
+    region = generate_region(scale, region_dir, academies=academies)  # type: ignore[arg-type]
     manifest = region.manifest
     closing, new = manifest["closing_year"], manifest["new_year"]
     dates = [d["delivery"] for d in manifest["deliveries"]]

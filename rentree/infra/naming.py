@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -157,41 +158,72 @@ def rentree_day(year: str) -> date:
 # -- storage keys (storage.md) --------------------------------------------------------------
 
 
-def landing_prefix(year: str) -> str:
-    return f"landing/{year}/"
+def _space(year: str, academy: str | None) -> str:
+    """The folder of a school year's files: `<year>`, or `<year>/<academy>` in a region of
+    several academies (each delivers its own AAF export)."""
+    return f"{year}/{academy}" if academy else year
 
 
-def landing_key(year: str, name: str) -> str:
-    return f"{landing_prefix(year)}{name}"
+def landing_prefix(year: str, academy: str | None = None) -> str:
+    return f"landing/{_space(year, academy)}/"
 
 
-def archive_key(year: str, feed: FeedName) -> str:
-    return f"archive/{year}/{feed.delivery}/{feed.name}"
+def landing_key(year: str, name: str, academy: str | None = None) -> str:
+    return f"{landing_prefix(year, academy)}{name}"
 
 
-def not_used_archive_key(year: str, delivery: str, name: str) -> str:
+def archive_key(year: str, feed: FeedName, academy: str | None = None) -> str:
+    return f"archive/{_space(year, academy)}/{feed.delivery}/{feed.name}"
+
+
+def not_used_archive_key(year: str, delivery: str, name: str, academy: str | None = None) -> str:
     """Where a file the delivery carries but rentree does not read is archived with it."""
-    return f"archive/{year}/{delivery}/{NOT_USED}/{name.rsplit('/', 1)[-1]}"
+    return f"archive/{_space(year, academy)}/{delivery}/{NOT_USED}/{name.rsplit('/', 1)[-1]}"
 
 
-def quarantine_prefix(year: str, delivery: str) -> str:
-    return f"quarantine/{year}/{delivery}/"
+def quarantine_prefix(year: str, delivery: str, academy: str | None = None) -> str:
+    return f"quarantine/{_space(year, academy)}/{delivery}/"
 
 
-def quarantine_key(year: str, feed: FeedName) -> str:
-    return f"{quarantine_prefix(year, feed.delivery)}{feed.name}"
+def quarantine_key(year: str, feed: FeedName, academy: str | None = None) -> str:
+    return f"{quarantine_prefix(year, feed.delivery, academy)}{feed.name}"
 
 
-def held_key(year: str, name: str) -> str:
-    return f"held/{year}/{name}"
+def held_key(year: str, name: str, academy: str | None = None) -> str:
+    return f"held/{_space(year, academy)}/{name}"
 
 
-def held_prefix(year: str) -> str:
-    return f"held/{year}/"
+def held_prefix(year: str, academy: str | None = None) -> str:
+    return f"held/{_space(year, academy)}/"
 
 
-def reports_prefix(year: str, phase: str, run: str) -> str:
-    return f"reports/{year}/{phase}/{run}/"
+def reports_prefix(year: str, phase: str, run: str, academy: str | None = None) -> str:
+    return f"reports/{_space(year, academy)}/{phase}/{run}/"
+
+
+# -- feed ids of a region of several academies -----------------------------------------------
+
+# AAF ids are unique only within an academy: in a region of several, every feed id is scoped
+# by its academy's code (Entcore does the same with a per-academy prefix).
+ACADEMY_ID_SEPARATOR = "-"
+
+
+def academy_id_prefix(academy: str) -> str:
+    return f"{academy}{ACADEMY_ID_SEPARATOR}"
+
+
+def ledger_hash(academy: str | None, content_hash: str) -> str:
+    """The key of a file's content in the ledger: its sha256, or, in a region of several
+    academies, a digest of the academy and that sha256 (two academies may deliver the very
+    same bytes: a staff file naming the same ids, and each must be applied)."""
+    if academy is None:
+        return content_hash
+    return hashlib.sha256(f"{academy}\0{content_hash}".encode()).hexdigest()
+
+
+def scoped_feed_id(academy: str | None, feed_id: str) -> str:
+    """A feed id as the directory stores it: as delivered, or `<academy>-<id>`."""
+    return f"{academy_id_prefix(academy)}{feed_id}" if academy else feed_id
 
 
 def snapshot_prefix(year: str, label: str) -> str:

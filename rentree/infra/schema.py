@@ -222,6 +222,8 @@ feed_files = Table(
     # freeze, stale-year, rejected) and one sentence for the operator
     Column("held_rule", String(20)),
     Column("reason", Text),
+    # the academy that delivered the file, in a region of several (ordering is per academy)
+    Column("academy", String(8)),
     Index(None, "school_year", "file_type", "extraction_date"),
 )
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, unquote
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -18,6 +19,16 @@ ATTACH_REQUESTS_MAX_ROWS = 250_000
 
 class ConfigurationError(Exception):
     """A configuration value cannot be used; the message is one sentence for the operator."""
+
+
+class Academy(BaseModel):
+    """One academy of the region: its code (as its AAF export's `codeAcademieExport` says
+    it, and the folder its deliveries land in) and its name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(pattern=r"^[A-Za-z0-9]{1,8}$")
+    name: str = Field(min_length=1)
 
 
 class Settings(BaseSettings):
@@ -83,6 +94,45 @@ class Settings(BaseSettings):
 
     # How long an approval form waits in the UI before the hold stays pending.
     approval_timeout_seconds: int = Field(3600, ge=0)
+
+    # The region's academies (`09=Lille,20=Amiens`, or JSON). With one or none, deliveries
+    # land in landing/<year>/ and ids are kept as delivered; with several, each academy's in
+    # landing/<year>/<code>/ and every feed id is scoped by its code.
+    academies: Annotated[tuple[Academy, ...], NoDecode] = ()
+
+    @field_validator("academies", mode="before")
+    @classmethod
+    def _academy_list(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("not a JSON list of {code, name}") from None
+        if isinstance(value, str):
+            pairs = [p.strip() for p in value.split(",") if p.strip()]
+            parsed = []
+            for pair in pairs:
+                code, sep, name = pair.partition("=")
+                if not sep:
+                    raise ValueError("write each academy as code=name, e.g. 09=Lille,20=Amiens")
+                parsed.append({"code": code.strip(), "name": name.strip()})
+            return parsed
+        return value
+
+    @field_validator("academies")
+    @classmethod
+    def _distinct_codes(cls, value: tuple[Academy, ...]) -> tuple[Academy, ...]:
+        codes = [a.code for a in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError("two academies have the same code")
+        return value
+
+    def academy_codes(self) -> tuple[str | None, ...]:
+        """The academies deliveries are taken from: (None,) for a one-academy region (the
+        landing/<year>/ layout, ids as delivered), else every configured code."""
+        if len(self.academies) < 2:
+            return (None,)
+        return tuple(a.code for a in self.academies)
 
     @field_validator("database_url")
     @classmethod

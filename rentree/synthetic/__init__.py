@@ -9,6 +9,13 @@
   `rentree attach-teachers`;
 - `manifest.json`: seed, scale, deliveries, counts and the facts tests and demos check.
 
+`academies=2` makes a region of two academies (Lille and Amiens): each academy's deliveries
+in `landing/<school-year>/<code>/`, drawn from the same seed so that their feed ids overlap
+on purpose (UAIs and INEs, national, do not); the content inventory (the first academy's) and
+the teachers' requests carry the directory's ids, scoped by academy
+(`naming.academy_id_prefix`). The manifest's
+facts are those of the first academy; `manifest["academies"]` lists both.
+
 Same seed and scale, same bytes.
 """
 
@@ -23,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from rentree.infra.naming import class_id, school_year_of
+from rentree.infra.naming import academy_id_prefix, class_id, school_year_of
 from rentree.synthetic.aaf_writer import DEFAULT_CHUNK_SIZE
 from rentree.synthetic.content import Inventory, build_inventory
 from rentree.synthetic.deliveries import (
@@ -45,12 +52,15 @@ from rentree.synthetic.scales import SCALE_NAMES, SCALES, ScaleName
 
 DEFAULT_SEED = 20250901
 DEFAULT_CLOSING_YEAR = "2024-2025"
+# The academies of a generated region of several (Hauts-de-France), by academy code.
+REGION_ACADEMIES: tuple[tuple[str, str], ...] = (("09", "Lille"), ("20", "Amiens"))
 OUTPUT_ENTRIES = ("landing", "content", "attach-teachers", "manifest.json")
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_CLOSING_YEAR",
     "DEFAULT_SEED",
+    "REGION_ACADEMIES",
     "SCALE_NAMES",
     "GeneratedRegion",
     "OutputNotEmpty",
@@ -79,8 +89,13 @@ def generate_region(
     closing_year: str = DEFAULT_CLOSING_YEAR,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     replace: bool = False,
+    academies: int = 1,
 ) -> GeneratedRegion:
     """Generate a synthetic region into `out` (see the module docstring)."""
+    if not 1 <= academies <= len(REGION_ACADEMIES):
+        raise ValueError(
+            f"{academies} academies is not usable; generate 1 to {len(REGION_ACADEMIES)}."
+        )
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALE_NAMES)}.")
     if chunk_size < 1:
@@ -90,17 +105,43 @@ def generate_region(
         raise ValueError(f"{closing_year!r} is not a school year; write it as 2024-2025.")
     _prepare(out, replace)
 
-    rng = np.random.default_rng(seed)
-    region = build_region(rng, SCALES[scale], closing_start)
     plan = DeliveryPlan.for_closing_year(closing_start)
-    deliveries = write_deliveries(region, out / "landing", plan, chunk_size)
-    inventory = build_inventory(rng, SCALES[scale], region)
+    codes: list[str | None] = [None]
+    if academies > 1:
+        codes = [code for code, _ in REGION_ACADEMIES[:academies]]
+    written: list[tuple[str | None, Region, list[Delivery]]] = []
+    for index, code in enumerate(codes):
+        # every academy is drawn from the same seed: the same feed ids, on purpose
+        rng = np.random.default_rng(seed)
+        region = build_region(rng, SCALES[scale], closing_start, academy=index)
+        deliveries = write_deliveries(region, out / "landing", plan, chunk_size, code)
+        if index == 0:
+            first_rng, first_region, first_deliveries = rng, region, deliveries
+        written.append((code, region, deliveries))
+    inventory = build_inventory(first_rng, SCALES[scale], first_region)
     content_dir = out / "content"
     content_dir.mkdir(parents=True, exist_ok=True)
     for table, frame in inventory.tables().items():
-        frame.write_parquet(content_dir / f"{table}.parquet", compression="zstd")
-    attach = _write_attachments(region, out / "attach-teachers")
-    manifest = _manifest(scale, seed, chunk_size, region, plan, deliveries, inventory, attach)
+        scoped = scope_content(table, frame, codes[0])
+        scoped.write_parquet(content_dir / f"{table}.parquet", compression="zstd")
+    attach = _write_attachments(
+        [(code, region) for code, region, _ in written], out / "attach-teachers"
+    )
+    manifest = _manifest(
+        scale, seed, chunk_size, first_region, plan, first_deliveries, inventory, attach
+    )
+    if academies > 1:
+        names_of = dict(REGION_ACADEMIES)
+        manifest["academies"] = [
+            {
+                "code": code,
+                "name": names_of[str(code)],
+                "deliveries": {
+                    d.extraction.strftime("%Y%m%d"): [f.name for f in d.files] for d in deliveries
+                },
+            }
+            for code, _, deliveries in written
+        ]
     (out / "manifest.json").write_text(
         json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -157,14 +198,66 @@ def _attachments(region: Region, year: int) -> pl.DataFrame:
     )
 
 
-def _write_attachments(region: Region, folder: Path) -> dict[str, str]:
+def _write_attachments(regions: list[tuple[str | None, Region]], folder: Path) -> dict[str, str]:
+    """Which teacher takes which class, for every academy (teacher ids as the directory
+    holds them: scoped by academy in a region of several)."""
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
+    first = regions[0][1]
     for year in (0, 1):
-        name = f"{_school_year(region, year)}.csv"
-        _attachments(region, year).write_csv(folder / name)
-        written[_school_year(region, year)] = f"attach-teachers/{name}"
+        name = f"{_school_year(first, year)}.csv"
+        pl.concat(
+            [
+                _attachments(region, year).with_columns(
+                    (pl.lit(academy_id_prefix(code)) + pl.col("teacher_external_id")).alias(
+                        "teacher_external_id"
+                    )
+                    if code
+                    else pl.col("teacher_external_id")
+                )
+                for code, region in regions
+            ]
+        ).write_csv(folder / name)
+        written[_school_year(first, year)] = f"attach-teachers/{name}"
     return written
+
+
+# The columns of the content tables that name a person (a user reference), and the column
+# saying, where needed, that a row's id is a user's: ids the directory scopes by academy.
+_PERSON_COLUMNS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "users": (("external_id", None),),
+    "user_structures": (("user_external_id", None),),
+    "groups": (("owner_external_id", None),),
+    "group_members": (("user_external_id", None),),
+    "bookmarks": (("owner_external_id", None),),
+    "bookmark_members": (("member_id", "member_kind"),),
+    "resources": (("owner_external_id", None),),
+    "shares": (("recipient_id", "recipient_kind"),),
+}
+
+
+def scope_content(table: str, frame: pl.DataFrame, academy: str | None) -> pl.DataFrame:
+    """A content table with its people's ids as the directory of a region of several
+    academies holds them (unchanged for a one-academy region)."""
+    if academy is None:
+        return frame
+    prefix = academy_id_prefix(academy)
+    scoped = []
+    if table == "users":
+        # the previous ENT's logins are unique region-wide: a guest's does not take the one
+        # the directory gives a namesake of another academy
+        scoped.append(
+            pl.when(pl.col("login").is_not_null())
+            .then(pl.col("login") + pl.lit(f".{academy}"))
+            .otherwise(pl.col("login"))
+            .alias("login")
+        )
+    for column, kind in _PERSON_COLUMNS.get(table, ()):
+        value = pl.lit(prefix) + pl.col(column)
+        if kind is not None:
+            value = pl.when(pl.col(kind) == "user").then(value).otherwise(pl.col(column))
+        scoped.append(value.alias(column))
+    return frame.with_columns(scoped)
 
 
 def _uai_of(region: Region) -> list[str]:

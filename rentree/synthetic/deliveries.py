@@ -240,13 +240,18 @@ def _write(
 
 
 def write_deliveries(
-    region: Region, landing: Path, plan: DeliveryPlan, chunk_size: int
+    region: Region,
+    landing: Path,
+    plan: DeliveryPlan,
+    chunk_size: int,
+    academy: str | None = None,
 ) -> list[Delivery]:
-    """Write the five deliveries under `landing/<school-year>/` and describe them."""
+    """Write the five deliveries under `landing/<school-year>/` (`<school-year>/<academy>/`
+    for an academy of a region of several) and describe them."""
     closing_year = f"{region.closing_start}-{region.closing_start + 1}"
     new_year = f"{region.closing_start + 1}-{region.closing_start + 2}"
-    closing_dir = landing / closing_year
-    new_dir = landing / new_year
+    closing_dir = landing / closing_year / (academy or "")
+    new_dir = landing / new_year / (academy or "")
     etab = add_requests(structures(region), "EtabEducNat")
     pupils = region.pupils
 

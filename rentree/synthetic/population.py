@@ -103,6 +103,11 @@ def _uai(department: str, number: int) -> str:
     return digits + UAI_CHECK_LETTERS[int(digits) % 23]
 
 
+# INEs are national: another academy's pupils draw theirs from indexes this far apart (the
+# scramble is a bijection below 10^10, so they never meet another academy's)
+INE_ACADEMY_SPAN = 1_000_000_000
+
+
 def _ine(index: np.ndarray) -> pl.Series:
     """Ten scrambled digits (a bijection of the index) and a check letter."""
     body = (index.astype(np.int64) * 7_919_317 + 1_234_567) % 10_000_000_000
@@ -126,7 +131,7 @@ def _select_per_group(
 # -- schools -------------------------------------------------------------------------------
 
 
-def build_schools(rng: np.random.Generator, scale: Scale) -> pl.DataFrame:
+def build_schools(rng: np.random.Generator, scale: Scale, academy: int = 0) -> pl.DataFrame:
     """One row per school, in structure-id order, with its place in the region's flows.
 
     `feeds` is the school its last level goes on to (a maternelle's élémentaire, an RPI's
@@ -161,7 +166,8 @@ def build_schools(rng: np.random.Generator, scale: Scale) -> pl.DataFrame:
         district.gather(district_index),
         pl.Series(district_index // len(names.TOWNS) + 1),
     )
-    uai = [_uai(str(departments[i]), 1000 + i) for i in range(n)]
+    # UAIs are national: a second academy's schools (same draw, same feed ids) get their own
+    uai = [_uai(f"{int(departments[i]) + 100 * academy:03d}", 1000 + i) for i in range(n)]
     patron = _pick(rng, names.SCHOOL_PATRONS, n)
     rpi_number = np.where(kinds == RPI_FIRST, np.arange(n), -1)
     rpi_number = np.where(kinds == RPI_SECOND, np.arange(n) - 1, rpi_number)
@@ -299,8 +305,12 @@ def _relatives_of(
     return pl.DataFrame({"relative": index, "family": family, "rank_in_family": rank})
 
 
-def build_region(rng: np.random.Generator, scale: Scale, closing_start: int) -> Region:
-    schools = build_schools(rng, scale)
+def build_region(
+    rng: np.random.Generator, scale: Scale, closing_start: int, academy: int = 0
+) -> Region:
+    """The region's people and schools; `academy` (0, 1...) makes another academy of a
+    region of several from the same draw: the same feed ids, its own UAIs and INEs."""
+    schools = build_schools(rng, scale, academy)
     town_of_school = schools["town_index"].to_numpy()
     new_start = closing_start + 1
 
@@ -348,7 +358,7 @@ def build_region(rng: np.random.Generator, scale: Scale, closing_start: int) -> 
         {
             "pupil": index,
             "id": (index + PUPIL_ID_BASE).astype(str),
-            "ine": _ine(index),
+            "ine": _ine(index + academy * INE_ACADEMY_SPAN),
             "last_name": pl.Series(names.LAST_NAMES).gather(family_last[family]),
             "first_name": pl.Series(names.FIRST_NAMES).gather(first),
             "birth_date": _dates(birth),

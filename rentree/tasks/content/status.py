@@ -59,7 +59,8 @@ def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
                 "failed_deliveries": [
                     {"delivery": f.delivery, "types": sorted(f.types), "reason": f.reason}
                     for f in sorted(
-                        failed_deliveries(conn, year).values(), key=lambda f: f.delivery
+                        failed_deliveries(conn, year, every_academy=True).values(),
+                        key=lambda f: f.delivery,
                     )
                 ],
                 "late_entries": [

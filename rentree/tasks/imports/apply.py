@@ -69,6 +69,7 @@ def carry_out(
                 "files": [f.key for f in plan.applied_files],
                 "types": list(plan.route.apply_types),
                 "schools": plan.schools,
+                "academy": plan.landed.academy,
             },
             run_id=run_id,
             now=now,
@@ -93,10 +94,13 @@ def carry_out(
             f"The delivery {delivery} of {year} is applied: {count_sentence(outcome.counts)}."
             + refusal_sentence(change_set)
         )
-    moves += [(f.key, archive_key(year, f.feed)) for f in plan.archive]
+    academy = plan.landed.academy
+    moves += [(f.key, archive_key(year, f.feed, academy)) for f in plan.archive]
     if plan.archive and plan.staged is not None and plan.staged.not_used:
         # files of other AAF types and the DTD copy go to the archive with the delivery
-        moves += [(k, not_used_archive_key(year, delivery, k)) for k in plan.staged.not_used]
+        moves += [
+            (k, not_used_archive_key(year, delivery, k, academy)) for k in plan.staged.not_used
+        ]
         outcome.reason = f"{outcome.reason} {plan.staged.note}"
     return moves
 

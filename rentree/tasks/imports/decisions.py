@@ -13,6 +13,7 @@ from rentree.infra.db import directory_lock
 from rentree.infra.naming import (
     FEED_TYPES,
     archive_key,
+    ledger_hash,
     parse_feed_name,
     quarantine_key,
     quarantine_prefix,
@@ -66,6 +67,7 @@ def approve_hold(
             return HoldDecision(decide_hold(conn, hold_id, "approved", decided_by, now), None)
     assert hold.delivery is not None and hold.change_set_key is not None
     year, summary = hold.school_year, hold.summary or {}
+    academy = summary.get("academy")
     keys = [str(k) for k in summary.get("files", [])]
     missing = [k for k in keys if not store.exists(k)]
     if missing:
@@ -82,7 +84,7 @@ def approve_hold(
             # the directory moved: the import step again, then applied (approved) or held
             # again under a new id (superseded)
             as_held = None
-            landed = find_delivery(store, year, hold.delivery)
+            landed = find_delivery(store, year, hold.delivery, academy)
             types = summary.get("types") or sorted(summary.get("complete", {})) or FEED_TYPES
             plan = route_plan(conn, store, landed, types, None, run_id)
             if plan.route.apply_types:
@@ -104,8 +106,9 @@ def approve_hold(
     outcome, change_set = as_held
     # committed: now the files may move (storage.md)
     if change_set.file_hashes:
-        move_files(store, [(k, archive_key(year, parse_feed_name(k))) for k in keys])
-    prefix = reports_prefix(year, phase_of(summary.get("complete", {}) or FEED_TYPES), run_id)
+        move_files(store, [(k, archive_key(year, parse_feed_name(k), academy)) for k in keys])
+    phase = phase_of(summary.get("complete", {}) or FEED_TYPES)
+    prefix = reports_prefix(year, phase, run_id, academy)
     outcome.report_keys += write_outcome_reports(
         store, prefix, outcome, change_set, change_set.refused
     )
@@ -124,13 +127,17 @@ def _apply_as_held(
     """The stored change set applied as it was held (the directory has not moved)."""
     assert hold.delivery is not None and hold.change_set_key is not None
     change_set = ChangeSet.read(store, hold.change_set_key)
-    if not set(change_set.file_hashes) <= {sha256_of(store, k) for k in keys}:
+    academy = (hold.summary or {}).get("academy")
+    given = {ledger_hash(academy, sha256_of(store, k)) for k in keys}
+    if not set(change_set.file_hashes) <= given:
         raise HoldError(
             f"The files of the hold {hold.hold_id} changed since it was computed; "
             "reject it and let the next run import the new files."
         )
     year = hold.school_year
-    outcome = ImportOutcome(school_year=year, delivery=hold.delivery, status="applied", reason="")
+    outcome = ImportOutcome(
+        school_year=year, delivery=hold.delivery, status="applied", reason="", academy=academy
+    )
     apply_planned(conn, change_set, outcome, run_id=run_id, now=now)
     outcome.counts_per_school = change_set.counts_per_school()
     outcome.reason = (
@@ -159,6 +166,7 @@ def reject_hold(
             return HoldDecision(decide_hold(conn, hold_id, "rejected", decided_by, now), None)
     assert hold.delivery is not None
     year = hold.school_year
+    academy = (hold.summary or {}).get("academy")
     keys = [str(k) for k in (hold.summary or {}).get("files", []) if store.exists(str(k))]
     feeds = [parse_feed_name(k) for k in keys]
     reason = (
@@ -166,9 +174,13 @@ def reject_hold(
         f"because: {hold.reason}"
     )
     files = files_frame(
-        (feed, sha256_of(store, key)) for key, feed in zip(keys, feeds, strict=True)
+        (
+            (feed, ledger_hash(academy, sha256_of(store, key)))
+            for key, feed in zip(keys, feeds, strict=True)
+        ),
+        academy,
     )
-    target = quarantine_prefix(year, hold.delivery)
+    target = quarantine_prefix(year, hold.delivery, academy)
     report = write_report(
         store,
         target,
@@ -186,7 +198,9 @@ def reject_hold(
     # storage.md's order for a rejection: the report above first, then the moves, then the
     # commit; a run stopped in between leaves files that the next import records
     # (`complete_quarantines`), never a quarantined file without its report
-    move_files(store, [(k, quarantine_key(year, f)) for k, f in zip(keys, feeds, strict=True)])
+    move_files(
+        store, [(k, quarantine_key(year, f, academy)) for k, f in zip(keys, feeds, strict=True)]
+    )
     with engine.begin() as conn:
         directory_lock(conn)
         decided = decide_hold(conn, hold_id, "rejected", decided_by, now)
@@ -207,5 +221,6 @@ def reject_hold(
         reason=f"The delivery {hold.delivery} of {year} is in {target}: {reason}",
         report_keys=[report.csv_key, report.parquet_key],
         hold_id=hold_id,
+        academy=academy,
     )
     return HoldDecision(decided, outcome)

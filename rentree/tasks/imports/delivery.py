@@ -52,17 +52,20 @@ def import_delivery(
     map_files: FileMapper = map,
     landed: Delivery | None = None,
     retry_failed: bool = False,
+    academy: str | None = None,
 ) -> ImportOutcome:
     """Import one landing delivery of a school year (all its types, or only `types`).
 
     `map_files` runs the file checks of the stage step (a flow passes its task runner's map).
     `landed` is the delivery as the caller listed it (`import_pending` lists landing/ once).
     A delivery whose apply fails once checked is set aside (`tasks.imports.failures`) and
-    tried again only with `retry_failed` or once its files change.
+    tried again only with `retry_failed` or once its files change. `academy`: in a region
+    of several, the academy whose `landing/<year>/<academy>/` holds the delivery (`landed`
+    carries it when given); its ids, ordering, holds, reports and files are its own.
     """
     check_school_year(year)
     now = now or datetime.now(UTC)
-    landed = landed or find_delivery(store, year, delivery)
+    landed = landed or find_delivery(store, year, delivery, academy)
     plan: DeliveryPlan | None = None
     try:
         with engine.begin() as conn:

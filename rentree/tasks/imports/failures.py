@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from rentree.infra.db import directory_lock
 from rentree.infra.errors import DatabaseError, safe_sentence
+from rentree.infra.naming import ledger_hash
 from rentree.infra.storage import ObjectStore, sha256_of
 from rentree.tasks.imports.outcome import ImportOutcome, Status
 from rentree.tasks.intake.landing import Delivery
@@ -46,17 +47,19 @@ def behind_failed(
     """(status, reason) when the delivery stays set aside or waits behind one that is;
     None when it goes on (a set-aside one tried again forgets its `failed` rows)."""
     year, delivery = landed.school_year, landed.delivery
-    failed = failed_deliveries(conn, year)
+    failed = failed_deliveries(conn, year, landed.academy)
     files = landed.of_types(types)
     own = failed.get(delivery)
     if own is not None:
-        hashes = {sha256_of(store, f.key) for f in files}
+        hashes = {ledger_hash(landed.academy, sha256_of(store, f.key)) for f in files}
         if not retry_failed and hashes - applied_hashes(conn, sorted(hashes)) <= own.hashes:
             return "failed", (
                 f"The delivery {delivery} of {year} stays set aside: {own.reason} Run the import "
                 "with --retry-failed once the cause is fixed, or deliver its files again."
             )
-        forget_failed(conn, year, delivery)  # tried again: asked, or its files changed
+        forget_failed(
+            conn, year, delivery, landed.academy
+        )  # tried again: asked, or its files changed
     present = {f.feed.file_type for f in files}
     earlier = [f for day, f in sorted(failed.items()) if day < delivery and f.types & present]
     if not earlier:
@@ -84,7 +87,7 @@ def set_aside(
         directory_lock(conn)
         record_feed_files(
             conn,
-            files_frame((f.feed, f.content_hash) for f in staged.files),
+            files_frame(((f.feed, f.content_hash) for f in staged.files), staged.academy),
             "failed",
             school_year=outcome.school_year,
             run_id=run_id,

@@ -48,11 +48,13 @@ class ImportOutcome:
     attachments: dict[str, int] = field(default_factory=dict)
     late_entries: int = 0
     detail: str = ""  # where a failure happened (code lines, never a value): for the log
+    academy: str | None = None  # the academy that delivered it, in a region of several
 
     def summary(self) -> dict[str, Any]:
         """JSON-able, for the `runs` row and the flow's artifacts."""
         return {
             "school_year": self.school_year,
+            "academy": self.academy,
             "delivery": self.delivery,
             "status": self.status,
             "reason": self.reason,

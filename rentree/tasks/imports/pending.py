@@ -38,8 +38,49 @@ def import_pending(
     has ended (the switch, the freeze) are first moved back to landing/ to be imported in
     extraction-date order (not by a dry run). A delivery held for approval stops the later
     ones; one set aside after a failed apply stops the later ones with files of its types
-    (`retry_failed` tries it again). landing/ is listed once, after the release."""
+    (`retry_failed` tries it again). landing/ is listed once, after the release.
+
+    In a region of several academies (`Settings.academies`), each academy's deliveries are
+    imported in turn, in their own order, from `landing/<year>/<academy>/`."""
     now = now or datetime.now(UTC)
+    outcomes: list[ImportOutcome] = []
+    for academy in settings.academy_codes():
+        outcomes += _import_pending_of(
+            engine,
+            store,
+            settings,
+            year,
+            phase_types,
+            academy,
+            run_id=run_id,
+            dry_run=dry_run,
+            schools=schools,
+            today=today,
+            phase=phase,
+            now=now,
+            map_files=map_files,
+            retry_failed=retry_failed,
+        )
+    return outcomes
+
+
+def _import_pending_of(
+    engine: Engine,
+    store: ObjectStore,
+    settings: Settings,
+    year: str,
+    phase_types: Collection[str],
+    academy: str | None,
+    *,
+    run_id: str,
+    dry_run: bool,
+    schools: Collection[str] | None,
+    today: date | None,
+    phase: str | None,
+    now: datetime,
+    map_files: FileMapper,
+    retry_failed: bool,
+) -> list[ImportOutcome]:
     outcomes: list[ImportOutcome] = []
     if not dry_run:
         # what is not a regular file, and the quarantines a stopped run left half done,
@@ -48,7 +89,7 @@ def import_pending(
         with engine.begin() as conn:
             directory_lock(conn)
             notes += complete_quarantines(conn, store, year, run_id=run_id, now=now)
-            _, moves = release_held(conn, store, year, now)
+            _, moves = release_held(conn, store, year, now, academy)
         move_files(store, moves)
         outcomes += [
             ImportOutcome(school_year=year, delivery="-", status="quarantined", reason=note)
@@ -72,5 +113,5 @@ def import_pending(
             landed=landed,
             retry_failed=retry_failed,
         )
-        for landed in scan_landing(store, year).with_types(phase_types)
+        for landed in scan_landing(store, year, academy).with_types(phase_types)
     ]

@@ -67,7 +67,8 @@ def blocking_hold(conn: Connection, landed: Delivery, route: Route) -> Hold | No
     blocking = [
         h
         for h in pending_holds(conn, landed.school_year, kind="delivery")
-        if (h.delivery or "") <= landed.delivery
+        if (h.summary or {}).get("academy") == landed.academy
+        and (h.delivery or "") <= landed.delivery
         and set((h.summary or {}).get("complete", {}) or route.apply_types) & set(route.apply_types)
     ]
     return blocking[0] if blocking else None
@@ -102,7 +103,9 @@ def route_plan(
     year, delivery = landed.school_year, landed.delivery
     present = sorted(landed.types & set(wanted))
     route = route_delivery(conn, store, year, delivery, present, landed=landed)
-    outcome = ImportOutcome(school_year=year, delivery=delivery, status="skipped", reason="")
+    outcome = ImportOutcome(
+        school_year=year, delivery=delivery, status="skipped", reason="", academy=landed.academy
+    )
     if not present:
         outcome.reason = (
             f"No landing file of {', '.join(sorted(wanted))} for the delivery {delivery} of "
@@ -111,7 +114,7 @@ def route_plan(
     elif not route.apply_types:
         outcome.status = "held"
         outcome.reason = route.reason or "Held."
-    prefix = reports_prefix(year, phase or phase_of(present or wanted), run_id)
+    prefix = reports_prefix(year, phase or phase_of(present or wanted), run_id, landed.academy)
     return DeliveryPlan(landed, route, outcome, prefix)
 
 

@@ -44,6 +44,8 @@ class Delivery:
     strays: tuple[str, ...] = ()
     # files of other AAF types and the DTD copy: archived with the delivery, never read
     not_used: tuple[str, ...] = ()
+    # in a region of several academies, the academy whose landing/<year>/<academy>/ holds it
+    academy: str | None = None
 
     @property
     def types(self) -> frozenset[str]:
@@ -78,12 +80,13 @@ def _base(key: str) -> str:
     return key.rsplit("/", 1)[-1]
 
 
-def scan_landing(store: ObjectStore, school_year: str) -> Landing:
-    """List `landing/<school-year>/` once: its deliveries and its stray files."""
+def scan_landing(store: ObjectStore, school_year: str, academy: str | None = None) -> Landing:
+    """List `landing/<school-year>/` (`landing/<school-year>/<academy>/` for an academy of
+    a region of several) once: its deliveries and its stray files."""
     by_date: dict[str, list[LandedFile]] = {}
     strays: list[tuple[str, str]] = []
     not_used: dict[str, list[str]] = {}
-    for key in store.list(landing_prefix(school_year)):
+    for key in store.list(landing_prefix(school_year, academy)):
         other = not_used_delivery(key)
         if other is not None:
             not_used.setdefault(other, []).append(key)
@@ -102,25 +105,33 @@ def scan_landing(store: ObjectStore, school_year: str) -> Landing:
             tuple(sorted(by_date[day], key=_landing_order)),
             tuple(k for k, _ in strays if f"_{day}_" in _base(k)),
             tuple(not_used.get(day, []) + (not_used.get("", []) if i == 0 else [])),
+            academy,
         )
         for i, day in enumerate(sorted(by_date))
     )
     return Landing(school_year, deliveries, tuple(strays))
 
 
-def list_deliveries(store: ObjectStore, school_year: str) -> list[Delivery]:
+def list_deliveries(
+    store: ObjectStore, school_year: str, academy: str | None = None
+) -> list[Delivery]:
     """The deliveries waiting in `landing/<school-year>/`, oldest extraction date first,
     each file in type order then chunk number order. A file whose name does not follow
     the AAF naming joins, as a stray, the delivery whose date it carries (`stray_files`
     lists them all)."""
-    return list(scan_landing(store, school_year).deliveries)
+    return list(scan_landing(store, school_year, academy).deliveries)
 
 
-def stray_files(store: ObjectStore, school_year: str) -> list[tuple[str, str]]:
+def stray_files(
+    store: ObjectStore, school_year: str, academy: str | None = None
+) -> list[tuple[str, str]]:
     """Landing files that belong to no delivery, with the sentence saying why."""
-    return list(scan_landing(store, school_year).strays)
+    return list(scan_landing(store, school_year, academy).strays)
 
 
-def find_delivery(store: ObjectStore, school_year: str, delivery: str) -> Delivery:
+def find_delivery(
+    store: ObjectStore, school_year: str, delivery: str, academy: str | None = None
+) -> Delivery:
     """One delivery as it lies in landing/ (no file when nothing of it is there)."""
-    return scan_landing(store, school_year).find(delivery) or Delivery(school_year, delivery, ())
+    found = scan_landing(store, school_year, academy).find(delivery)
+    return found or Delivery(school_year, delivery, (), academy=academy)

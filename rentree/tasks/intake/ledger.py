@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import polars as pl
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import ColumnElement, Connection, delete, select, true
 
 from rentree.infra.db import insert_frame
 from rentree.infra.naming import FeedName
@@ -35,8 +35,9 @@ _LEDGER_SCHEMA: dict[str, Any] = {
 }
 
 
-def files_frame(files: Iterable[tuple[FeedName, str]]) -> pl.DataFrame:
-    """Files as ledger rows (`changeset.FILES_SCHEMA`) from their parsed names and hashes."""
+def files_frame(files: Iterable[tuple[FeedName, str]], academy: str | None = None) -> pl.DataFrame:
+    """Files as ledger rows (`changeset.FILES_SCHEMA`) from their parsed names and hashes,
+    of one academy of the region (None in a one-academy region)."""
     rows = [
         {
             "content_hash": content_hash,
@@ -45,6 +46,7 @@ def files_frame(files: Iterable[tuple[FeedName, str]]) -> pl.DataFrame:
             "mode": feed.mode,
             "extraction_date": feed.extraction_date,
             "chunk": feed.chunk,
+            "academy": academy,
         }
         for feed, content_hash in files
     ]
@@ -117,15 +119,29 @@ class FailedDelivery:
     reason: str
 
 
-def failed_deliveries(conn: Connection, school_year: str) -> dict[str, FailedDelivery]:
-    """The year's deliveries set aside after a failed apply, by extraction date."""
+def of_academy(academy: str | None) -> ColumnElement[bool]:
+    """The ledger rows of one academy (those of a one-academy region: no academy)."""
+    if academy is None:
+        return feed_files.c.academy.is_(None)
+    return feed_files.c.academy == academy
+
+
+def failed_deliveries(
+    conn: Connection, school_year: str, academy: str | None = None, *, every_academy: bool = False
+) -> dict[str, FailedDelivery]:
+    """The year's deliveries set aside after a failed apply, by extraction date: of one
+    academy (a region of several), or of them all."""
     rows = conn.execute(
         select(
             feed_files.c.extraction_date,
             feed_files.c.content_hash,
             feed_files.c.file_type,
             feed_files.c.reason,
-        ).where(feed_files.c.school_year == school_year, feed_files.c.status == "failed")
+        ).where(
+            feed_files.c.school_year == school_year,
+            feed_files.c.status == "failed",
+            true() if every_academy else of_academy(academy),
+        )
     ).all()
     found: dict[str, list[Any]] = {}
     for row in rows:
@@ -141,13 +157,16 @@ def failed_deliveries(conn: Connection, school_year: str) -> dict[str, FailedDel
     }
 
 
-def forget_failed(conn: Connection, school_year: str, delivery: str) -> None:
+def forget_failed(
+    conn: Connection, school_year: str, delivery: str, academy: str | None = None
+) -> None:
     """The delivery is tried again: its `failed` rows go (in the caller's transaction)."""
     day = datetime.strptime(delivery, "%Y%m%d").date()
     conn.execute(
         delete(feed_files).where(
             feed_files.c.school_year == school_year,
             feed_files.c.status == "failed",
+            of_academy(academy),
             feed_files.c.extraction_date == day,
         )
     )

@@ -27,12 +27,13 @@ from rentree.infra.naming import (
     held_key,
     held_prefix,
     landing_key,
+    ledger_hash,
     previous_school_year,
 )
 from rentree.infra.schema import feed_files, school_years
 from rentree.infra.storage import ObjectStore, move_once, sha256_of
 from rentree.tasks.intake.landing import Delivery, find_delivery
-from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files
+from rentree.tasks.intake.ledger import applied_hashes, files_frame, of_academy, record_feed_files
 from rentree.tasks.rules.years import FAMILY_TYPES, year_state
 
 # Rules whose hold ends by itself once their condition is met (re-checked by every run).
@@ -54,6 +55,7 @@ class Route:
     delivery: str
     apply_types: tuple[str, ...]
     held: tuple[HeldType, ...]
+    academy: str | None = None  # the academy that delivered it, in a region of several
 
     @property
     def action(self) -> str:
@@ -78,17 +80,22 @@ def route_delivery(
     types: Collection[str],
     *,
     landed: Delivery | None = None,
+    academy: str | None = None,
 ) -> Route:
     """Decide, type by type, whether a landing delivery applies now or is held (and why).
 
-    `landed`: the delivery as the caller listed it (listed here when not given)."""
-    landed = landed or find_delivery(store, year, delivery)
+    `landed`: the delivery as the caller listed it (listed here when not given). In a region
+    of several academies the order is each academy's own (`landed.academy`): a delivery is
+    older than one already applied only among the files of its academy."""
+    landed = landed or find_delivery(store, year, delivery, academy)
+    academy = landed.academy
+    held_folder = held_prefix(year, academy)
     state = year_state(conn, year)
     previous = year_state(conn, previous_school_year(year))
     later_year = conn.scalar(
         select(school_years.c.school_year).where(school_years.c.school_year > year).limit(1)
     )
-    newest_applied = _newest_applied(conn, year)
+    newest_applied = _newest_applied(conn, year, academy)
     day = f"{delivery[:4]}-{delivery[4:6]}-{delivery[6:]}"
     apply: list[str] = []
     held: list[HeldType] = []
@@ -98,19 +105,19 @@ def route_delivery(
             hold = (
                 "R7",
                 f"The school year {year} is frozen (R7): its {file_type} files of {day} are "
-                f"kept in {held_prefix(year)} and reported, not applied; nobody loses access.",
+                f"kept in {held_folder} and reported, not applied; nobody loses access.",
             )
         elif state is None and later_year is not None:
             hold = (
                 "stale-year",
                 f"The school year {year} is older than the years the directory holds: its "
-                f"{file_type} files of {day} are kept in {held_prefix(year)}, not applied.",
+                f"{file_type} files of {day} are kept in {held_folder}, not applied.",
             )
         elif previous is not None and not previous.frozen:
             hold = (
                 "freeze",
                 f"The previous school year {previous.school_year} is not frozen yet: the "
-                f"{file_type} files of {day} wait in {held_prefix(year)} until the freeze "
+                f"{file_type} files of {day} wait in {held_folder} until the freeze "
                 "flow has run.",
             )
         elif (
@@ -121,7 +128,7 @@ def route_delivery(
             hold = (
                 "R9",
                 f"The ONDE switch of {year} is not detected yet (R9): the {file_type} files "
-                f"of {day} wait in {held_prefix(year)} and are imported once it is.",
+                f"of {day} wait in {held_folder} and are imported once it is.",
             )
         else:
             newest = newest_applied.get(file_type)
@@ -134,20 +141,30 @@ def route_delivery(
                 hold = (
                     "order",
                     f"The {file_type} delivery of {day} is older than the one of {newest_day} "
-                    f"already applied for {year}: it is kept in {held_prefix(year)} and will "
+                    f"already applied for {year}: it is kept in {held_folder} and will "
                     "never be applied; ask the academy for a new extraction if it matters.",
                 )
         if hold is None:
             apply.append(file_type)
         else:
             held.append(HeldType(file_type=file_type, rule=hold[0], reason=hold[1]))
-    return Route(school_year=year, delivery=delivery, apply_types=tuple(apply), held=tuple(held))
+    return Route(
+        school_year=year,
+        delivery=delivery,
+        apply_types=tuple(apply),
+        held=tuple(held),
+        academy=academy,
+    )
 
 
-def _newest_applied(conn: Connection, year: str) -> dict[str, str]:
+def _newest_applied(conn: Connection, year: str, academy: str | None) -> dict[str, str]:
     rows = conn.execute(
         select(feed_files.c.file_type, func.max(feed_files.c.extraction_date))
-        .where(feed_files.c.school_year == year, feed_files.c.status == "applied")
+        .where(
+            feed_files.c.school_year == year,
+            feed_files.c.status == "applied",
+            of_academy(academy),
+        )
         .group_by(feed_files.c.file_type)
     )
     return {file_type: _yyyymmdd(newest) for file_type, newest in rows}
@@ -160,7 +177,9 @@ def _yyyymmdd(value: date | str) -> str:
 
 
 def _all_applied(conn: Connection, store: ObjectStore, landed: Delivery, file_type: str) -> bool:
-    hashes = [sha256_of(store, f.key) for f in landed.of_types([file_type])]
+    hashes = [
+        ledger_hash(landed.academy, sha256_of(store, f.key)) for f in landed.of_types([file_type])
+    ]
     return bool(hashes) and applied_hashes(conn, hashes) == set(hashes)
 
 
@@ -180,15 +199,18 @@ def hold_files(
     (nothing in it is new). Recording again the same file replaces its held row.
     """
     held_types = route.held_types()
-    year = route.school_year
-    landed = landed or find_delivery(store, year, route.delivery)
+    year, academy = route.school_year, route.academy
+    landed = landed or find_delivery(store, year, route.delivery, academy)
     files = [(f.key, f.feed) for f in landed.of_types(held_types)]
-    hashes = [sha256_of(store, key) for key, _ in files]
+    hashes = [ledger_hash(academy, sha256_of(store, key)) for key, _ in files]
     applied = applied_hashes(conn, hashes)
     frame = files_frame(
-        (feed, content_hash)
-        for (_, feed), content_hash in zip(files, hashes, strict=True)
-        if content_hash not in applied
+        (
+            (feed, content_hash)
+            for (_, feed), content_hash in zip(files, hashes, strict=True)
+            if content_hash not in applied
+        ),
+        academy,
     ).with_columns(
         pl.col("file_type")
         .replace_strict({t: h.rule for t, h in held_types.items()}, return_dtype=pl.String)
@@ -199,10 +221,11 @@ def hold_files(
     )
     record_feed_files(conn, frame, "held", school_year=year, run_id=run_id, now=now)
     moves = [
-        (landing_key(year, name), held_key(year, name)) for name in frame["file_name"].to_list()
+        (landing_key(year, name, academy), held_key(year, name, academy))
+        for name in frame["file_name"].to_list()
     ]
     moves += [
-        (key, archive_key(year, feed))
+        (key, archive_key(year, feed, academy))
         for (key, feed), content_hash in zip(files, hashes, strict=True)
         if content_hash in applied
     ]
@@ -216,7 +239,7 @@ def hold_files(
 
 
 def release_held(
-    conn: Connection, store: ObjectStore, year: str, now: datetime
+    conn: Connection, store: ObjectStore, year: str, now: datetime, academy: str | None = None
 ) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
     """Re-check the year's held files: those whose reason has ended go back to landing/.
 
@@ -235,7 +258,9 @@ def release_held(
         ended.append("freeze")
     rows = conn.execute(
         select(feed_files.c.content_hash, feed_files.c.file_name, feed_files.c.held_rule).where(
-            feed_files.c.school_year == year, feed_files.c.status == "held"
+            feed_files.c.school_year == year,
+            feed_files.c.status == "held",
+            of_academy(academy),
         )
     ).all()
     still_held = {r.file_name for r in rows if r.held_rule not in ended}
@@ -248,14 +273,14 @@ def release_held(
             )
         )
     names: dict[str, str] = {r.file_name: str(r.held_rule) for r in released}
-    for key in store.list(held_prefix(year)):
+    for key in store.list(held_prefix(year, academy)):
         name = key.rsplit("/", 1)[-1]
         if name not in still_held and name not in names:
             names[name] = "orphan"
     moves = [
-        (held_key(year, name), landing_key(year, name))
+        (held_key(year, name, academy), landing_key(year, name, academy))
         for name in sorted(names)
-        if store.exists(held_key(year, name))
+        if store.exists(held_key(year, name, academy))
     ]
     report = pl.DataFrame(
         {"file": sorted(names), "rule": [names[n] for n in sorted(names)]},

@@ -31,6 +31,7 @@ from rentree.infra.naming import (
     FeedName,
     FeedNameError,
     landing_prefix,
+    ledger_hash,
     not_regular_key,
     parse_feed_name,
     quarantine_key,
@@ -81,6 +82,7 @@ class StagedDelivery:
     problems: pl.DataFrame
     not_used: tuple[str, ...] = ()  # landing keys of the files set aside (archived on apply)
     note: str = ""  # the summary's one sentence about them
+    academy: str | None = None  # the academy that delivered it, in a region of several
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Quarantined:
     report_rows: pl.DataFrame = field(default_factory=pl.DataFrame)
     files: pl.DataFrame = field(default_factory=pl.DataFrame)
     why: str = ""  # the assessment's sentence
+    academy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def stage_delivery(
     map_files: FileMapper = map,
     types: Collection[str] | None = None,
     landed: Delivery | None = None,
+    academy: str | None = None,
 ) -> StageOutcome:
     """Check one delivery of `landing/<school-year>/` and hand it over or quarantine it.
 
@@ -138,12 +142,15 @@ def stage_delivery(
     (`StoredFile`), never a local path: a cluster on other hosts needs only the storage.
     The `feed_files` rows of a quarantine are written by `quarantine_delivery`: staging
     reads only. `landed` is the delivery as the caller listed it (an import lists landing/
-    once), else listed here.
+    once), else listed here. `academy`: in a region of several, the academy whose
+    `landing/<school-year>/<academy>/` holds the delivery (`landed.academy` when given); its
+    ids are scoped by it, its ledger keys and quarantine are its own.
     """
-    found = landed or find_delivery(store, school_year, delivery)
+    found = landed or find_delivery(store, school_year, delivery, academy)
+    academy = found.academy
     if not found.files and not found.strays:
         raise StageError(
-            f"{landing_prefix(school_year)} holds no file of the delivery {delivery}; "
+            f"{landing_prefix(school_year, academy)} holds no file of the delivery {delivery}; "
             "check the extraction date and the school year."
         )
     files = found.of_types(types)
@@ -151,17 +158,18 @@ def stage_delivery(
     not_used = found.not_used
     if not files and not strays:
         raise StageError(
-            f"{landing_prefix(school_year)} holds no {', '.join(sorted(types or ()))} file "
+            f"{landing_prefix(school_year, academy)} holds no "
+            f"{', '.join(sorted(types or ()))} file "
             f"of the delivery {delivery}; nothing to stage."
         )
     # hashed as they stream from the store: files applied before are never read further
-    hashes = [sha256_of(store, f.key) for f in files]
+    hashes = [ledger_hash(academy, sha256_of(store, f.key)) for f in files]
     applied = applied_hashes(conn, hashes)
     pending = [i for i, h in enumerate(hashes) if h not in applied]
     keys = tuple(f.key for f in files)
     if not pending and not strays:
         return AlreadyApplied(school_year, delivery, keys)
-    context = CheckContext(school_year=school_year)
+    context = CheckContext(school_year=school_year, academy=academy)
     address = address_of(store)
     names = [files[i].feed.name for i in pending] + [_base(k) for k in strays]
     checks = list(
@@ -179,8 +187,8 @@ def stage_delivery(
         checks, known, settings.invalid_record_ratio, [_base(k) for k in not_used]
     )
     if not assessment.accepted:
-        prefix = quarantine_prefix(school_year, delivery)
-        moves = [(f.key, quarantine_key(school_year, f.feed)) for f in files]
+        prefix = quarantine_prefix(school_year, delivery, academy)
+        moves = [(f.key, quarantine_key(school_year, f.feed, academy)) for f in files]
         moves += [(k, f"{prefix}{_base(k)}") for k in (*strays, *not_used)]
         report = WrittenReport(
             name=REPORT_NAME,
@@ -200,8 +208,9 @@ def stage_delivery(
             report,
             moves=tuple(moves),
             report_rows=assessment.report,
-            files=files_frame((files[i].feed, hashes[i]) for i in pending),
+            files=files_frame(((files[i].feed, hashes[i]) for i in pending), academy),
             why=assessment.sentence,
+            academy=academy,
         )
     by_name = {c.file_name: c for c in checks}
     staged = tuple(
@@ -222,6 +231,7 @@ def stage_delivery(
         problems=assessment.problems,
         not_used=not_used,
         note=not_used_note([_base(k) for k in not_used]),
+        academy=academy,
     )
 
 
@@ -254,7 +264,7 @@ def quarantine_delivery(
     the moves, then the ledger rows (on `conn`, the caller commits): a file never lies in
     quarantine/ without its report, and `complete_quarantines` finishes what a stopped run
     left undone. Returns it with where its files lie now."""
-    prefix = quarantine_prefix(quarantined.school_year, quarantined.delivery)
+    prefix = quarantine_prefix(quarantined.school_year, quarantined.delivery, quarantined.academy)
     write_validation_report(store, prefix, quarantined.report_rows, REPORT_NAME)
     targets = [move_once(store, source, target) for source, target in quarantined.moves]
     record_feed_files(

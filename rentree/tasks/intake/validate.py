@@ -28,6 +28,7 @@ from rentree.infra.naming import (
     FEED_TYPES,
     FeedName,
     FeedType,
+    academy_id_prefix,
     not_used_delivery,
     not_used_type,
     school_year_of,
@@ -67,9 +68,39 @@ SUPPORT_CHANNELS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a file check needs besides the file (kept small: it travels to workers)."""
+    """What a file check needs besides the file (kept small: it travels to workers).
+
+    `academy`: in a region of several academies, the one that delivered the file; its feed
+    ids are then scoped by it (`naming.scoped_feed_id`), so two academies never collide.
+    """
 
     school_year: str
+    academy: str | None = None
+
+
+# The columns of each type's frames that hold feed ids (the record's own, and those it names).
+ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "EtabEducNat": ("external_id",),
+    "PersEducNat": ("external_id", "struct_ids", "function_struct_ids", "director_of"),
+    "Eleve": ("external_id", "struct_ids", "struct_id", "class_struct_ids", "relative_ids"),
+    "PersRelEleve": ("external_id", "student_ids"),
+}
+
+
+def scope_ids(frame: pl.DataFrame, file_type: str, academy: str | None) -> pl.DataFrame:
+    """Every feed id of a typed frame scoped by its academy (unchanged without one)."""
+    if academy is None:
+        return frame
+    prefix = academy_id_prefix(academy)
+    scoped = []
+    for column in ID_COLUMNS[file_type]:
+        if column not in frame.columns:
+            continue
+        if isinstance(frame.schema[column], pl.List):
+            scoped.append(pl.col(column).list.eval(pl.lit(prefix) + pl.element()).alias(column))
+        else:
+            scoped.append((pl.lit(prefix) + pl.col(column)).alias(column))
+    return frame.with_columns(scoped)
 
 
 @dataclass(frozen=True)
@@ -108,12 +139,16 @@ def check_file(path: str | Path, file_name: str, context: CheckContext) -> FileC
         problem = FileProblem(exc.rule, str(exc), exc.message_fr, exc.line)
         return FileCheck(file_name, feed, 0, None, empty_failures(), problem)
     result = validate_records(feed.file_type, parsed.records, context.school_year)
+    failures = result.failures
+    if context.academy is not None:
+        prefix = academy_id_prefix(context.academy)
+        failures = failures.with_columns((pl.lit(prefix) + pl.col("record_id")).alias("record_id"))
     return FileCheck(
         file_name=feed.name,
         feed=feed,
         records=parsed.records.height,
-        valid=result.valid,
-        failures=result.failures,
+        valid=scope_ids(result.valid, feed.file_type, context.academy),
+        failures=failures,
     )
 
 

@@ -140,6 +140,7 @@ FILES_SCHEMA: dict[str, Any] = {
     "mode": pl.String,
     "extraction_date": pl.Date,
     "chunk": pl.Int64,
+    "academy": pl.String,  # the academy of a region of several (None: a one-academy region)
 }
 _FILES_PART = "files"
 # records the plan refused (R1 conflicts), as validation report rows: reported, not a change

@@ -119,13 +119,16 @@ class MissingScope:
     rejected: pl.DataFrame  # account_id of records validation rejected: never marked
     today: date  # the date of the marks
     schools: list[str] | None  # when given, only people of these schools are marked
+    # in a region of several academies, a Complet is the picture of its own academy only:
+    # only accounts whose id carries its prefix are marked missing by absence
+    id_prefix: str | None = None
 
     def sparing(self, accounts: pl.DataFrame) -> MissingScope:
         """The same scope, with these accounts (account_id) never marked missing either."""
         if accounts.is_empty():
             return self
         rejected = pl.concat([self.rejected, accounts.select("account_id")]).unique()
-        return MissingScope(self.complete, rejected, self.today, self.schools)
+        return MissingScope(self.complete, rejected, self.today, self.schools, self.id_prefix)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,8 @@ def plan_people(
             .join(rows.select("account_id"), on="account_id", how="anti")
             .join(rejected, on="account_id", how="anti")
         )
+        if scope.id_prefix is not None:
+            absent = absent.filter(pl.col("account_id").str.starts_with(scope.id_prefix))
         gone = pl.concat([gone, absent])
     missing = (
         gone.unique()

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import polars as pl
 from sqlalchemy import Connection, Select, and_, not_, or_, select
 
+from rentree.infra.naming import academy_id_prefix
 from rentree.infra.schema import (
     classes,
     group_members,
@@ -91,7 +92,10 @@ def plan_delivery(
     school_list = sorted(set(schools)) if schools is not None else None
     frames = staged.frames
     changes = Changes()
-    scope = MissingScope(complete, rejected, today, school_list)
+    academy = getattr(staged, "academy", None)
+    scope = MissingScope(
+        complete, rejected, today, school_list, academy_id_prefix(academy) if academy else None
+    )
 
     structures_after = directory.structures.select("external_id", "uai", "name")
     if "EtabEducNat" in frames:
@@ -140,7 +144,9 @@ def _change_set(
         file_hashes=tuple(f.content_hash for f in staged.files),
         fingerprint=fingerprint,
         complete=complete,
-        files=files_frame((f.feed, f.content_hash) for f in staged.files),
+        files=files_frame(
+            ((f.feed, f.content_hash) for f in staged.files), getattr(staged, "academy", None)
+        ),
         refused=refusal_report(staged.frames, changes.refused),
         **{kind: changes.get(kind) for kind in KINDS},
     )
