@@ -27,7 +27,8 @@ from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
 from rentree.synthetic import generate_region
 from rentree.synthetic.landing import land_delivery
-from rentree.tasks.content.inventory import import_content, read_inventory
+from rentree.tasks.content.inventory.apply import import_content
+from rentree.tasks.content.inventory.read import read_inventory
 
 pytestmark = pytest.mark.flows
 
