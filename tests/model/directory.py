@@ -187,6 +187,15 @@ class ModelDirectory:
                 self.school_links -= {(a, u) for a, u in self.school_links if a == account}
                 self.school_links |= {(account, u) for u in schools_of.get(account, set())}
 
+    def _free_login(self, base: str) -> str:
+        """R3: the base, or with the smallest free number from 2 on when it is taken."""
+        taken = {p.login for p in self.accounts.values() if p.login}
+        number = 2
+        login = base
+        while login in taken:
+            login, number = f"{base}{number}", number + 1
+        return login
+
     def _holder(self, ine: str) -> str | None:
         """The account a pupil's INE belongs to (the first by id, were there two)."""
         return min(
@@ -240,11 +249,10 @@ class ModelDirectory:
             if record.feed_id != account and record.feed_id not in self.aliases:
                 self.aliases[record.feed_id] = account  # R1: found by INE under a new id
             resolved.append((record, account))
-        for record in fresh:
+        for record in sorted(fresh, key=lambda r: r.feed_id):  # R3 numbers them in id order
             if record.op == "add":
-                self.accounts[record.feed_id] = Account(
-                    "Student", login_base(record.first, record.last), None, None
-                )
+                login = self._free_login(login_base(record.first, record.last))
+                self.accounts[record.feed_id] = Account("Student", login, None, None)
                 resolved.append((record, record.feed_id))
         known_relatives = relatives_alive | {
             a for a, p in self.accounts.items() if p.profile == "Relative"
