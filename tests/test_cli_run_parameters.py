@@ -3,17 +3,45 @@ signature, and only the flows that have it get it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert
 
 from rentree.cli.flows import FlowName, flow_parameters
 from rentree.flows.registry import FLOWS, flow_by_name
+from rentree.infra import schema
+from tests.test_cli_safety import initialised  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def directory(
+    initialised: dict[str, str],  # noqa: F811
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The options are checked against a directory: one year, one school, one purge run."""
+    for name, value in initialised.items():
+        monkeypatch.setenv(name, value)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.runs).values(
+                run_id="run-1",
+                flow="share-purge",
+                school_year="2024-2025",
+                started_at=datetime.now(UTC),
+                status="completed",
+            )
+        )
 
 
 def parameters(flow: str, **given: Any) -> dict[str, Any]:
+    """The parameters of one command line that gives only `given` (the rest left out)."""
     options: dict[str, Any] = {
-        "year": "2024-2025",
-        "dry_run": True,
-        "schools": ["0590001A"],
+        "year": None,
+        "dry_run": False,
+        "schools": [],
         "hold_id": None,
         "approve": None,
         "undo": None,
@@ -30,8 +58,10 @@ def test_cli_names_every_registered_flow() -> None:
     assert all(flow_by_name(name).name == name for name in FLOWS)
 
 
+@pytest.mark.usefixtures("directory")
 def test_options_follow_the_flow_signature() -> None:
-    assert parameters("family-import") == {
+    chosen = {"year": "2024-2025", "dry_run": True, "schools": ["0590001A"]}
+    assert parameters("family-import", **chosen) == {
         "year": "2024-2025",
         "dry_run": True,
         "schools": ["0590001A"],
@@ -41,12 +71,13 @@ def test_options_follow_the_flow_signature() -> None:
         "retry_failed": False,
     }
     # attach-teachers takes one school (its team), not a list; no request list given
-    assert parameters("attach-teachers") == {
+    assert parameters("attach-teachers", **chosen) == {
         "year": "2024-2025",
         "requests_key": None,
         "school": "0590001A",
         "dry_run": True,
     }
-    assert parameters("share-purge", undo="run-1")["undo_run_id"] == "run-1"
+    purge = parameters("share-purge", year="2024-2025", undo="run-1")
+    assert purge["undo_run_id"] == "run-1"
     assert parameters("storage-report") == {}
     assert "year" not in parameters("nightly")

@@ -82,6 +82,48 @@ def test_a_stopped_quarantine_is_completed_by_the_next_run(
     assert pending(engine, store, "later") == []
 
 
+def test_a_stopped_quarantine_of_one_academy_is_completed_in_its_own_folder(
+    engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a region of several academies the files keep their academy's folders and ledger
+    rows, even when the other academy quarantined files of the very same names."""
+    from tests.test_academies import REGION
+    from tests.test_academies import land as land_in
+
+    files = bad_delivery()
+    for academy in ("09", "20"):
+        land_in(store, academy, files)
+    with engine.begin() as conn:  # Lille's quarantine completes and is recorded
+        outcome = staging.stage_delivery(conn, store, NEW, DAY, REGION, academy="09")
+        assert isinstance(outcome, staging.Quarantined)
+        staging.quarantine_delivery(conn, store, outcome, run_id=None, now=NOW)
+    real_move = staging.move_once
+    moves: list[str] = []
+
+    def stopping(store_: ObjectStore, src: str, dst: str) -> str:
+        if moves:
+            raise OSError("the run stopped here")
+        moves.append(dst)
+        return real_move(store_, src, dst)
+
+    monkeypatch.setattr(staging, "move_once", stopping)
+    with suppress(OSError), engine.connect() as conn:  # Amiens' stops after one move
+        outcome = staging.stage_delivery(conn, store, NEW, DAY, REGION, academy="20")
+        assert isinstance(outcome, staging.Quarantined)
+        staging.quarantine_delivery(conn, store, outcome, run_id=None, now=NOW)
+    monkeypatch.undo()
+    outcomes = import_pending(
+        engine, store, REGION, NEW, FAMILY_IMPORT_TYPES, run_id="next", now=NOW
+    )
+    assert any("stopped before recording it" in o.reason for o in outcomes), outcomes
+    with engine.connect() as conn:
+        rows = conn.execute(select(schema.feed_files.c.academy, schema.feed_files.c.status)).all()
+    assert sorted(rows) == sorted([("09", "quarantined")] * 3 + [("20", "quarantined")] * 3)
+    assert not store.list(landing_prefix(NEW, "20"))
+    amiens = quarantine_prefix(NEW, DAY, "20")
+    assert {k.rsplit("/", 1)[-1] for k in store.list(amiens)} >= set(files)
+
+
 def test_a_quarantine_writes_its_report_before_moving(
     engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

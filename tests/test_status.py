@@ -4,12 +4,12 @@ and the last runs of each flow."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from typer.testing import CliRunner
 
 from rentree.cli import app
@@ -139,3 +139,47 @@ def test_status_shows_dry_runs_and_undos_as_such(engine: Engine, tmp_path: Path)
     shown = CliRunner().invoke(app, ["status"], env=env)
     assert shown.exit_code == 0, shown.output
     assert "dry run" in shown.output and "undo of p2" in shown.output
+
+
+def test_status_shows_failed_deliveries_and_holds_under_their_academy(engine: Engine) -> None:
+    """In a region of several academies, the same delivery date of two academies is two
+    deliveries: each is shown under its academy, and a hold names its academy."""
+    _fill(engine)
+    files = pl.DataFrame(
+        {
+            "content_hash": ["a" * 64, "b" * 64, "c" * 64],
+            "file_name": ["ENT_Complet_20250902_Eleve_0000.xml"] * 2
+            + ["ENT_Complet_20250902_PersRelEleve_0000.xml"],
+            "school_year": ["2025-2026"] * 3,
+            "file_type": ["Eleve", "Eleve", "PersRelEleve"],
+            "mode": ["Complet"] * 3,
+            "extraction_date": [date(2025, 9, 2)] * 3,
+            "chunk": [0, 0, 0],
+            "status": ["failed"] * 3,
+            "recorded_at": [T0] * 3,
+            "reason": ["Lille's apply failed.", "Amiens' apply failed.", "Amiens' apply failed."],
+            "academy": ["09", "20", "20"],
+        }
+    )
+    with engine.begin() as conn:
+        insert_frame(conn, schema.feed_files, files)
+        conn.execute(
+            insert(schema.holds).values(
+                hold_id="h20",
+                school_year="2025-2026",
+                kind="delivery",
+                delivery="20250903",
+                status="pending",
+                reason="Too many pupils missing in Amiens.",
+                summary={"academy": "20"},
+                created_at=T0,
+            )
+        )
+        years = {y["school_year"]: y for y in directory_status(conn)["school_years"]}
+    failed = years["2025-2026"]["failed_deliveries"]
+    assert [(f["academy"], f["types"], f["reason"]) for f in failed] == [
+        ("09", ["Eleve"], "Lille's apply failed."),
+        ("20", ["Eleve", "PersRelEleve"], "Amiens' apply failed."),
+    ]
+    held = {h["hold_id"]: h["academy"] for h in years["2025-2026"]["holds_pending"]}
+    assert held == {"h1": None, "h20": "20"}

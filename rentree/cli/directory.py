@@ -69,13 +69,15 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for ma
     for y in report["school_years"]:
         for hold in y["holds_pending"]:
             console.print(
-                f"[yellow]hold {hold['hold_id']}[/] ({y['school_year']}, {hold['kind']}): "
+                f"[yellow]hold {hold['hold_id']}[/] ({_where(y['school_year'], hold)}, "
+                f"{hold['kind']}): "
                 f"{hold['reason']}",
                 highlight=False,
             )
         for failed in y.get("failed_deliveries", []):
             console.print(
-                f"[red]delivery {failed['delivery']}[/] ({y['school_year']}) set aside: "
+                f"[red]delivery {failed['delivery']}[/] ({_where(y['school_year'], failed)}) "
+                "set aside: "
                 f"{failed['reason']} (run the import with --retry-failed once fixed)",
                 highlight=False,
             )
@@ -95,3 +97,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for ma
 def register(app: typer.Typer) -> None:
     app.command()(init)
     app.command()(status)
+
+
+def _where(school_year: str, item: dict) -> str:
+    """The school year, and the academy in a region of several."""
+    academy = item.get("academy")
+    return f"{school_year}, academy {academy}" if academy else school_year

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, select
 from rentree.infra.runs import shown_status
 from rentree.infra.schema import (
     classes,
+    feed_files,
     holds,
     late_entries,
     pending_attachments,
@@ -48,6 +49,7 @@ def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
                         "hold_id": h.hold_id,
                         "kind": h.kind,
                         "delivery": h.delivery,
+                        "academy": (h.summary or {}).get("academy"),
                         "reason": h.reason,
                     }
                     for h in conn.execute(
@@ -56,13 +58,7 @@ def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
                         )
                     )
                 ],
-                "failed_deliveries": [
-                    {"delivery": f.delivery, "types": sorted(f.types), "reason": f.reason}
-                    for f in sorted(
-                        failed_deliveries(conn, year, every_academy=True).values(),
-                        key=lambda f: f.delivery,
-                    )
-                ],
+                "failed_deliveries": _failed_per_academy(conn, year),
                 "late_entries": [
                     {"uai": e.structure_uai, "level": e.level}
                     for e in conn.execute(
@@ -89,6 +85,29 @@ def directory_status(conn: Connection, last_runs: int = 3) -> dict[str, Any]:
         "school_years": years,
         "last_runs": _last_runs_per_flow(conn, last_runs),
     }
+
+
+def _failed_per_academy(conn: Connection, year: str) -> list[dict[str, Any]]:
+    """The deliveries set aside after a failed apply, each under its academy (none in a
+    region of one), oldest first."""
+    academies = conn.scalars(
+        select(feed_files.c.academy)
+        .where(feed_files.c.school_year == year, feed_files.c.status == "failed")
+        .distinct()
+    ).all()
+    return sorted(
+        (
+            {
+                "academy": academy,
+                "delivery": f.delivery,
+                "types": sorted(f.types),
+                "reason": f.reason,
+            }
+            for academy in academies
+            for f in failed_deliveries(conn, year, academy).values()
+        ),
+        key=lambda f: (f["delivery"], f["academy"] or ""),
+    )
 
 
 def _last_runs_per_flow(conn: Connection, per_flow: int) -> list[dict[str, Any]]:

@@ -319,41 +319,52 @@ def complete_quarantines(
     conn: Connection, store: ObjectStore, school_year: str, *, run_id: str, now: datetime
 ) -> list[str]:
     """Finish the quarantines a stopped run left half done: feed files in
-    `quarantine/<year>/` without a ledger row are recorded as quarantined, and the files of
-    their delivery still in landing/ join them (the report, written first, lies beside them).
-    Rows are written on `conn` (the caller commits); returns one sentence per delivery.
-    Only the files without a row are read (hashed)."""
-    found: list[tuple[str, FeedName, str | None]] = []
+    `quarantine/<year>/` (or `quarantine/<year>/<academy>/` in a region of several) without a
+    ledger row of their academy are recorded as quarantined, and the files of their delivery
+    still in landing/ join them (the report, written first, lies beside them). Rows are
+    written on `conn` (the caller commits); returns one sentence per delivery. Only the files
+    without a row of that name are read (hashed)."""
+    found: list[tuple[str, str | None, FeedName, str | None]] = []
     for key in store.list(f"quarantine/{school_year}/"):
+        academy = _quarantine_academy(school_year, key)
         name, hash_start = split_beside(_base(key))
         try:
-            found.append((key, parse_feed_name(name), hash_start))
+            found.append((key, academy, parse_feed_name(name), hash_start))
         except FeedNameError:
             continue  # reports, strays, set-aside links
     if not found:
         return []
-    known: dict[str, list[str]] = {}
-    for name, content_hash in conn.execute(
-        select(feed_files.c.file_name, feed_files.c.content_hash).where(
-            feed_files.c.file_name.in_(sorted({feed.name for _, feed, _ in found}))
+    known: dict[tuple[str | None, str], list[str]] = {}
+    for name, academy, content_hash in conn.execute(
+        select(feed_files.c.file_name, feed_files.c.academy, feed_files.c.content_hash).where(
+            feed_files.c.file_name.in_(sorted({feed.name for _, _, feed, _ in found}))
         )
     ):
-        known.setdefault(name, []).append(content_hash)
-    orphans: dict[str, list[tuple[str, FeedName]]] = {}
-    for key, feed, hash_start in found:
-        hashes = known.get(feed.name, [])
-        if not any(h.startswith(hash_start or "") for h in hashes):
-            orphans.setdefault(feed.delivery, []).append((key, feed))
+        known.setdefault((academy, name), []).append(content_hash)
+    orphans: dict[tuple[str | None, str], list[tuple[str, FeedName]]] = {}
+    for key, academy, feed, hash_start in found:
+        hashes = known.get((academy, feed.name), [])
+        if hash_start is None:
+            recorded = bool(hashes)
+        elif academy is None:
+            recorded = any(h.startswith(hash_start) for h in hashes)
+        else:  # the ledger holds the academy's digest, not the bytes' own hash
+            recorded = ledger_hash(academy, sha256_of(store, key)) in hashes
+        if not recorded:
+            orphans.setdefault((academy, feed.delivery), []).append((key, feed))
     sentences = []
-    for day, entries in sorted(orphans.items()):
-        for left in (d for d in list_deliveries(store, school_year) if d.delivery == day):
+    for (academy, day), entries in sorted(orphans.items(), key=lambda o: (o[0][0] or "", o[0][1])):
+        for left in (d for d in list_deliveries(store, school_year, academy) if d.delivery == day):
             entries += [
-                (move_once(store, f.key, quarantine_key(school_year, f.feed)), f.feed)
+                (move_once(store, f.key, quarantine_key(school_year, f.feed, academy)), f.feed)
                 for f in left.files
             ]
         record_feed_files(
             conn,
-            files_frame((feed, sha256_of(store, key)) for key, feed in entries),
+            files_frame(
+                ((feed, ledger_hash(academy, sha256_of(store, key))) for key, feed in entries),
+                academy,
+            ),
             "quarantined",
             school_year=school_year,
             run_id=run_id,
@@ -363,6 +374,13 @@ def complete_quarantines(
         sentences.append(
             f"Delivery {day} of {school_year} was quarantined by a run that stopped before "
             "recording it; it is recorded now, its report lies beside the files in "
-            f"{store.link(quarantine_prefix(school_year, day))}."
+            f"{store.link(quarantine_prefix(school_year, day, academy))}."
         )
     return sentences
+
+
+def _quarantine_academy(school_year: str, key: str) -> str | None:
+    """The academy folder of a quarantined file: `quarantine/<year>/<academy>/<day>/<name>`
+    in a region of several, none in `quarantine/<year>/<day>/<name>`."""
+    parts = key.removeprefix(f"quarantine/{school_year}/").split("/")
+    return parts[0] if len(parts) == 3 else None
