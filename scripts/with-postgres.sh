@@ -13,7 +13,7 @@ as_pg() {
   fi
 }
 
-datadir=$(mktemp -d /tmp/rentree-pg.XXXXXX)
+datadir=$(mktemp -d -t rentree-pg.XXXXXX)
 [ "$(id -u)" = "0" ] && chown postgres "$datadir"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg "$PGBIN/initdb -D $datadir/data -U rentree --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null"
