@@ -15,6 +15,7 @@ from rentree.flows.storage_report import storage_report
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.rules.holds import get_hold
+from rentree.tasks.rules.years import ensure_year
 from tests.content_builders import NEW, U1, insert_content
 from tests.retirement_builders import days_after_mark, directory, retirement_region
 
@@ -28,6 +29,7 @@ def test_retire_missing_flow_notice_hold_approve_undo(
 ) -> None:
     with engine.begin() as conn:
         insert_content(conn, retirement_region())
+        ensure_year(conn, NEW)  # a flow's year is one the directory holds
     noticed = retire_missing(year=NEW, today=days_after_mark(90))
     assert noticed["status"] == "completed" and noticed["notices_recorded"] == 2
     assert noticed["deactivated"] == 0
@@ -68,8 +70,9 @@ def test_retire_missing_flow_notice_hold_approve_undo(
     with engine.connect() as conn:
         after = directory(conn)
     assert all(frame.equals(before[name]) for name, frame in after.items())
-    unknown = retire_missing(undo_run_id="no-such-run")
-    assert unknown["status"] == "rejected" and "no-such-run" in unknown["message"]
+    # an unknown run to undo is refused before any work: the run fails with the sentence
+    unknown = retire_missing(undo_run_id="no-such-run", return_state=True)
+    assert unknown.is_failed() and "no-such-run" in (unknown.message or "")
 
 
 def test_retire_missing_deployment_runs_nightly_with_a_described_form() -> None:

@@ -16,9 +16,10 @@ While a run waits for its approval form it is Paused (Prefect's own state).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, get_type_hints
 
 from prefect.states import Completed, Failed
 
@@ -50,6 +51,10 @@ def operator_states(function: F) -> F:
             run_logger().warning("%s: %s", name, message)
         return Completed(name=name, message=message, data=result)
 
+    # Prefect reads the parameters' types from the wrapper: give it the function's own,
+    # resolved where the function lives (a `date` parameter is not a name of this module).
+    ended.__signature__ = inspect.signature(function, eval_str=True)  # type: ignore[attr-defined]
+    ended.__annotations__ = get_type_hints(function)
     return cast(F, ended)
 
 
