@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import date
@@ -14,31 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows_harness import flow_store  # noqa: F401
+from flows_harness import flow_store, held_staff_file, paused_run  # noqa: F401
 from prefect import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterType,
-    FlowRunFilter,
-    FlowRunFilterName,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
 from sqlalchemy import Engine, select
 
-from rentree.flows.family_import import family_import
-from rentree.flows.freeze import freeze
 from rentree.flows.run.approval import Approval
 from rentree.flows.staff_import import staff_import
 from rentree.infra.naming import feed_file_name, landing_key
 from rentree.infra.report_server import start_report_server
 from rentree.infra.schema import holds
-from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
-from rentree.infra.workspace import open_workspace
-from rentree.synthetic import generate_region
-from rentree.synthetic.landing import land_delivery
 
 pytestmark = pytest.mark.flows
 
@@ -51,25 +42,6 @@ def report_server(flow_store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> It
     yield url
     server.shutdown()
     server.server_close()
-
-
-def _held_staff_file(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A tiny region's closing year imported and frozen, the new year's first staff file
-    landed, and thresholds at zero so that its one leaver holds it; returns the new year."""
-    region = generate_region("tiny", tmp_path / "region")
-    manifest: dict[str, Any] = region.manifest
-    closing = manifest["closing_year"]
-    first_year, staff_first = (d["delivery"] for d in manifest["deliveries"][:2])
-    ws = open_workspace(load_settings())
-    land_delivery(ws.store, region.out, manifest, first_year)
-    staff_import(year=closing, wait_for_approval=False)
-    family_import(year=closing, wait_for_approval=False)
-    freeze(year=closing)
-    land_delivery(ws.store, region.out, manifest, staff_first)
-    ws.engine.dispose()
-    monkeypatch.setenv("RENTREE_HOLD_REGION_MISSING_RATIO", "0")
-    monkeypatch.setenv("RENTREE_HOLD_SCHOOL_MIN_PEOPLE", "0")
-    return str(manifest["new_year"])
 
 
 def _flow_run(state: Any) -> FlowRun:
@@ -102,7 +74,7 @@ def test_a_held_run_is_named_held_and_counts_only_what_was_applied(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    new_year = _held_staff_file(engine, tmp_path, monkeypatch)
+    new_year = held_staff_file(tmp_path, monkeypatch)
 
     state = staff_import(wait_for_approval=False, return_state=True)
     assert state.type == StateType.COMPLETED and state.name == "Held"
@@ -138,20 +110,6 @@ def test_a_held_run_is_named_held_and_counts_only_what_was_applied(
     assert {k: v for k, v in applied["counts"].items() if v} == planned
 
 
-def _paused_run(name_part: str, timeout: float = 90) -> FlowRun:
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=name_part))
-            )
-            paused = [r for r in runs if r.state and r.state.type == StateType.PAUSED]
-            if paused:
-                return paused[0]
-            time.sleep(0.5)
-    raise AssertionError(f"no paused run named like {name_part!r} within {timeout} s")
-
-
 def test_the_approval_form_has_no_default_and_records_who_rejected(
     engine: Engine,
     flow_store: LocalStore,  # noqa: F811
@@ -161,14 +119,14 @@ def test_the_approval_form_has_no_default_and_records_who_rejected(
     schema = Approval.model_json_schema()
     assert {"decision", "approver"} <= set(schema["required"])
     assert "default" not in schema["properties"]["decision"]
-    _held_staff_file(engine, tmp_path, monkeypatch)
+    held_staff_file(tmp_path, monkeypatch)
 
     states: list[Any] = []
     runner = threading.Thread(
         target=lambda: states.append(staff_import(return_state=True)), daemon=True
     )
     runner.start()
-    paused = _paused_run("staff-import")
+    paused = paused_run("staff-import")
     # the form sent untouched: refused, the run still waits, nothing is rejected
     with pytest.raises(RuntimeError, match="Cannot resume"):
         resume_flow_run(paused.id, run_input={})

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from flows_harness import flow_store  # noqa: F401
+from flows_harness import flow_store, hold_every_leaver  # noqa: F401
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import Engine
@@ -72,8 +72,7 @@ def test_tiny_region_whole_timeline(
     land(staff_first)
     # With zero thresholds the staff leaver holds the delivery: nothing applied,
     # then approved later by running the flow with the hold id.
-    monkeypatch.setenv("RENTREE_HOLD_REGION_MISSING_RATIO", "0")
-    monkeypatch.setenv("RENTREE_HOLD_SCHOOL_MIN_PEOPLE", "0")
+    hold_every_leaver(monkeypatch)
     first = staff_import(wait_for_approval=False)
     assert first["status"] == "held" and first["applied"] == 0, first
     monkeypatch.delenv("RENTREE_HOLD_REGION_MISSING_RATIO")
