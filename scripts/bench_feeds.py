@@ -13,9 +13,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench_figures import Figure, peak_mb, timed
-from lxml import etree
+from bench_floors import parse_floor
 
-from rentree.infra.aaf import RECORD_TAGS
 from rentree.infra.naming import FeedName, FeedNameError, parse_feed_name
 from rentree.tasks.intake.validate import (
     CheckContext,
@@ -54,25 +53,6 @@ def _largest_delivery(region: Path) -> tuple[str, list[tuple[Path, FeedName]]] |
     return (year, files) if weight(files) else None
 
 
-def _lxml_alone(paths: list[Path]) -> int:
-    count = 0
-    for path in paths:
-        for _event, record in etree.iterparse(
-            str(path),
-            events=("end",),
-            tag=tuple(RECORD_TAGS),
-            resolve_entities=False,
-            load_dtd=False,
-            no_network=True,
-        ):
-            count += 1
-            record.clear(keep_tail=False)
-            parent = record.getparent()
-            while record.getprevious() is not None:
-                del parent[0]
-    return count
-
-
 def _chunk_peak(path: str, year: str) -> tuple[int, float]:
     """Runs in a fresh process: records of one chunk and the process's peak RSS in MB."""
     check = check_file(path, Path(path).name, CheckContext(year))
@@ -94,8 +74,7 @@ def run(workdir: Path) -> list[Figure | tuple[str, str]]:
     size_mb = sum(p.stat().st_size for p, _ in measured) / 1e6
 
     # the floor: lxml iterparse counting the same records, in the same run
-    with timed() as floor:
-        lxml_records = _lxml_alone([p for p, _ in measured])
+    floor, lxml_records = parse_floor([p for p, _ in measured])
     context = CheckContext(year)
     with timed() as took:
         checks = [check_file(p, f.name, context) for p, f in structures + measured]

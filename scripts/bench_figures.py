@@ -79,6 +79,31 @@ class Timing:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
 
+    def __add__(self, other: Timing) -> Timing:
+        return Timing(self.seconds + other.seconds, self.cpu_seconds + other.cpu_seconds)
+
+
+def figure(
+    key: str,
+    label: str,
+    took: Timing,
+    floor: Timing | None = None,
+    floor_label: str = "",
+    **more: Any,
+) -> Figure:
+    """A figure from a step's timing and its floor's, with this process's peak memory."""
+    more.setdefault("peak_mb", peak_mb())
+    return Figure(
+        key,
+        label,
+        seconds=took.seconds,
+        cpu_seconds=took.cpu_seconds or None,
+        floor_seconds=floor.seconds if floor else None,
+        floor_cpu_seconds=(floor.cpu_seconds or None) if floor else None,
+        floor_label=floor_label,
+        **more,
+    )
+
 
 @contextmanager
 def timed() -> Iterator[Timing]:

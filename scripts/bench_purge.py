@@ -11,7 +11,6 @@ The scale follows the bench folder's name (region, small, tiny).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +18,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Engine, text
+from bench_figures import Figure, Timing, figure, timed
+from bench_floors import databases
+from sqlalchemy import Connection, Engine, and_, delete, func, select, text
 
 from rentree.infra import schema
-from rentree.infra.db import insert_frame, make_engine, truncate_all, upgrade
+from rentree.infra.db import insert_frame
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
@@ -40,6 +41,21 @@ SCHOOL_AUDIENCES = ("students", "relatives", "teachers", "staff")
 # bookmarks.
 SHARE_MIX = (1 / 3, 0.15, 0.35, 0.09, 1 - 1 / 3 - 0.15 - 0.35 - 0.09)
 NOW = datetime(2024, 10, 1, 9, 0, tzinfo=UTC)
+# What each share kind of SHARE_MIX is sent to.
+RECIPIENT_KINDS = {0: "group", 1: "group", 2: "user", 3: "group", 4: "bookmark"}
+# The tables `generate` fills, in the order they are loaded.
+CONTENT_TABLES = (
+    "structures",
+    "classes",
+    "users",
+    "user_structures",
+    "groups",
+    "group_members",
+    "resources",
+    "shares",
+    "bookmarks",
+    "bookmark_members",
+)
 T = TypeVar("T")
 
 
@@ -260,14 +276,7 @@ def generate(factor: float, seed: int = 20240901) -> dict[str, pl.DataFrame]:
         .with_columns(_school_uai(pl.col("c") % n_schools).alias("uai"))
         .select(
             pl.format("r{}", pl.col("resource")).alias("resource_id"),
-            pl.when(pl.col("kind") <= 1)
-            .then(pl.lit("group"))
-            .when(pl.col("kind") == 2)
-            .then(pl.lit("user"))
-            .when(pl.col("kind") == 3)
-            .then(pl.lit("group"))
-            .otherwise(pl.lit("bookmark"))
-            .alias("recipient_kind"),
+            pl.col("kind").replace_strict(RECIPIENT_KINDS).alias("recipient_kind"),
             pl.when(pl.col("kind") == 0)
             .then(pl.format("{}:{}:C{}:{}", pl.lit(CLOSING), "uai", "c", "audience"))
             .when(pl.col("kind") == 1)
@@ -313,18 +322,9 @@ def generate(factor: float, seed: int = 20240901) -> dict[str, pl.DataFrame]:
         )
         .unique()
     )
-    return {
-        "structures": structures,
-        "classes": classes,
-        "users": users.drop("class_index"),
-        "user_structures": user_structures,
-        "groups": groups,
-        "group_members": group_members,
-        "resources": resources,
-        "shares": shares,
-        "bookmarks": bookmarks,
-        "bookmark_members": bookmark_members,
-    }
+    frames = (structures, classes, users.drop("class_index"), user_structures, groups)
+    frames += (group_members, resources, shares, bookmarks, bookmark_members)
+    return dict(zip(CONTENT_TABLES, frames, strict=True))
 
 
 def _chunks(frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
@@ -332,115 +332,128 @@ def _chunks(frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
         yield frame.slice(offset, CHUNK)
 
 
-def load(engine: Engine, content: dict[str, pl.DataFrame]) -> int:
+def load(conn: Connection, content: dict[str, pl.DataFrame]) -> int:
     rows = 0
-    with engine.begin() as conn:
-        for name, frame in content.items():
-            for part in _chunks(frame):
-                rows += insert_frame(conn, schema.metadata.tables[name], part)
+    for name, frame in content.items():
+        for part in _chunks(frame):
+            rows += insert_frame(conn, schema.metadata.tables[name], part)
     # A directory in service has planner statistics; measure against that, not a cold load.
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+    conn.execute(text("ANALYZE"))
     return rows
 
 
-def _timed(action: Callable[[], T]) -> tuple[T, float]:
-    started = time.perf_counter()
-    result = action()
-    return result, time.perf_counter() - started
+def _reading(engine: Engine, step: Callable[..., T], *args: Any) -> tuple[T, Timing]:
+    """`step(conn, *args)` on a connection that only reads, timed."""
+    with engine.connect() as conn, timed() as took:
+        return step(conn, *args), took
+
+
+def _writing(engine: Engine, step: Callable[..., T], *args: Any) -> tuple[T, Timing]:
+    """`step(conn, *args)` in a transaction that commits, timed (the commit included)."""
+    with timed() as took, engine.begin() as conn:
+        result = step(conn, *args)
+    return result, took
+
+
+def _closing_year_group_shares() -> Any:
+    """The shares to the closing year's scolarité groups: what the purge removes (R5)."""
+    closing_groups = select(schema.groups.c.group_id).where(
+        schema.groups.c.kind == "scolarite", schema.groups.c.school_year == CLOSING
+    )
+    return and_(
+        schema.shares.c.recipient_kind == "group",
+        schema.shares.c.recipient_id.in_(closing_groups),
+    )
+
+
+def purge_floor(engine: Engine) -> tuple[Timing, int]:
+    """Reading the shares the purge removes and deleting them, one SELECT and one DELETE in
+    one transaction (rolled back): the floor of plan + apply."""
+    shares = schema.shares
+    with engine.connect() as conn, conn.begin() as transaction:
+        with timed() as took:
+            read = conn.execute(select(shares).where(_closing_year_group_shares())).all()
+            conn.execute(delete(shares).where(_closing_year_group_shares()))
+        transaction.rollback()
+    return took, len(read)
+
+
+def storage_floor(engine: Engine) -> Timing:
+    """The resources' bytes summed per owner, app and area in one query: the report's floor."""
+    resources = schema.resources
+    keys = (resources.c.owner_external_id, resources.c.app, resources.c.area)
+    with engine.connect() as conn, timed() as took:
+        conn.execute(select(*keys, func.sum(resources.c.size_bytes)).group_by(*keys)).all()
+    return took
 
 
 def measure(
     engine: Engine, label: str, content: dict[str, pl.DataFrame], workdir: Path
-) -> list[tuple[str, str]]:
-    figures: list[tuple[str, str]] = []
-    rows, seconds = _timed(lambda: load(engine, content))
-    figures.append((f"{label}: content loaded (insert_frame)", f"{rows:,} rows in {seconds:.1f} s"))
-
-    def plan() -> Any:
-        with engine.connect() as conn:
-            return plan_share_purge(conn, CLOSING)
-
-    the_plan, seconds = _timed(plan)
+) -> list[Figure]:
+    key = f"purge.{label.lower()}"
+    rows, loaded = _writing(engine, lambda conn: load(conn, content))
+    figures = [figure(f"{key}.content_loaded", f"{label}: content loaded ({rows:,} rows)", loaded)]
+    floor, floor_rows = purge_floor(engine)
+    the_plan, planned = _reading(engine, plan_share_purge, CLOSING)
+    counts, applied = _writing(engine, apply_share_purge, the_plan, "bench-purge", NOW)
+    figures += [
+        figure(
+            f"{key}.share_purge",
+            f"{label}: share purge plan + notice + apply (journal + delete): "
+            f"{counts['shares_removed']:,} of {content['shares'].height:,} shares removed",
+            planned + applied,
+            floor,
+            f"reading and deleting the same {floor_rows:,} rows, one SELECT + one DELETE",
+        ),
+        figure(f"{key}.share_purge_plan", f"{label}: purge plan + pre-purge notice", planned),
+        figure(f"{key}.share_purge_apply", f"{label}: purge apply", applied),
+    ]
+    restored, undone = _writing(engine, undo_share_purge, "bench-purge", NOW)
     figures.append(
-        (
-            f"{label}: purge plan + pre-purge notice",
-            f"{the_plan.total:,} shares to remove of {content['shares'].height:,}, "
-            f"{the_plan.notice.height:,} notice rows, in {seconds:.1f} s",
-        )
+        figure(f"{key}.purge_undo", f"{label}: purge undo ({restored:,} shares restored)", undone)
     )
-
-    def apply() -> dict[str, int]:
-        with engine.begin() as conn:
-            return apply_share_purge(conn, the_plan, "bench-purge", NOW)
-
-    counts, seconds = _timed(apply)
+    report_floor = storage_floor(engine)
+    the_report, reported = _reading(engine, storage_report, Settings())
     figures.append(
-        (
-            f"{label}: purge apply (journal + delete)",
-            f"{counts['shares_removed']:,} shares removed in {seconds:.1f} s",
-        )
-    )
-
-    def undo() -> int:
-        with engine.begin() as conn:
-            return undo_share_purge(conn, "bench-purge", NOW)
-
-    restored, seconds = _timed(undo)
-    figures.append((f"{label}: purge undo", f"{restored:,} shares restored in {seconds:.1f} s"))
-
-    def report() -> Any:
-        with engine.connect() as conn:
-            return storage_report(conn, Settings())
-
-    the_report, seconds = _timed(report)
-    figures.append(
-        (
-            f"{label}: storage report + 3 charts",
-            f"{content['resources'].height:,} resources, {the_report.users.height:,} users, "
-            f"{the_report.schools.height:,} schools in {seconds:.1f} s",
+        figure(
+            f"{key}.storage_report",
+            f"{label}: storage report + 3 charts ({content['resources'].height:,} resources, "
+            f"{the_report.users.height:,} users, {the_report.schools.height:,} schools)",
+            reported,
+            report_floor,
+            "one GROUP BY of the resources' bytes per owner, app and area",
         )
     )
     store = LocalStore(workdir / f"bench_purge_store_{label.lower()}")
-    keys, seconds = _timed(lambda: write_storage_report(store, "reports/bench/", the_report))
-    figures.append((f"{label}: storage report written", f"{len(keys)} files in {seconds:.1f} s"))
-
-    def bookmarks() -> pl.DataFrame:
-        with engine.connect() as conn:
-            return bookmark_cleanup_report(conn, CLOSING)
-
-    left, seconds = _timed(bookmarks)
+    with timed() as written:
+        keys = write_storage_report(store, "reports/bench/", the_report)
     figures.append(
-        (
-            f"{label}: bookmark clean-up report",
-            f"{left.height:,} members that left in "
-            f"{content['bookmark_members'].height:,} in {seconds:.1f} s",
+        figure(
+            f"{key}.report_written", f"{label}: storage report written ({len(keys)} files)", written
+        )
+    )
+    left, cleaned = _reading(engine, bookmark_cleanup_report, CLOSING)
+    figures.append(
+        figure(
+            f"{key}.bookmark_cleanup",
+            f"{label}: bookmark clean-up report ({left.height:,} members that left of "
+            f"{content['bookmark_members'].height:,})",
+            cleaned,
         )
     )
     return figures
 
 
-def run(workdir: Path) -> list[tuple[str, str]]:
-    factor = SCALES.get(workdir.name, SCALES.get(os.environ.get("BENCH_SCALE", ""), 1.0))
-    workdir.mkdir(parents=True, exist_ok=True)
-    content, seconds = _timed(lambda: generate(factor))
+def scale_factor(workdir: Path) -> float:
+    """The share of a region the bench folder's scale stands for."""
+    return SCALES.get(workdir.name, SCALES.get(os.environ.get("BENCH_SCALE", ""), 1.0))
+
+
+def run(workdir: Path) -> list[Figure]:
+    with timed() as took:
+        content = generate(scale_factor(workdir))
     total = sum(frame.height for frame in content.values())
-    figures = [("synthetic content generated", f"{total:,} rows in {seconds:.1f} s")]
-
-    database = workdir / "bench_purge.db"
-    for leftover in workdir.glob("bench_purge.db*"):
-        leftover.unlink()
-    sqlite = make_engine(f"sqlite:///{database}")
-    upgrade(sqlite)
-    figures += measure(sqlite, "SQLite", content, workdir)
-    sqlite.dispose()
-
-    postgres_url = os.environ.get("RENTREE_TEST_POSTGRES_URL")
-    if postgres_url:
-        postgres = make_engine(postgres_url)
-        upgrade(postgres)
-        with postgres.begin() as conn:
-            truncate_all(conn)
-        figures += measure(postgres, "PostgreSQL", content, workdir)
-        postgres.dispose()
+    figures = [figure("purge.generated", f"synthetic content generated ({total:,} rows)", took)]
+    for label, engine in databases(workdir, "bench_purge"):
+        figures += measure(engine, label, content, workdir)
     return figures

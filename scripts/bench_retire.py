@@ -6,16 +6,16 @@ SQLite, and PostgreSQL too when RENTREE_TEST_POSTGRES_URL is set (that database 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-from bench_purge import SCALES, _timed, generate, load
+from bench_figures import Figure, figure, slug, timed
+from bench_floors import databases
+from bench_purge import generate, load, scale_factor
 from sqlalchemy import Engine
 
-from rentree.infra.db import make_engine, truncate_all, upgrade
 from rentree.tasks.rules.retirement.apply import apply_retirement, undo_retirement
 from rentree.tasks.rules.retirement.plan import plan_retirement
 from rentree.tasks.rules.retirement.rules import RetirementRules
@@ -44,8 +44,9 @@ def _undo(engine: Engine, run_id: str) -> dict[str, int]:
         return undo_retirement(conn, run_id, now)
 
 
-def measure(engine: Engine, label: str, content: dict[str, pl.DataFrame]) -> list[tuple[str, str]]:
-    load(engine, content)
+def measure(engine: Engine, label: str, content: dict[str, pl.DataFrame]) -> list[Figure]:
+    with engine.begin() as conn:
+        load(conn, content)
     missing = content["users"]["missing_since"].is_not_null().sum()
     steps: list[tuple[str, Callable[[], dict[str, int]], str]] = [
         ("notice run (plan + notice + record)", lambda: _run(engine, 90, "notice"),
@@ -56,17 +57,22 @@ def measure(engine: Engine, label: str, content: dict[str, pl.DataFrame]) -> lis
         ("undo of the deactivation", lambda: _undo(engine, "deactivate"),
          "accounts_reactivated"),
     ]  # fmt: skip
-    figures = [(f"{label}: people marked missing", f"{missing:,}")]
+    figures = []
     for name, action, count in steps:
-        counts, seconds = _timed(action)
-        figures.append((f"{label}: {name}", f"{counts[count]:,} accounts in {seconds:.1f} s"))
+        with timed() as took:
+            counts = action()
+        figures.append(
+            figure(
+                f"retire.{label.lower()}.{slug(name)}",
+                f"{label}: {name}: {counts[count]:,} of {missing:,} marked missing",
+                took,
+            )
+        )
     return figures
 
 
-def run(workdir: Path) -> list[tuple[str, str]]:
-    factor = SCALES.get(workdir.name, SCALES.get(os.environ.get("BENCH_SCALE", ""), 1.0))
-    workdir.mkdir(parents=True, exist_ok=True)
-    content = generate(factor)
+def run(workdir: Path) -> list[Figure]:
+    content = generate(scale_factor(workdir))
     users = content["users"]
     content["users"] = users.with_columns(
         pl.when(pl.int_range(pl.len()) % MISSING_SHARE == 3)
@@ -74,19 +80,7 @@ def run(workdir: Path) -> list[tuple[str, str]]:
         .otherwise(pl.lit(None, pl.Date))
         .alias("missing_since")
     )
-    database = workdir / "bench_retire.db"
-    for leftover in workdir.glob("bench_retire.db*"):
-        leftover.unlink()
-    sqlite = make_engine(f"sqlite:///{database}")
-    upgrade(sqlite)
-    figures = measure(sqlite, "SQLite", content)
-    sqlite.dispose()
-    postgres_url = os.environ.get("RENTREE_TEST_POSTGRES_URL")
-    if postgres_url:
-        postgres = make_engine(postgres_url)
-        upgrade(postgres)
-        with postgres.begin() as conn:
-            truncate_all(conn)
-        figures += measure(postgres, "PostgreSQL", content)
-        postgres.dispose()
+    figures: list[Figure] = []
+    for label, engine in databases(workdir, "bench_retire"):
+        figures += measure(engine, label, content)
     return figures

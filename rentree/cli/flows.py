@@ -342,6 +342,12 @@ def demo(
         max=2,
         help="2: a region of two academies (Lille, Amiens) whose feed ids overlap on purpose.",
     ),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="The directory in this database (e.g. postgresql+psycopg://...) instead of a "
+        "SQLite file in the workspace; it must hold no rentree directory yet.",
+    ),
 ) -> None:
     """The whole rollover on a generated region, through the flows, in a fresh workspace."""
     from rentree.flows.demo import DemoFolderError, prepare_demo_folder, run_demo
@@ -359,7 +365,7 @@ def demo(
     quiet_prefect(verbose)
     try:
         with embedded_prefect(), progress_bars():
-            summary = run_demo(folder, scale.value, academies)
+            summary = run_demo(folder, scale.value, academies, database_url)
     except (ConfigurationError, DemoFolderError) as exc:
         fail(str(exc))
     console.print(summary.table())

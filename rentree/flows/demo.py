@@ -35,8 +35,9 @@ from rentree.flows.run.artifacts import Progress
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
-from rentree.infra.schema import pending_attachments, user_classes
-from rentree.infra.settings import load_settings
+from rentree.infra.db import make_engine, schema_state
+from rentree.infra.schema import pending_attachments, runs, user_classes, users
+from rentree.infra.settings import Settings, load_settings, redact_url
 from rentree.infra.workspace import Workspace, open_workspace
 from rentree.synthetic import REGION_ACADEMIES, generate_region
 from rentree.synthetic.landing import land_delivery
@@ -133,14 +134,18 @@ def prepare_demo_folder(folder: Path) -> Path:
     return folder
 
 
-def run_demo(folder: Path, scale: str, academies: int = 1) -> DemoSummary:
+def run_demo(
+    folder: Path, scale: str, academies: int = 1, database_url: str | None = None
+) -> DemoSummary:
     """Prepare `folder` (prepare_demo_folder), generate the region into it and run the
     timeline through the flows. `academies=2`: a region of two academies whose feed ids
     overlap (RENTREE_ACADEMIES is set for the flows, as an operator of such a region sets
-    it)."""
+    it). `database_url`: the directory in that database (PostgreSQL) instead of a SQLite
+    file in the folder; it must hold no rentree directory yet (refused otherwise, nothing
+    changed: the demo never empties a database)."""
     folder = prepare_demo_folder(folder)
     # The flows open their workspace from the environment, like deployed runs do.
-    os.environ["RENTREE_DATABASE_URL"] = f"sqlite:///{folder / 'rentree.db'}"
+    os.environ["RENTREE_DATABASE_URL"] = database_url or f"sqlite:///{folder / 'rentree.db'}"
     os.environ["RENTREE_STORAGE_URL"] = str(folder / "storage")
     if academies > 1:
         os.environ["RENTREE_ACADEMIES"] = ",".join(
@@ -148,7 +153,10 @@ def run_demo(folder: Path, scale: str, academies: int = 1) -> DemoSummary:
         )
     else:
         os.environ.pop("RENTREE_ACADEMIES", None)
-    ws = open_workspace(load_settings(), create=True)
+    settings = load_settings()
+    if database_url:
+        _refuse_a_directory_in_use(settings)
+    ws = open_workspace(settings, create=True)
     summary = DemoSummary()
     progress = Progress("rentree demo", len(STEPS), names=STEPS)
     try:
@@ -158,11 +166,32 @@ def run_demo(folder: Path, scale: str, academies: int = 1) -> DemoSummary:
     finally:
         ws.engine.dispose()
     summary.locations += [
-        ("Database", os.environ["RENTREE_DATABASE_URL"]),
+        ("Database", redact_url(os.environ["RENTREE_DATABASE_URL"])),
         ("Storage", str(folder / "storage")),
         ("Generated region", str(folder / "region")),
     ]
     return summary
+
+
+def _refuse_a_directory_in_use(settings: Settings) -> None:
+    """A database given to the demo must not hold a directory already: the demo's imports
+    would mix with it (a first year counted as a later one) and it wipes nothing."""
+    engine = make_engine(settings.database_url)
+    try:
+        if schema_state(engine) == "absent":
+            return
+        with engine.connect() as conn:
+            in_use = any(
+                conn.execute(select(column).limit(1)).first() is not None
+                for column in (runs.c.run_id, users.c.external_id)
+            )
+    finally:
+        engine.dispose()
+    if in_use:
+        raise DemoFolderError(
+            f"--database-url {redact_url(settings.database_url)} already holds a rentree "
+            "directory: nothing changed; give an empty database (the demo empties none)."
+        )
 
 
 def _timeline(
