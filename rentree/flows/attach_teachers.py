@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.artifacts import (
@@ -17,9 +17,9 @@ from rentree.flows.run.artifacts import (
     publish_summary,
     publish_table,
 )
-from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name, run_transaction
+from rentree.flows.run.context import RunContext, new_year_of, open_run, run_transaction
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.states import operator_states
+from rentree.flows.run.phase import phase_flow
 from rentree.tasks.rules.attachment_requests import (
     REQUEST_COLUMNS,
     no_requests,
@@ -84,8 +84,7 @@ def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) ->
     return {**counts, "reports": keys}
 
 
-@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@operator_states
+@phase_flow(PHASE)
 def attach_teachers(
     year: str | None = None,
     requests_key: str | None = None,

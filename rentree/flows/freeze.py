@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.artifacts import (
@@ -17,9 +17,9 @@ from rentree.flows.run.artifacts import (
     publish_summary,
     publish_table,
 )
-from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
+from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.states import operator_states
+from rentree.flows.run.phase import phase_flow
 from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.export import write_snapshot
@@ -60,8 +60,7 @@ def owner_reports(ctx: RunContext) -> tuple[list[str], int, int]:
     return [*keys, written.csv_key, written.parquet_key], notice.height, bookmarks.height
 
 
-@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@operator_states
+@phase_flow(PHASE)
 def freeze(year: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Close a school year (default: the current one) for changes, snapshot it, and write
     the pre-purge notice and the bookmark clean-up report for the owners.

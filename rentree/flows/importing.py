@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,16 +14,19 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from rentree.flows.import_report import PhaseOutcome, report_phase
 from rentree.flows.run.approval import Approval, approval_form_text, ask_and_settle, decided_by
 from rentree.flows.run.artifacts import (
-    markdown_table,
     nothing_done,
     publish_links,
-    publish_summary,
-    publish_table,
     report_url,
 )
-from rentree.flows.run.context import RunContext, run_logger, run_transaction
+from rentree.flows.run.context import (
+    RunContext,
+    new_year_of,
+    open_run,
+    run_transaction,
+)
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.naming import change_set_part_key, change_set_summary_key
@@ -34,46 +37,10 @@ from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.rules.attachments import AttachmentResult, apply_pending_attachments
 from rentree.tasks.rules.holds import HoldError, get_hold
 from rentree.tasks.rules.late_entries import late_entry_watch
+from rentree.tasks.rules.years import current_years
 
 # A run asks about each hold once; this bounds the rounds of "import, hold, decide".
 MAX_DECISIONS = 20
-# The deliveries whose changes a run's counts show (a held or rejected one changed nothing).
-COUNTED = frozenset({"applied", "dry_run"})
-# Bookkeeping the apply reports beside the changes: not changes themselves.
-NOT_CHANGES = frozenset({"change_log"})
-
-
-def change_count(counts: dict[str, int]) -> int:
-    return sum(n for kind, n in counts.items() if kind not in NOT_CHANGES)
-
-
-def log_outcome(outcome: ImportOutcome) -> None:
-    """What became of a delivery, in the operator's words, in the run's log."""
-    what = f"Delivery {outcome.delivery} of {outcome.school_year}"
-    logger = run_logger()
-    if outcome.status == "applied":
-        logger.info(
-            "%s applied: %d changes. %s", what, change_count(outcome.counts), outcome.reason
-        )
-    elif outcome.status == "dry_run":
-        logger.info("%s previewed (dry run, nothing committed): %s", what, outcome.reason)
-    elif outcome.status == "held":
-        logger.warning("%s held as %s, nothing applied: %s", what, outcome.hold_id, outcome.reason)
-    elif outcome.status == "quarantined":
-        logger.warning("%s quarantined, nothing applied: %s", what, outcome.reason)
-    else:
-        logger.info("%s %s: %s", what, outcome.status.replace("_", " "), outcome.reason)
-
-
-@dataclass
-class PhaseOutcome:
-    outcomes: list[ImportOutcome] = field(default_factory=list)
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    pending_holds: list[str] = field(default_factory=list)
-    attachments: dict[str, int] = field(default_factory=dict)
-    late_entries: pl.DataFrame = field(default_factory=pl.DataFrame)
-    report_keys: list[str] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
 
 
 def import_landing(
@@ -235,159 +202,77 @@ def decide_held_delivery(
     return True
 
 
-def run_import_phase(
-    ctx: RunContext,
+@dataclass(frozen=True)
+class HoldAsk:
+    """What the operator said about holds when starting the run: a hold to decide now
+    (`hold_id` with `approve`; no `approve`: ask in the form) and whether to wait for the
+    approval form when a delivery is held."""
+
+    hold_id: str | None = None
+    approve: bool | None = None
+    wait_for_approval: bool = True
+
+
+def import_flow(
+    flow: str,
     title: str,
     types: Sequence[str],
     *,
-    phase: str,
+    hold: HoldAsk,
+    retry_failed: bool,
+    year: str | None = None,
+    dry_run: bool = False,
     schools: Collection[str] | None = None,
-    hold_id: str | None,
-    approve: bool | None,
-    wait_for_approval: bool,
-    follow_ups: bool,
+    follow_ups: bool = True,
+    every_current_year: bool = False,
 ) -> dict[str, Any]:
-    """A phase of the run's school year (staff-import, family-import): its deliveries of
-    `types`, then the follow-ups when asked (R10, R12), reported under `title`."""
-    year = ctx.school_year
-    if year is None:
-        return nothing_done(ctx, title, "No school year given and the directory holds none.")
-    with FileCheckMapper(ctx.settings) as mapper:
-        result = run_phase(
-            ctx,
-            [year],
-            types,
-            phase=phase,
-            schools=schools,
-            hold_id=hold_id,
-            approve=approve,
-            wait_for_approval=wait_for_approval,
-            mapper=mapper,
-        )
-    return finish_phase(ctx, result, f"{title} {year}", year if follow_ups else None)
-
-
-def finish_phase(
-    ctx: RunContext, result: PhaseOutcome, title: str, follow_up_year: str | None
-) -> dict[str, Any]:
-    """Follow-ups, reports and artifacts; sets the run's status and summary."""
-    if follow_up_year is not None and not result.refusals:
-        with directory_guard(ctx):
-            attachments, late = follow_ups(ctx, follow_up_year)
-        result.attachments = attachments.counts()
-        result.late_entries = late
-        prefix = ctx.reports_prefix()
-        for name, frame in (
-            ("pending_attachments", attachments.not_attached()),
-            ("late_entries", late),
-        ):
-            written = write_report(ctx.store, prefix, name, frame)
-            result.report_keys += [written.csv_key, written.parquet_key]
-    outcomes = [*result.outcomes, *(d["outcome"] for d in result.decisions if d["outcome"])]
-    for outcome in outcomes:
-        result.report_keys += outcome.report_keys
-        log_outcome(outcome)
-    # Counts are of what happened: only deliveries applied (or previewed by a dry run); a
-    # held delivery's change set is counted once, when its approval applies it.
-    done = [o for o in outcomes if o.status in COUNTED]
-    attached_on_import = sum(o.attachments.get("attached", 0) for o in done)
-    if attached_on_import:
-        result.attachments = {
-            **result.attachments,
-            "attached": result.attachments.get("attached", 0) + attached_on_import,
-        }
-    publish_links(ctx, result.report_keys)
-    per_school = _counts_per_school(done)
-    publish_table(ctx, "counts-per-school", per_school, "Changes per school")
-    rows = [
-        {
-            "year": o.school_year,
-            "delivery": o.delivery,
-            "status": o.status,
-            "changes": change_count(o.counts) if o.status in COUNTED else 0,
-            "why": o.reason,
-        }
-        for o in outcomes
-    ]
-    decisions = [
-        {"hold": d["hold_id"], "decision": d["decision"], "comment": d["comment"]}
-        for d in result.decisions
-    ]
-    pending = "".join(
-        f"- `{h}` stays pending: approve it later by running this flow with hold_id={h} "
-        "and approve=true (or in its approval form).\n"
-        for h in result.pending_holds
-    )
-    rejected = [r for r in rows if r["status"] == "quarantined"]
-    failed = [
-        {"year": o.school_year, "delivery": o.delivery, "why": o.reason}
-        for o in outcomes
-        if o.status == "failed"
-    ]
-    for outcome in outcomes:
-        if outcome.detail:
-            run_logger().error(
-                "%s\nWhere it failed (code lines only, no value):\n%s",
-                outcome.reason,
-                outcome.detail,
+    """The body of each import flow: its deliveries of `types` for the run's year (default:
+    the new year), or with `every_current_year` for the closing and the new year (nightly:
+    each delivery reported under its own phase), then the follow-ups on the new year when
+    asked (R10, R12), reported under `title`."""
+    with open_run(flow, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
+        ctx.retry_failed = retry_failed
+        if ctx.school_year is None:
+            if every_current_year:
+                return nothing_done(
+                    ctx,
+                    title,
+                    "The directory holds no school year yet: nothing is due.",
+                    status="completed",
+                )
+            return nothing_done(ctx, title, "No school year given and the directory holds none.")
+        years = [ctx.school_year]
+        if every_current_year:
+            with ctx.workspace.engine.connect() as conn:
+                years = [y for y in current_years(conn) if y is not None]
+        with FileCheckMapper(ctx.settings) as mapper:
+            result = run_phase(
+                ctx,
+                years,
+                types,
+                phase=None if every_current_year else flow,
+                schools=schools,
+                hold_id=hold.hold_id,
+                approve=hold.approve,
+                wait_for_approval=hold.wait_for_approval,
+                mapper=mapper,
             )
-    publish_summary(
-        ctx,
-        title,
-        [
-            ("Deliveries", markdown_table(rows) if rows else "No delivery to import."),
-            ("Decisions on holds", markdown_table(decisions) if decisions else ""),
-            ("Refused", "".join(f"- {r}\n" for r in result.refusals)),
-            ("Held, waiting for an operator", pending),
-            ("Rejected", markdown_table(rejected) if rejected else ""),
-            ("Set aside after a failed apply", markdown_table(failed) if failed else ""),
-            (
-                "Follow-ups",
-                f"Teacher attachments (R10): {result.attachments}; late entries still "
-                f"watched (R12): {result.late_entries.height}."
-                if follow_up_year
-                else "",
-            ),
-        ],
-    )
-    totals: dict[str, int] = {}
-    for outcome in done:
-        for kind, n in outcome.counts.items():
-            if kind not in NOT_CHANGES:
-                totals[kind] = totals.get(kind, 0) + n
-    statuses = [o.status for o in outcomes]
-    if result.refusals:
-        ctx.status = "rejected"
-    elif result.pending_holds:
-        ctx.status = "held"
-    elif (
-        "quarantined" in statuses
-        or "failed" in statuses
-        or any(d["decision"] == "rejected" for d in result.decisions)
+        year = ctx.school_year
+        if follow_ups and not result.refusals:
+            run_follow_ups(ctx, result, year)
+        return report_phase(ctx, result, f"{title} {year}", follow_ups)
+
+
+def run_follow_ups(ctx: RunContext, result: PhaseOutcome, year: str) -> None:
+    """R10 pending attachments and R12 late-entry watch of `year`, and their reports."""
+    with directory_guard(ctx):
+        attachments, late = follow_ups(ctx, year)
+    result.attachments = attachments.counts()
+    result.late_entries = late
+    prefix = ctx.reports_prefix()
+    for name, frame in (
+        ("pending_attachments", attachments.not_attached()),
+        ("late_entries", late),
     ):
-        ctx.status = "rejected"
-    ctx.summary = {
-        "school_years": sorted({o.school_year for o in outcomes}),
-        "deliveries": [{k: r[k] for k in ("year", "delivery", "status", "why")} for r in rows],
-        "applied": statuses.count("applied"),
-        "held": [o.hold_id or o.delivery for o in outcomes if o.status == "held"],
-        "quarantined": statuses.count("quarantined"),
-        "failed": failed,
-        "decisions": decisions,
-        "pending_holds": result.pending_holds,
-        "refused": result.refusals,
-        "counts": totals,
-        "attachments": result.attachments,
-        "late_entries": result.late_entries.height,
-        "reports": result.report_keys,
-    }
-    return ctx.result()
-
-
-def _counts_per_school(outcomes: Sequence[ImportOutcome]) -> pl.DataFrame:
-    frames = [o.counts_per_school for o in outcomes if o.counts_per_school.height]
-    if not frames:
-        return pl.DataFrame()
-    both = pl.concat(frames, how="diagonal_relaxed")
-    numeric = [c for c, t in both.schema.items() if t.is_numeric()]
-    return both.group_by("structure_uai").agg(pl.col(numeric).sum()).sort("structure_uai")
+        written = write_report(ctx.store, prefix, name, frame)
+        result.report_keys += [written.csv_key, written.parquet_key]

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from rentree.flows.run.artifacts import nothing_done, publish_summary
-from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
+from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.states import operator_states
+from rentree.flows.run.phase import phase_flow
 from rentree.infra.settings import Settings
 from rentree.tasks.rules.years import detect_onde_switch, record_onde_switch, year_state
 
@@ -60,8 +60,7 @@ def record_switch(ctx: RunContext, source: str) -> None:
         record_onde_switch(conn, ctx.school_year, source, datetime.now(UTC))  # type: ignore[arg-type]
 
 
-@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@operator_states
+@phase_flow(PHASE)
 def onde_switch(
     year: str | None = None,
     confirm: bool = False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
@@ -20,9 +20,9 @@ from rentree.flows.run.artifacts import (
     publish_summary,
     publish_table,
 )
-from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
+from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.states import operator_states
+from rentree.flows.run.phase import phase_flow
 from rentree.infra.runs import run_exists
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, get_hold, pending_holds
 from rentree.tasks.rules.retirement.apply import (
@@ -131,8 +131,7 @@ def _applied_sentence(counts: dict[str, int], run_id: str) -> str:
     )
 
 
-@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@operator_states
+@phase_flow(PHASE)
 def retire_missing(
     year: str | None = None,
     dry_run: bool = False,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
@@ -18,9 +18,9 @@ from rentree.flows.run.artifacts import (
     publish_summary,
     publish_table,
 )
-from rentree.flows.run.context import RunContext, closing_year_of, open_run, run_name
+from rentree.flows.run.context import RunContext, closing_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.states import operator_states
+from rentree.flows.run.phase import phase_flow
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
 from rentree.tasks.content.purge.apply import apply_share_purge
@@ -108,8 +108,7 @@ def refuse(ctx: RunContext, sentence: str) -> dict[str, Any]:
     return ctx.result()
 
 
-@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@operator_states
+@phase_flow(PHASE)
 def share_purge(
     year: str | None = None,
     dry_run: bool = False,

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
-
-from rentree.flows.importing import run_import_phase
-from rentree.flows.run.context import new_year_of, open_run, run_name
-from rentree.flows.run.states import operator_states
+from rentree.flows.importing import HoldAsk, import_flow
+from rentree.flows.run.phase import phase_flow
 from rentree.tasks.imports.outcome import STAFF_TYPES
 
 PHASE = "staff-import"
 
 
-@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@operator_states
+@phase_flow(PHASE)
 def staff_import(
     year: str | None = None,
     dry_run: bool = False,
@@ -30,27 +26,16 @@ def staff_import(
     and `approve`.
 
     Args:
-        year: School year, written YYYY-YYYY (e.g. 2025-2026); empty: the year being imported
-            (the closing year's successor).
-        dry_run: Do everything but commit: the exact change set is written as report files,
-            nothing changes.
-        hold_id: The id of a pending hold to decide on (`rentree status` lists them), with
-            approve.
-        approve: With hold_id: true applies the held change set, false rejects it (files to
-            quarantine). Empty: ask in the approval form.
-        wait_for_approval: When a delivery is held, pause with the approval form in the UI (up
-            to RENTREE_APPROVAL_TIMEOUT_SECONDS); false: leave the hold pending.
-        retry_failed: Try again the deliveries set aside after an apply that failed.
+        dry_run: Plan every delivery and write the exact change set as report files; apply,
+            move and record nothing.
     """
-    with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
-        ctx.retry_failed = retry_failed
-        return run_import_phase(
-            ctx,
-            "Staff import",
-            STAFF_TYPES,
-            phase=PHASE,
-            hold_id=hold_id,
-            approve=approve,
-            wait_for_approval=wait_for_approval,
-            follow_ups=False,
-        )
+    return import_flow(
+        PHASE,
+        "Staff import",
+        STAFF_TYPES,
+        year=year,
+        dry_run=dry_run,
+        hold=HoldAsk(hold_id, approve, wait_for_approval),
+        retry_failed=retry_failed,
+        follow_ups=False,
+    )

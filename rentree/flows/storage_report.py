@@ -8,7 +8,7 @@ import base64
 from typing import Any
 
 import polars as pl
-from prefect import flow, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -18,8 +18,8 @@ from rentree.flows.run.artifacts import (
     publish_summary,
     publish_table,
 )
-from rentree.flows.run.context import RunContext, new_year_of, open_run, run_name
-from rentree.flows.run.states import operator_states
+from rentree.flows.run.context import RunContext, new_year_of, open_run
+from rentree.flows.run.phase import phase_flow
 from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.storage_report import storage_report as compute_storage_report
@@ -73,8 +73,7 @@ def publish_charts(ctx: RunContext, keys: list[str]) -> None:
     )
 
 
-@flow(name=PHASE, flow_run_name=run_name(PHASE), log_prints=True)
-@operator_states
+@phase_flow(PHASE)
 def storage_report() -> dict[str, Any]:
     """Write the storage report under reports/<year>/storage-report/<run>/."""
     with open_run(PHASE, None, resolve_year=new_year_of) as ctx:

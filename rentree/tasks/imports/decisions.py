@@ -30,7 +30,7 @@ from rentree.tasks.imports.outcome import (
     phase_of,
     write_outcome_reports,
 )
-from rentree.tasks.imports.plan import plan_import, route_plan
+from rentree.tasks.imports.plan import plan_import
 from rentree.tasks.intake.landing import find_delivery
 from rentree.tasks.intake.ledger import files_frame, record_feed_files
 from rentree.tasks.intake.routing import move_files
@@ -86,18 +86,19 @@ def approve_hold(
             as_held = None
             landed = find_delivery(store, year, hold.delivery, academy)
             types = summary.get("types") or sorted(summary.get("complete", {})) or FEED_TYPES
-            plan = route_plan(conn, store, landed, types, None, run_id)
-            if plan.route.apply_types:
-                plan_import(
-                    conn,
-                    store,
-                    settings,
-                    plan,
-                    run_id=run_id,
-                    today=today or now.date(),
-                    schools=summary.get("schools"),
-                    map_files=map_files,
-                )
+            plan = plan_import(
+                conn,
+                store,
+                settings,
+                landed,
+                types,
+                phase=None,
+                run_id=run_id,
+                today=today or now.date(),
+                schools=summary.get("schools"),
+                map_files=map_files,
+                waits=False,
+            )
             moves = carry_out(conn, store, plan, run_id=run_id, now=now)
             status = "approved" if plan.outcome.status == "applied" else "superseded"
             decided = decide_hold(conn, hold_id, status, decided_by, now)

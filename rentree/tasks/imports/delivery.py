@@ -22,15 +22,9 @@ from rentree.infra.naming import FEED_TYPES, check_school_year
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.imports.apply import carry_out, finish_import
-from rentree.tasks.imports.failures import behind_failed, set_aside, transient
+from rentree.tasks.imports.failures import set_aside, transient
 from rentree.tasks.imports.outcome import ImportOutcome
-from rentree.tasks.imports.plan import (
-    DeliveryPlan,
-    blocked_outcome,
-    blocking_hold,
-    plan_import,
-    route_plan,
-)
+from rentree.tasks.imports.plan import DeliveryPlan, plan_import
 from rentree.tasks.intake.landing import Delivery, find_delivery
 from rentree.tasks.intake.stage import FileMapper
 
@@ -70,29 +64,19 @@ def import_delivery(
     try:
         with engine.begin() as conn:
             directory_lock(conn)
-            plan = route_plan(conn, store, landed, types or FEED_TYPES, phase, run_id)
-            types_applied = plan.route.apply_types
-            blocking = blocking_hold(conn, landed, plan.route) if types_applied else None
-            waiting = (
-                behind_failed(conn, store, landed, types_applied, retry_failed=retry_failed)
-                if types_applied and blocking is None
-                else None
+            plan = plan_import(
+                conn,
+                store,
+                settings,
+                landed,
+                types or FEED_TYPES,
+                phase=phase,
+                run_id=run_id,
+                today=today or now.date(),
+                schools=schools,
+                map_files=map_files,
+                retry_failed=retry_failed,
             )
-            if blocking is not None:
-                blocked_outcome(plan.outcome, blocking)
-            elif waiting is not None:
-                plan.outcome.status, plan.outcome.reason = waiting
-            elif types_applied:
-                plan_import(
-                    conn,
-                    store,
-                    settings,
-                    plan,
-                    run_id=run_id,
-                    today=today or now.date(),
-                    schools=schools,
-                    map_files=map_files,
-                )
             moves = None if dry_run else carry_out(conn, store, plan, run_id=run_id, now=now)
     except Exception as exc:
         # checked, then failed: set aside; before the checks (storage, connection): raised

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from rentree.infra.naming import reports_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.imports.failures import behind_failed
 from rentree.tasks.imports.outcome import ImportOutcome, Status, count_sentence, phase_of
 from rentree.tasks.imports.schools import restrict_to_schools
 from rentree.tasks.intake.landing import Delivery, LandedFile
@@ -122,12 +123,57 @@ def plan_import(
     conn: Connection,
     store: ObjectStore,
     settings: Settings,
-    plan: DeliveryPlan,
+    landed: Delivery,
+    wanted: Collection[str],
     *,
+    phase: str | None,
     run_id: str,
     today: date,
     schools: Collection[str] | None = None,
     map_files: FileMapper = map,
+    waits: bool = True,
+    retry_failed: bool = False,
+) -> DeliveryPlan:
+    """The import step's plan for a landing delivery's files of the `wanted` types (reads
+    only): routed, then, unless it waits (`waits`: behind a pending hold, or behind a
+    delivery set aside after a failed apply unless `retry_failed`), staged, planned and
+    weighed against the hold thresholds. Approving a hold plans with `waits=False`: the
+    hold it decides is the one the others wait behind."""
+    plan = route_plan(conn, store, landed, wanted, phase, run_id)
+    types = plan.route.apply_types
+    if not types:
+        return plan
+    if waits:
+        blocking = blocking_hold(conn, landed, plan.route)
+        if blocking is not None:
+            blocked_outcome(plan.outcome, blocking)
+            return plan
+        waiting = behind_failed(conn, store, landed, types, retry_failed=retry_failed)
+        if waiting is not None:
+            plan.outcome.status, plan.outcome.reason = waiting
+            return plan
+    return _plan_routed(
+        conn,
+        store,
+        settings,
+        plan,
+        run_id=run_id,
+        today=today,
+        schools=schools,
+        map_files=map_files,
+    )
+
+
+def _plan_routed(
+    conn: Connection,
+    store: ObjectStore,
+    settings: Settings,
+    plan: DeliveryPlan,
+    *,
+    run_id: str,
+    today: date,
+    schools: Collection[str] | None,
+    map_files: FileMapper,
 ) -> DeliveryPlan:
     """Stage, plan and weigh the holds of a routed delivery's applied types (reads only)."""
     landed, outcome = plan.landed, plan.outcome
