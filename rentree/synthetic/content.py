@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
+from rentree.contracts.content import MINIMUM_COLUMNS, RIGHTS
 from rentree.infra.naming import class_group_id, class_id, school_group_id
 from rentree.synthetic import names
 from rentree.synthetic.population import (
@@ -30,7 +31,6 @@ from rentree.tasks.sync.accounts import assign_logins
 from rentree.tasks.sync.diff_groups import CLASS_AUDIENCES, SCHOOL_AUDIENCES
 
 GUEST_ID_BASE = 900_000_000
-RIGHTS = ("read", "contrib", "manage")
 RIGHTS_WEIGHTS = (0.75, 0.18, 0.07)
 BIG_FILE_BYTES = (300 * 1024**2, 450 * 1024**2)
 
@@ -169,17 +169,7 @@ def build_inventory(rng: np.random.Generator, scale: Scale, region: Region) -> I
     )
     users = users.join(
         _guest_logins(users, pupils), on="external_id", how="left", maintain_order="left"
-    ).select(
-        "external_id",
-        "profile",
-        "source",
-        "identity",
-        "login",
-        "ine",
-        "first_name",
-        "last_name",
-        "missing_since",
-    )
+    ).select(MINIMUM_COLUMNS["users"])
 
     # Manual school links: every Guest, and a few staff attached by hand to another school
     # (some of them movers: a link made by hand survives the staff import, R8).
