@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import polars as pl
 
-from rentree.infra.naming import FeedName, feed_file_name, parse_feed_name
+from rentree.infra.naming import feed_file_name, landing_key, parse_feed_name
+from rentree.tasks.intake.stage import StagedDelivery, StagedFile
 
 CLOSING = "2023-2024"
 NEW = "2024-2025"
@@ -87,8 +87,12 @@ CATEGORY = {
 }
 
 
-def _record(op: str, external_id: str, modified: Sequence[str]) -> dict[str, Any]:
-    return {"operation": op, "external_id": external_id, "modified": list(modified), "extra": "{}"}
+def _record(external_id: str) -> dict[str, Any]:
+    return {"operation": "add", "external_id": external_id, "modified": [], "extra": "{}"}
+
+
+def _person(pid: str, last: str, first: str) -> dict[str, Any]:
+    return {**_record(pid), "last_name": last, "first_name": first}
 
 
 def school(
@@ -97,11 +101,9 @@ def school(
     *,
     name: str | None = None,
     kind: str = "primaire",
-    op: str = "add",
-    modified: Sequence[str] = (),
 ) -> dict[str, Any]:
     return {
-        **_record(op, sid, modified),
+        **_record(sid),
         "uai": uai,
         "name": name or f"École {uai}",
         "structure_type": kind,
@@ -119,13 +121,9 @@ def staff(
     director_of: Sequence[str] = (),
     teacher: bool = True,
     email: str | None = None,
-    op: str = "add",
-    modified: Sequence[str] = (),
 ) -> dict[str, Any]:
     return {
-        **_record(op, pid, modified),
-        "last_name": last,
-        "first_name": first,
+        **_person(pid, last, first),
         "birth_date": date(1980, 5, 17),
         "email": email or f"{first.lower()}.{last.lower()}@ac-lille.fr",
         "struct_ids": list(structs),
@@ -150,14 +148,10 @@ def student(
     relatives: Sequence[str] = (),
     class_label: str | None = None,
     born: date = date(2017, 3, 4),
-    op: str = "add",
-    modified: Sequence[str] = (),
 ) -> dict[str, Any]:
     return {
-        **_record(op, pid, modified),
+        **_person(pid, last, first),
         "ine": ine,
-        "last_name": last,
-        "first_name": first,
         "birth_date": born,
         "struct_ids": [struct] if struct else [],
         "classes": [],
@@ -179,13 +173,9 @@ def relative(
     *,
     email: str | None = None,
     mobile: str | None = None,
-    op: str = "add",
-    modified: Sequence[str] = (),
 ) -> dict[str, Any]:
     return {
-        **_record(op, pid, modified),
-        "last_name": last,
-        "first_name": first,
+        **_person(pid, last, first),
         "email": email,
         "mobile": mobile,
         "city": "Lille",
@@ -193,7 +183,12 @@ def relative(
 
 
 def deleted(pid: str) -> dict[str, Any]:
-    return _record("delete", pid, ())
+    return {**_record(pid), "operation": "delete"}
+
+
+def modified(record: dict[str, Any], *attributes: str) -> dict[str, Any]:
+    """The Delta `modify` of a record, naming the AAF attributes it replaces."""
+    return {**record, "operation": "modify", "modified": list(attributes)}
 
 
 def frame(file_type: str, rows: Sequence[dict[str, Any]], file: str = "f.xml") -> pl.DataFrame:
@@ -204,30 +199,6 @@ def frame(file_type: str, rows: Sequence[dict[str, Any]], file: str = "f.xml") -
     return pl.DataFrame(full, schema=TYPED[file_type], orient="row")
 
 
-@dataclass(frozen=True)
-class File:
-    key: str
-    feed: FeedName
-    content_hash: str
-    records: int
-
-
-@dataclass(frozen=True)
-class Staged:
-    """Shaped like tasks.stage.StagedDelivery."""
-
-    school_year: str
-    delivery: str
-    files: tuple[File, ...]
-    frames: dict[str, pl.DataFrame]
-    complete: dict[str, bool]
-    problems: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={"record_id": pl.String, "severity": pl.String, "file_type": pl.String}
-        )
-    )
-
-
 def delivery(
     year: str,
     day: date,
@@ -235,15 +206,17 @@ def delivery(
     *,
     mode: str = "Complet",
     rejected: Sequence[str] = (),
-) -> Staged:
+) -> StagedDelivery:
     """A staged delivery of the given records per feed type (one file per type)."""
     frames: dict[str, pl.DataFrame] = {}
-    files: list[File] = []
+    files: list[StagedFile] = []
     for file_type, records in rows.items():
         name = feed_file_name(file_type, day, 0, mode)  # type: ignore[arg-type]
         frames[file_type] = frame(file_type, records, name)
         digest = hashlib.sha256(repr((name, records)).encode()).hexdigest()
-        files.append(File(f"landing/{year}/{name}", parse_feed_name(name), digest, len(records)))
+        files.append(
+            StagedFile(landing_key(year, name), parse_feed_name(name), digest, len(records))
+        )
     problems = pl.DataFrame(
         {
             "record_id": list(rejected),
@@ -252,7 +225,7 @@ def delivery(
         },
         schema={"record_id": pl.String, "severity": pl.String, "file_type": pl.String},
     )
-    return Staged(
+    return StagedDelivery(
         school_year=year,
         delivery=day.strftime("%Y%m%d"),
         files=tuple(files),

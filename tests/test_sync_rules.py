@@ -10,9 +10,9 @@ from sqlalchemy import Engine, text
 from sync_frames import (
     CLOSING,
     NEW,
-    Staged,
     deleted,
     delivery,
+    modified,
     relative,
     school,
     staff,
@@ -21,6 +21,7 @@ from sync_frames import (
 
 from rentree.infra.errors import DatabaseError
 from rentree.infra.naming import class_group_id, class_id, school_group_id
+from rentree.tasks.intake.stage import StagedDelivery
 from rentree.tasks.sync.apply import apply_change_set, directory_fingerprint
 from rentree.tasks.sync.changeset import ChangeSet
 from rentree.tasks.sync.plan import plan_delivery
@@ -30,14 +31,14 @@ A, B = "0590001A", "0590002B"
 SCHOOLS = [school("SA", A), school("SB", B, kind="maternelle")]
 
 
-def run(engine: Engine, staged: Staged, today: date = date(2024, 9, 5)) -> ChangeSet:
+def run(engine: Engine, staged: StagedDelivery, today: date = date(2024, 9, 5)) -> ChangeSet:
     with engine.begin() as conn:
         cs = plan_delivery(conn, staged, today=today)
         apply_change_set(conn, cs, f"run-{staged.delivery}", NOW)
     return cs
 
 
-def plan(engine: Engine, staged: Staged, today: date = date(2024, 9, 5)) -> ChangeSet:
+def plan(engine: Engine, staged: StagedDelivery, today: date = date(2024, 9, 5)) -> ChangeSet:
     with engine.connect() as conn:
         return plan_delivery(conn, staged, today=today)
 
@@ -411,9 +412,7 @@ def test_r11_unexpected_missing_is_not_an_expected_leaver(engine: Engine) -> Non
 
 def test_delta_modify_replaces_only_named_attributes(engine: Engine) -> None:
     closing_families(engine)
-    modify = relative(
-        "R1", "", "", email="anne@example.org", op="modify", modified=["ENTPersonMail"]
-    )
+    modify = modified(relative("R1", "", "", email="anne@example.org"), "ENTPersonMail")
     cs = run(engine, delivery(CLOSING, date(2023, 10, 1), {"PersRelEleve": [modify]}, mode="Delta"))
     assert cs.users_updated.select("external_id", "changed").rows() == [("R1", ["email"])]
     assert rows(
@@ -425,9 +424,7 @@ def test_delta_modify_replaces_only_named_attributes(engine: Engine) -> None:
 
 def test_delta_modify_of_classes_moves_only_the_class_link(engine: Engine) -> None:
     closing_families(engine)
-    modify = student(
-        "E2", "", "", "", None, "CP-B", None, op="modify", modified=["ENTPersonClasses"]
-    )
+    modify = modified(student("E2", "", "", "", None, "CP-B", None), "ENTPersonClasses")
     cs = run(engine, delivery(CLOSING, date(2023, 10, 1), {"Eleve": [modify]}, mode="Delta"))
     assert cs.class_links_made["class_external_id"].to_list() == [class_id(CLOSING, A, "CP-B")]
     assert cs.relations_cut.is_empty() and cs.structure_links_cut.is_empty()
