@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from rentree.infra import schema
 from rentree.infra.db import insert_frame, read_table
 from rentree.infra.naming import class_group_id, class_id, school_group_id
+from tests.frame_builders import table_frame
 
 CLOSING = "2023-2024"
 NEW = "2024-2025"
@@ -23,11 +24,8 @@ OLDER = "2022-2023"
 U1 = "0590001A"
 U2 = "0590002B"
 CREATED = datetime(2024, 5, 2, 8, 0, tzinfo=UTC)
-
-# The columns each table needs, in insert order (NOT NULL columns with Python-side defaults
-# are spelled out: COPY on PostgreSQL does not apply them).
-USER_COLUMNS = ("external_id", "profile", "source", "identity", "login", "first_name",
-                "last_name", "activation_state", "quota_bytes", "missing_since")  # fmt: skip
+GROUP_COLUMNS = ("group_id", "kind", "school_year", "structure_uai", "class_external_id",
+                 "audience", "name", "owner_external_id")  # fmt: skip
 
 
 def users_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
@@ -48,37 +46,13 @@ def users_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
         }
         for uid, profile, first, last, quota, missing in rows
     ]
-    return pl.DataFrame(
-        out,
-        schema={
-            "external_id": pl.String,
-            "profile": pl.String,
-            "source": pl.String,
-            "identity": pl.String,
-            "login": pl.String,
-            "first_name": pl.String,
-            "last_name": pl.String,
-            "activation_state": pl.String,
-            "quota_bytes": pl.Int64,
-            "missing_since": pl.Date,
-        },
-    )
+    # NOT NULL columns with Python-side defaults are spelled out: COPY on PostgreSQL does not
+    # apply them.
+    return table_frame("users", out)
 
 
 def groups_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        rows,
-        schema={
-            "group_id": pl.String,
-            "kind": pl.String,
-            "school_year": pl.String,
-            "structure_uai": pl.String,
-            "class_external_id": pl.String,
-            "audience": pl.String,
-            "name": pl.String,
-            "owner_external_id": pl.String,
-        },
-    )
+    return table_frame("groups", rows, GROUP_COLUMNS)
 
 
 def scolarite_class_groups(year: str, uai: str, code: str) -> list[dict[str, Any]]:
@@ -113,32 +87,13 @@ def scolarite_school_group(year: str, uai: str, audience: str) -> dict[str, Any]
 
 def resources_frame(rows: list[tuple[str, str, str, str, int]]) -> pl.DataFrame:
     """Rows of (resource_id, owner_external_id, app, area, size_bytes)."""
-    return pl.DataFrame(
-        [(*r, CREATED) for r in rows],
-        schema={
-            "resource_id": pl.String,
-            "owner_external_id": pl.String,
-            "app": pl.String,
-            "area": pl.String,
-            "size_bytes": pl.Int64,
-            "created_at": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    )
+    columns = ("resource_id", "owner_external_id", "app", "area", "size_bytes", "created_at")
+    return table_frame("resources", [(*r, CREATED) for r in rows], columns)
 
 
 def shares_frame(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:
     """Rows of (resource_id, recipient_kind, recipient_id, rights)."""
-    return pl.DataFrame(
-        rows,
-        schema={
-            "resource_id": pl.String,
-            "recipient_kind": pl.String,
-            "recipient_id": pl.String,
-            "rights": pl.String,
-        },
-        orient="row",
-    )
+    return table_frame("shares", rows, ("resource_id", "recipient_kind", "recipient_id", "rights"))
 
 
 def pairs_frame(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> pl.DataFrame:
@@ -173,7 +128,8 @@ def small_region() -> dict[str, pl.DataFrame]:
             ("g1", "Guest", "Sophie", "Fabre", None, None),
         ]
     )
-    user_structures = pl.DataFrame(
+    user_structures = table_frame(
+        "user_structures",
         [
             ("t1", U1, "feed", False),
             ("t1", U2, "feed", False),
@@ -187,13 +143,7 @@ def small_region() -> dict[str, pl.DataFrame]:
             ("r2", U1, "feed", False),
             ("g1", U2, "manual", False),
         ],
-        schema={
-            "user_external_id": pl.String,
-            "structure_uai": pl.String,
-            "source": pl.String,
-            "director": pl.Boolean,
-        },
-        orient="row",
+        ("user_external_id", "structure_uai", "source", "director"),
     )
     structures = pl.DataFrame(
         {

@@ -5,32 +5,21 @@ the generator nor on the plan step."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from rentree.infra import schema
 from rentree.infra.db import insert_frame
 from rentree.infra.naming import class_id, feed_file_name, landing_key
 from rentree.infra.storage import ObjectStore
+from tests.frame_builders import table_frame
 
 CLOSING = "2023-2024"
 NEW = "2024-2025"
 NOW = datetime(2024, 9, 3, 2, 0, tzinfo=UTC)
 LATER = datetime(2024, 9, 10, 2, 0, tzinfo=UTC)
-
-_USER_SCHEMA = {
-    "external_id": pl.String,
-    "profile": pl.String,
-    "source": pl.String,
-    "identity": pl.String,
-    "login": pl.String,
-    "first_name": pl.String,
-    "last_name": pl.String,
-    "level": pl.String,
-    "activation_state": pl.String,
-    "missing_since": pl.Date,
-}
 
 
 def add_structures(conn: Connection, rows: list[tuple[str, str, str | None]]) -> None:
@@ -38,18 +27,10 @@ def add_structures(conn: Connection, rows: list[tuple[str, str, str | None]]) ->
     insert_frame(
         conn,
         schema.structures,
-        pl.DataFrame(
-            [
-                {"external_id": f"S{uai}", "uai": uai, "name": f"École {uai}", "type": t, "rpi": r}
-                for uai, t, r in rows
-            ],
-            schema={
-                "external_id": pl.String,
-                "uai": pl.String,
-                "name": pl.String,
-                "type": pl.String,
-                "rpi": pl.String,
-            },
+        table_frame(
+            "structures",
+            [(f"S{uai}", uai, f"École {uai}", t, r) for uai, t, r in rows],
+            ("external_id", "uai", "name", "type", "rpi"),
         ),
     )
 
@@ -66,7 +47,8 @@ def add_users(
     insert_frame(
         conn,
         schema.users,
-        pl.DataFrame(
+        table_frame(
+            "users",
             [
                 {
                     "external_id": uid,
@@ -82,24 +64,18 @@ def add_users(
                 }
                 for uid, profile in rows
             ],
-            schema=_USER_SCHEMA,
         ),
     )
+
+
+def _link(conn: Connection, table: Table, users: list[str], **same: Any) -> None:
+    """One row per user, the other columns the same on every row."""
+    frame = pl.DataFrame({"user_external_id": users}, schema={"user_external_id": pl.String})
+    insert_frame(conn, table, frame.with_columns(**{k: pl.lit(v) for k, v in same.items()}))
 
 
 def link_school(conn: Connection, users: list[str], uai: str, source: str = "feed") -> None:
-    insert_frame(
-        conn,
-        schema.user_structures,
-        pl.DataFrame(
-            {
-                "user_external_id": users,
-                "structure_uai": [uai] * len(users),
-                "source": [source] * len(users),
-                "director": [False] * len(users),
-            }
-        ),
-    )
+    _link(conn, schema.user_structures, users, structure_uai=uai, source=source, director=False)
 
 
 def add_class(conn: Connection, year: str, uai: str, code: str, levels: str) -> str:
@@ -124,18 +100,7 @@ def add_class(conn: Connection, year: str, uai: str, code: str, levels: str) -> 
 
 
 def link_class(conn: Connection, users: list[str], cid: str, year: str) -> None:
-    insert_frame(
-        conn,
-        schema.user_classes,
-        pl.DataFrame(
-            {
-                "user_external_id": users,
-                "class_external_id": [cid] * len(users),
-                "school_year": [year] * len(users),
-                "source": ["feed"] * len(users),
-            }
-        ),
-    )
+    _link(conn, schema.user_classes, users, class_external_id=cid, school_year=year, source="feed")
 
 
 def add_students(
