@@ -31,7 +31,7 @@ if str(HERE) not in sys.path:
 
 from bench_figures import Figure, slug  # noqa: E402
 
-PARTS = ("feeds", "sync", "inventory", "purge", "retire")
+PARTS = ("feeds", "sync", "flows", "inventory", "purge", "retire")
 
 
 def ensure_region(workdir: Path, scale: str) -> float | None:

@@ -79,8 +79,8 @@ def write_floor(engine: Engine, frames: dict[str, pl.DataFrame]) -> tuple[Timing
     executemany per table (SQLite), COPY (PostgreSQL), one transaction."""
     plain = {k: _plain(f) for k, f in frames.items() if f.height}
     rows = sum(f.height for f in plain.values())
-    with engine.connect() as conn, conn.begin() as transaction:
-        with timed() as took:
+    with engine.connect() as conn:
+        with conn.begin() as transaction, timed() as took:
             for kind, frame in plain.items():
                 table = f"floor_{kind}"
                 columns = ", ".join(f'"{c}" TEXT' for c in frame.columns)
@@ -96,5 +96,9 @@ def write_floor(engine: Engine, frames: dict[str, pl.DataFrame]) -> tuple[Timing
                     conn.exec_driver_sql(
                         f'INSERT INTO "{table}" VALUES ({marks})', list(frame.iter_rows())
                     )
-        transaction.rollback()
+            transaction.rollback()
+        # SQLite's DDL does not roll back: the next floor on this pooled connection starts clean
+        for kind in plain:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "floor_{kind}"')
+        conn.commit()
     return took, rows
