@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert
 
-from rentree.cli.flows import FlowName, flow_parameters
+from rentree.cli.run_options import FlowName, flow_parameters
 from rentree.flows.registry import FLOWS, flow_by_name
 from rentree.infra import schema
 from tests.test_cli_safety import initialised  # noqa: F401  (the fixture)
