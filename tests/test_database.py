@@ -18,6 +18,27 @@ def test_upgrade_twice_is_harmless(engine: Engine) -> None:
     assert set(schema.metadata.tables) <= set(inspect(engine).get_table_names())
 
 
+def test_the_migrations_at_head_create_what_the_schema_declares(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+
+
+def test_the_migrations_go_down_to_nothing_and_up_again(tmp_path: Path) -> None:
+    from alembic import command
+
+    from rentree.infra.db import alembic_config, make_engine
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'down.db'}")
+    upgrade(eng)
+    command.downgrade(alembic_config(eng), "base")
+    assert set(inspect(eng).get_table_names()) == {"alembic_version"}
+    upgrade(eng)
+    assert set(schema.metadata.tables) <= set(inspect(eng).get_table_names())
+
+
 def test_insert_frame_and_read_table_round_trip(engine: Engine) -> None:
     frame = pl.DataFrame(
         {

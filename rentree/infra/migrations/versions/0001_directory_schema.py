@@ -34,11 +34,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=300), nullable=False),
         sa.PrimaryKeyConstraint("bookmark_id", name=op.f("pk_bookmarks")),
     )
-    with op.batch_alter_table("bookmarks", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_bookmarks_owner_external_id"), ["owner_external_id"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_bookmarks_owner_external_id"), "bookmarks", ["owner_external_id"], unique=False
+    )
     op.create_table(
         "change_log",
         sa.Column(
@@ -56,9 +54,7 @@ def upgrade() -> None:
         sa.Column("after", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("change_id", name=op.f("pk_change_log")),
     )
-    with op.batch_alter_table("change_log", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_change_log_run_id"), ["run_id"], unique=False)
-
+    op.create_index(op.f("ix_change_log_run_id"), "change_log", ["run_id"], unique=False)
     op.create_table(
         "classes",
         sa.Column("external_id", sa.String(length=200), nullable=False),
@@ -69,13 +65,12 @@ def upgrade() -> None:
         sa.Column("levels", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint("external_id", name=op.f("pk_classes")),
     )
-    with op.batch_alter_table("classes", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_classes_school_year_structure_uai"),
-            ["school_year", "structure_uai"],
-            unique=False,
-        )
-
+    op.create_index(
+        op.f("ix_classes_school_year_structure_uai"),
+        "classes",
+        ["school_year", "structure_uai"],
+        unique=False,
+    )
     op.create_table(
         "feed_files",
         sa.Column("content_hash", sa.String(length=64), nullable=False),
@@ -92,24 +87,24 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("content_hash", name=op.f("pk_feed_files")),
     )
-    with op.batch_alter_table("feed_files", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_feed_files_school_year_file_type_extraction_date"),
-            ["school_year", "file_type", "extraction_date"],
-            unique=False,
-        )
-
+    op.create_index(
+        op.f("ix_feed_files_school_year_file_type_extraction_date"),
+        "feed_files",
+        ["school_year", "file_type", "extraction_date"],
+        unique=False,
+    )
     op.create_table(
         "group_members",
         sa.Column("group_id", sa.String(length=200), nullable=False),
         sa.Column("user_external_id", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("group_id", "user_external_id", name=op.f("pk_group_members")),
     )
-    with op.batch_alter_table("group_members", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_group_members_user_external_id"), ["user_external_id"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_group_members_user_external_id"),
+        "group_members",
+        ["user_external_id"],
+        unique=False,
+    )
     op.create_table(
         "groups",
         sa.Column("group_id", sa.String(length=200), nullable=False),
@@ -122,11 +117,9 @@ def upgrade() -> None:
         sa.Column("owner_external_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("group_id", name=op.f("pk_groups")),
     )
-    with op.batch_alter_table("groups", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_groups_kind_school_year"), ["kind", "school_year"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_groups_kind_school_year"), "groups", ["kind", "school_year"], unique=False
+    )
     op.create_table(
         "holds",
         sa.Column("hold_id", sa.String(length=64), nullable=False),
@@ -190,11 +183,12 @@ def upgrade() -> None:
             "student_external_id", "relative_external_id", name=op.f("pk_relations")
         ),
     )
-    with op.batch_alter_table("relations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_relations_relative_external_id"), ["relative_external_id"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_relations_relative_external_id"),
+        "relations",
+        ["relative_external_id"],
+        unique=False,
+    )
     op.create_table(
         "resources",
         sa.Column("resource_id", sa.String(length=64), nullable=False),
@@ -205,11 +199,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("resource_id", name=op.f("pk_resources")),
     )
-    with op.batch_alter_table("resources", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_resources_owner_external_id"), ["owner_external_id"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_resources_owner_external_id"), "resources", ["owner_external_id"], unique=False
+    )
     op.create_table(
         "runs",
         sa.Column("run_id", sa.String(length=64), nullable=False),
@@ -222,11 +214,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_runs")),
     )
-    with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_runs_flow_started_at"), ["flow", "started_at"], unique=False
-        )
-
+    op.create_index(op.f("ix_runs_flow_started_at"), "runs", ["flow", "started_at"], unique=False)
     op.create_table(
         "school_years",
         sa.Column("school_year", sa.String(length=9), nullable=False),
@@ -246,13 +234,12 @@ def upgrade() -> None:
             "resource_id", "recipient_kind", "recipient_id", name=op.f("pk_shares")
         ),
     )
-    with op.batch_alter_table("shares", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_shares_recipient_kind_recipient_id"),
-            ["recipient_kind", "recipient_id"],
-            unique=False,
-        )
-
+    op.create_index(
+        op.f("ix_shares_recipient_kind_recipient_id"),
+        "shares",
+        ["recipient_kind", "recipient_id"],
+        unique=False,
+    )
     op.create_table(
         "structures",
         sa.Column("external_id", sa.String(length=64), nullable=False),
@@ -277,14 +264,15 @@ def upgrade() -> None:
             "user_external_id", "class_external_id", name=op.f("pk_user_classes")
         ),
     )
-    with op.batch_alter_table("user_classes", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_user_classes_class_external_id"), ["class_external_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_user_classes_school_year"), ["school_year"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_user_classes_class_external_id"),
+        "user_classes",
+        ["class_external_id"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_user_classes_school_year"), "user_classes", ["school_year"], unique=False
+    )
     op.create_table(
         "user_feed_ids",
         sa.Column("feed_external_id", sa.String(length=64), nullable=False),
@@ -292,11 +280,12 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("feed_external_id", name=op.f("pk_user_feed_ids")),
     )
-    with op.batch_alter_table("user_feed_ids", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_user_feed_ids_user_external_id"), ["user_external_id"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_user_feed_ids_user_external_id"),
+        "user_feed_ids",
+        ["user_external_id"],
+        unique=False,
+    )
     op.create_table(
         "user_structures",
         sa.Column("user_external_id", sa.String(length=64), nullable=False),
@@ -307,11 +296,9 @@ def upgrade() -> None:
             "user_external_id", "structure_uai", name=op.f("pk_user_structures")
         ),
     )
-    with op.batch_alter_table("user_structures", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_user_structures_structure_uai"), ["structure_uai"], unique=False
-        )
-
+    op.create_index(
+        op.f("ix_user_structures_structure_uai"), "user_structures", ["structure_uai"], unique=False
+    )
     op.create_table(
         "users",
         sa.Column("external_id", sa.String(length=64), nullable=False),
@@ -338,80 +325,52 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("external_id", name=op.f("pk_users")),
         sa.UniqueConstraint("login", name=op.f("uq_users_login")),
     )
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_users_ine"), ["ine"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_users_profile_missing_since"), ["profile", "missing_since"], unique=False
-        )
-
+    op.create_index(op.f("ix_users_ine"), "users", ["ine"], unique=False)
+    op.create_index(
+        op.f("ix_users_profile_missing_since"), "users", ["profile", "missing_since"], unique=False
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_users_profile_missing_since"))
-        batch_op.drop_index(batch_op.f("ix_users_ine"))
-
+    op.drop_index(op.f("ix_users_profile_missing_since"), table_name="users")
+    op.drop_index(op.f("ix_users_ine"), table_name="users")
     op.drop_table("users")
-    with op.batch_alter_table("user_structures", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_user_structures_structure_uai"))
-
+    op.drop_index(op.f("ix_user_structures_structure_uai"), table_name="user_structures")
     op.drop_table("user_structures")
-    with op.batch_alter_table("user_feed_ids", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_user_feed_ids_user_external_id"))
-
+    op.drop_index(op.f("ix_user_feed_ids_user_external_id"), table_name="user_feed_ids")
     op.drop_table("user_feed_ids")
-    with op.batch_alter_table("user_classes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_user_classes_school_year"))
-        batch_op.drop_index(batch_op.f("ix_user_classes_class_external_id"))
-
+    op.drop_index(op.f("ix_user_classes_school_year"), table_name="user_classes")
+    op.drop_index(op.f("ix_user_classes_class_external_id"), table_name="user_classes")
     op.drop_table("user_classes")
     op.drop_table("structures")
-    with op.batch_alter_table("shares", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_shares_recipient_kind_recipient_id"))
-
+    op.drop_index(op.f("ix_shares_recipient_kind_recipient_id"), table_name="shares")
     op.drop_table("shares")
     op.drop_table("school_years")
-    with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_runs_flow_started_at"))
-
+    op.drop_index(op.f("ix_runs_flow_started_at"), table_name="runs")
     op.drop_table("runs")
-    with op.batch_alter_table("resources", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_resources_owner_external_id"))
-
+    op.drop_index(op.f("ix_resources_owner_external_id"), table_name="resources")
     op.drop_table("resources")
-    with op.batch_alter_table("relations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_relations_relative_external_id"))
-
+    op.drop_index(op.f("ix_relations_relative_external_id"), table_name="relations")
     op.drop_table("relations")
     op.drop_table("purge_journal")
     op.drop_table("pending_attachments")
     op.drop_table("late_entries")
     op.drop_table("holds")
-    with op.batch_alter_table("groups", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_groups_kind_school_year"))
-
+    op.drop_index(op.f("ix_groups_kind_school_year"), table_name="groups")
     op.drop_table("groups")
-    with op.batch_alter_table("group_members", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_group_members_user_external_id"))
-
+    op.drop_index(op.f("ix_group_members_user_external_id"), table_name="group_members")
     op.drop_table("group_members")
-    with op.batch_alter_table("feed_files", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_feed_files_school_year_file_type_extraction_date"))
-
+    op.drop_index(
+        op.f("ix_feed_files_school_year_file_type_extraction_date"), table_name="feed_files"
+    )
     op.drop_table("feed_files")
-    with op.batch_alter_table("classes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_classes_school_year_structure_uai"))
-
+    op.drop_index(op.f("ix_classes_school_year_structure_uai"), table_name="classes")
     op.drop_table("classes")
-    with op.batch_alter_table("change_log", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_change_log_run_id"))
-
+    op.drop_index(op.f("ix_change_log_run_id"), table_name="change_log")
     op.drop_table("change_log")
-    with op.batch_alter_table("bookmarks", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_bookmarks_owner_external_id"))
-
+    op.drop_index(op.f("ix_bookmarks_owner_external_id"), table_name="bookmarks")
     op.drop_table("bookmarks")
     op.drop_table("bookmark_members")
     # ### end Alembic commands ###
