@@ -64,10 +64,9 @@ def test_staging_table_joins_with_the_directory(engine: Engine) -> None:
                 {"external_id": ["s1"], "uai": ["0590001A"], "name": ["A"], "type": ["primaire"]}
             ),
         )
-        tmp = staging_table(conn, "probe", pl.DataFrame({"uai": ["0590001A", "0599999Z"]}), ["uai"])
-        from sqlalchemy import column, table
-
-        staged = table(tmp, column("uai"))
+        staged = staging_table(
+            conn, "probe", pl.DataFrame({"uai": ["0590001A", "0599999Z"]}), ["uai"]
+        )
         found = (
             conn.execute(
                 select(schema.structures.c.external_id).join(
@@ -78,6 +77,23 @@ def test_staging_table_joins_with_the_directory(engine: Engine) -> None:
             .all()
         )
     assert found == ["s1"]
+
+
+def test_cross_join_keeps_its_loop_order_on_sqlite(engine: Engine) -> None:
+    """The late-entry query walks the year's classes first, then their links, then each
+    pupil by key, never the region's pupils (SQLite keeps a CROSS JOIN's order)."""
+    from rentree.tasks.rules.late_entries import _present_levels
+
+    query = _present_levels("2024-2025")
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            assert "CROSS JOIN" in str(query.compile(dialect=conn.dialect))
+            return
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    loops = [d for d in plan if d.startswith(("SCAN", "SEARCH"))]
+    assert [d.split()[1] for d in loops] == ["classes", "user_classes", "users"], plan
+    assert "PRIMARY KEY" in loops[2] or "sqlite_autoindex_users_1" in loops[2], plan
 
 
 def test_directory_lock_makes_a_second_writer_wait(engine: Engine) -> None:

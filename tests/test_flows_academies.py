@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 from flows_harness import flow_store  # noqa: F401
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from rentree.flows.attach_teachers import attach_teachers
 from rentree.flows.family_import import family_import
@@ -20,6 +20,7 @@ from rentree.flows.onde_switch import onde_switch
 from rentree.flows.run.approval import approve_pending_holds
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
+from rentree.infra import schema
 from rentree.infra.db import read_frame
 from rentree.infra.naming import landing_key
 from rentree.infra.settings import load_settings
@@ -35,7 +36,12 @@ pytestmark = pytest.mark.flows
 
 def users(engine: Engine) -> pl.DataFrame:
     with engine.connect() as conn:
-        return read_frame(conn, "SELECT external_id, profile, missing_since FROM users")
+        return read_frame(
+            conn,
+            select(
+                schema.users.c.external_id, schema.users.c.profile, schema.users.c.missing_since
+            ),
+        )
 
 
 def test_two_academy_region_whole_timeline(
@@ -113,5 +119,5 @@ def test_two_academy_region_whole_timeline(
     assert ws.store.list(f"archive/{new}/09/") and ws.store.list(f"archive/{new}/20/")
     assert not ws.store.list("landing/")
     with engine.connect() as conn:
-        ledger = read_frame(conn, "SELECT academy, status FROM feed_files")
+        ledger = read_frame(conn, select(schema.feed_files.c.academy, schema.feed_files.c.status))
     assert set(ledger["academy"]) == {"09", "20"} and set(ledger["status"]) == {"applied"}

@@ -14,7 +14,7 @@ import pytest
 from flows_harness import flow_store, hold_every_leaver  # noqa: F401
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from rentree.flows.attach_teachers import attach_teachers
 from rentree.flows.family_import import family_import
@@ -26,6 +26,8 @@ from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
 from rentree.infra.db import read_frame
+from rentree.infra.schema import late_entries, pending_attachments
+from rentree.infra.schema import runs as runs_table
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
@@ -110,7 +112,11 @@ def test_tiny_region_whole_timeline(
     assert (kept["attached"], kept["pending"], kept["refused"]) == (0, 1, 0), kept
     with engine.connect() as conn:
         waiting = read_frame(
-            conn, "SELECT teacher_external_id, class_external_id FROM pending_attachments"
+            conn,
+            select(
+                pending_attachments.c.teacher_external_id,
+                pending_attachments.c.class_external_id,
+            ),
         )
     assert waiting.rows() == [(late_teacher, late_class)]
 
@@ -176,11 +182,17 @@ def test_tiny_region_whole_timeline(
     with engine.connect() as conn:
         open_late = read_frame(
             conn,
-            "SELECT structure_uai FROM late_entries WHERE school_year = :y AND resolved_at IS NULL",
-            {"y": new},
+            select(late_entries.c.structure_uai).where(
+                late_entries.c.school_year == new, late_entries.c.resolved_at.is_(None)
+            ),
         )
-        pending = read_frame(conn, "SELECT * FROM pending_attachments")
-        runs = read_frame(conn, "SELECT flow, status FROM runs WHERE flow <> 'content-import'")
+        pending = read_frame(conn, select(pending_attachments))
+        runs = read_frame(
+            conn,
+            select(runs_table.c.flow, runs_table.c.status).where(
+                runs_table.c.flow != "content-import"
+            ),
+        )
     assert open_late.height == 0
     # R10: the pending requests were applied by themselves once their class had a pupil:
     # the early one with the first family delivery, the late class's with the late one.

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from rentree.infra.db import read_frame
 from rentree.infra.naming import landing_key
+from rentree.infra.schema import users as users_table
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.synthetic import GeneratedRegion, generate_region
@@ -57,7 +58,9 @@ def test_tiny_inventory_imports_with_zero_rejects(
 
     # Guests keep the logins the inventory gave them, distinct from every pupil's.
     with engine.connect() as conn:
-        users = read_frame(conn, "SELECT external_id, profile, login FROM users")
+        users = read_frame(
+            conn, select(users_table.c.external_id, users_table.c.profile, users_table.c.login)
+        )
     guests = users.filter(pl.col("profile") == "Guest")
     assert guests.height == expected["users"]
     logins = users["login"].drop_nulls()

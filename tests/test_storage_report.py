@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.content.storage_places import AREA_COLUMNS
 from rentree.tasks.content.storage_report import (
-    AREA_COLUMNS,
     StorageReport,
     storage_report,
     write_storage_report,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -13,18 +13,29 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
+    Column,
     Connection,
     Date,
     DateTime,
+    Double,
     Engine,
+    Index,
+    MetaData,
     Table,
+    Text,
     create_engine,
     event,
     inspect,
     text,
+    true,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.selectable import FromClause, Join
 
 from rentree.infra import schema
 from rentree.infra.errors import DatabaseError, describe_database_error, translate_database_error
@@ -173,10 +184,14 @@ def _patiently(engine: Engine, attempt: Callable[[], T], say: Callable[[str], No
             )
 
 
-def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
+def insert_frame(
+    conn: Connection, table: Table, frame: pl.DataFrame, *, json_text: bool = False
+) -> int:
     """Bulk-insert a frame whose columns are a subset of the table's.
 
-    PostgreSQL takes the rows through COPY; SQLite through one `executemany`.
+    PostgreSQL takes the rows through COPY; SQLite through one `executemany`. With
+    `json_text`, the frame's text columns for JSON columns already hold JSON and go in as
+    they are (Core's JSON type would encode them a second time).
     """
     if frame.is_empty():
         return 0
@@ -184,26 +199,22 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> int:
     frame = frame.select(columns)
     if is_postgresql(conn):
         _copy_into(conn, table.name, frame)
-    elif (sqlite_rows := _sqlite_ready(table, frame)) is not None:
-        # The driver's executemany over plain tuples: about 3x faster than bound dicts.
-        column_list = ", ".join(f'"{c}"' for c in sqlite_rows.columns)
-        placeholders = ", ".join("?" for _ in sqlite_rows.columns)
-        conn.exec_driver_sql(
-            f'INSERT INTO "{table.name}" ({column_list}) VALUES ({placeholders})',
-            list(sqlite_rows.iter_rows()),
-        )
+    elif (sqlite_rows := _sqlite_ready(table, frame, json_text)) is not None:
+        _sqlite_executemany(conn, table.name, sqlite_rows)
     else:
         conn.execute(table.insert(), frame.to_dicts())
     return frame.height
 
 
-def _sqlite_ready(table: Table, frame: pl.DataFrame) -> pl.DataFrame | None:
+def _sqlite_ready(table: Table, frame: pl.DataFrame, json_text: bool) -> pl.DataFrame | None:
     """The frame as SQLAlchemy's SQLite types would store it, or None when a column needs
-    SQLAlchemy's own conversion (JSON, objects)."""
+    SQLAlchemy's own conversion (JSON not given as text, objects)."""
     converted: list[pl.Expr] = []
     for name, dtype in frame.schema.items():
         column_type = table.c[name].type
-        if isinstance(column_type, JSON) or dtype == pl.Object:
+        if isinstance(column_type, JSON) and not (json_text and dtype == pl.String):
+            return None
+        if dtype == pl.Object:
             return None
         if isinstance(column_type, DateTime):
             if not isinstance(dtype, pl.Datetime):
@@ -252,49 +263,83 @@ def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
         raise describe_database_error(error, table_name) from None
 
 
-def staging_table(conn: Connection, name: str, frame: pl.DataFrame, keys: Sequence[str]) -> str:
-    """Load a frame into a temporary table (dropped at commit) for joins; returns its name."""
-    tmp = f"tmp_{name}"
-    conn.execute(text(f'DROP TABLE IF EXISTS "{tmp}"'))
-    cols = ", ".join(f'"{c}" {_sql_type(frame.schema[c])}' for c in frame.columns)
-    conn.execute(text(f'CREATE TEMPORARY TABLE "{tmp}" ({cols})'))
+def staging_table(conn: Connection, name: str, frame: pl.DataFrame, keys: Sequence[str]) -> Table:
+    """Load a frame into a temporary table for joins; returns it as a `Table` of its own
+    `MetaData` (made per call, so that no temporary table is ever part of `schema`)."""
+    tmp = Table(
+        f"tmp_{name}",
+        MetaData(),
+        *(Column(c, _sql_type(frame.schema[c])) for c in frame.columns),
+        prefixes=["TEMPORARY"],
+    )
+    conn.execute(DropTable(tmp, if_exists=True))
+    conn.execute(CreateTable(tmp))
     if keys:
-        key_cols = ", ".join(f'"{k}"' for k in keys)
-        conn.execute(text(f'CREATE INDEX "ix_{tmp}" ON "{tmp}" ({key_cols})'))
+        conn.execute(CreateIndex(Index(f"ix_{tmp.name}", *(tmp.c[k] for k in keys))))
     if frame.height:
         if is_postgresql(conn):
-            _copy_into(conn, tmp, frame)
+            _copy_into(conn, tmp.name, frame)
         else:
-            # The driver's executemany over plain tuples, not bound dicts (3x faster).
-            placeholders = ", ".join("?" for _ in frame.columns)
-            conn.exec_driver_sql(
-                f'INSERT INTO "{tmp}" VALUES ({placeholders})', list(frame.iter_rows())
-            )
+            _sqlite_executemany(conn, tmp.name, frame)
     return tmp
 
 
-def _sql_type(dtype: pl.DataType) -> str:
+def _sqlite_executemany(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    """The driver's executemany over plain tuples. Core's `insert()` binds a dict per row and
+    runs each value through its type: about 3x slower for the bulk loads measured here, and
+    Core has no way to hand the driver a list of tuples."""
+    column_list = ", ".join(f'"{c}"' for c in frame.columns)
+    placeholders = ", ".join("?" for _ in frame.columns)
+    conn.exec_driver_sql(
+        f'INSERT INTO "{table_name}" ({column_list}) VALUES ({placeholders})',
+        list(frame.iter_rows()),
+    )
+
+
+def _sql_type(dtype: pl.DataType) -> Any:
     if dtype.is_integer():
-        return "BIGINT"
+        return BigInteger()
     if dtype.is_float():
-        return "DOUBLE PRECISION"
+        return Double()
     if dtype == pl.Boolean:
-        return "BOOLEAN"
+        return Boolean()
     if dtype == pl.Date:
-        return "DATE"
+        return Date()
     if dtype == pl.Datetime:
-        return "TIMESTAMP"
-    return "TEXT"
+        return DateTime()
+    return Text()
+
+
+class _CrossJoin(Join):
+    inherit_cache = True
+
+
+@compiles(_CrossJoin)
+def _compile_cross_join(element: _CrossJoin, compiler: Any, **kw: Any) -> str:
+    kw["asfrom"] = True
+    return (
+        f"{compiler.process(element.left, **kw)} CROSS JOIN {compiler.process(element.right, **kw)}"
+    )
+
+
+def cross_join(left: FromClause, right: FromClause) -> Join:
+    """`left CROSS JOIN right`, the join condition left to the WHERE clause.
+
+    SQLite never reorders the two sides of a CROSS JOIN (its documented way to fix the
+    loop order); Core has no CROSS JOIN, and its `join(..., true())` lets SQLite pick the
+    order, which for some joins here means scanning every pupil once per class.
+    PostgreSQL plans it with the WHERE as an ordinary inner join."""
+    return _CrossJoin(left, right, true())
 
 
 def read_frame(
     conn: Connection,
-    sql: str,
-    params: dict[str, Any] | None = None,
+    query: Executable,
     schema_overrides: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """Run a query and return its rows as a polars frame (one round trip)."""
-    result = conn.execute(text(sql), params or {})
+    """Run a Core query and return its rows as a polars frame (one round trip); the columns
+    not in `schema_overrides` take the type polars infers from the rows."""
+    result = conn.execute(query)
     columns = list(result.keys())
     rows = result.fetchall()
     return pl.DataFrame(
@@ -306,11 +351,11 @@ def read_frame(
     )
 
 
-def select_frame(conn: Connection, query: Executable, schema: dict[str, Any]) -> pl.DataFrame:
+def select_frame(conn: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
     """A Core query's rows as a frame of `schema` (typed by SQLAlchemy: SQLite's dates and
     timestamps come back as dates and datetimes), in one round trip."""
     rows = conn.execute(query).fetchall()
-    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    return pl.DataFrame([tuple(r) for r in rows], schema=dict(schema), orient="row")
 
 
 def read_table(conn: Connection, table: Table) -> pl.DataFrame:

@@ -11,37 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Date, String, column, text
+from sqlalchemy import CompoundSelect, Connection, and_, case, func, null, or_, select, union_all
 
-from rentree.infra.db import read_frame
-
-SUPPORT_PEDAGOGY = (
-    "conseiller pédagogique numérique de circonscription (ERUN) / "
-    "district digital-education adviser (ERUN)"
-)
-
-_LEFT_MEMBERS_SQL = """
-SELECT b.owner_external_id, b.bookmark_id, b.name AS bookmark_name,
-       m.member_kind, m.member_id,
-       TRIM(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) AS member_name,
-       u.missing_since, NULL AS group_school_year,
-       CASE WHEN u.external_id IS NULL THEN 'unknown' ELSE 'missing' END AS reason
-FROM bookmark_members m
-JOIN bookmarks b ON b.bookmark_id = m.bookmark_id
-LEFT JOIN users u ON u.external_id = m.member_id
-WHERE m.member_kind = 'user' AND (u.external_id IS NULL OR u.missing_since IS NOT NULL)
-UNION ALL
-SELECT b.owner_external_id, b.bookmark_id, b.name AS bookmark_name,
-       m.member_kind, m.member_id,
-       g.name AS member_name,
-       NULL AS missing_since, g.school_year AS group_school_year,
-       CASE WHEN g.group_id IS NULL THEN 'unknown' ELSE 'closed_year_group' END AS reason
-FROM bookmark_members m
-JOIN bookmarks b ON b.bookmark_id = m.bookmark_id
-LEFT JOIN groups g ON g.group_id = m.member_id
-WHERE m.member_kind = 'group'
-  AND (g.group_id IS NULL OR (g.kind = 'scolarite' AND g.school_year <= :year))
-"""
+from rentree.infra.db import read_frame, select_frame
+from rentree.infra.schema import bookmark_members, bookmarks, groups, users
+from rentree.tasks.content.purge.notice import PEDAGOGY_SUPPORT
 
 _SCHEMA: dict[str, Any] = {
     "owner_external_id": pl.String,
@@ -73,23 +47,60 @@ COLUMNS = (
 )
 
 
+def _left_members(closing_year: str) -> CompoundSelect:
+    """Bookmark members that left: people missing or unknown, then groups unknown or
+    scolarité groups of `closing_year` or earlier."""
+    b, m, u, g = bookmarks.c, bookmark_members.c, users.c, groups.c
+    members = bookmark_members.join(bookmarks, b.bookmark_id == m.bookmark_id)
+    bookmark = (b.owner_external_id, b.bookmark_id, b.name.label("bookmark_name"))
+    full_name = func.coalesce(u.first_name, "") + " " + func.coalesce(u.last_name, "")
+    people = (
+        select(
+            *bookmark,
+            m.member_kind,
+            m.member_id,
+            func.trim(full_name).label("member_name"),
+            u.missing_since,
+            null().label("group_school_year"),
+            case((u.external_id.is_(None), "unknown"), else_="missing").label("reason"),
+        )
+        .select_from(members.outerjoin(users, u.external_id == m.member_id))
+        .where(m.member_kind == "user", or_(u.external_id.is_(None), u.missing_since.is_not(None)))
+    )
+    closed = and_(g.kind == "scolarite", g.school_year <= closing_year)
+    group_rows = (
+        select(
+            *bookmark,
+            m.member_kind,
+            m.member_id,
+            g.name.label("member_name"),
+            null().label("missing_since"),
+            g.school_year.label("group_school_year"),
+            case((g.group_id.is_(None), "unknown"), else_="closed_year_group").label("reason"),
+        )
+        .select_from(members.outerjoin(groups, g.group_id == m.member_id))
+        .where(m.member_kind == "group", or_(g.group_id.is_(None), closed))
+    )
+    return union_all(people, group_rows)
+
+
 def bookmark_cleanup_report(conn: Connection, closing_year: str) -> pl.DataFrame:
     """Per owner, each bookmark member that left (R13), with what to do about it.
 
     Groups that left are the scolarité groups of `closing_year` and of any earlier year
     (a bookmark kept for years may still name them), and group ids the directory lacks.
     """
-    # Typed text columns, so that SQLite's dates come back as dates like PostgreSQL's.
-    query = text(_LEFT_MEMBERS_SQL).columns(
-        *(column(name, Date if dtype == pl.Date else String) for name, dtype in _SCHEMA.items())
-    )
-    rows = conn.execute(query, {"year": closing_year}).fetchall()
-    left = pl.DataFrame([tuple(r) for r in rows], schema=_SCHEMA, orient="row")
+    left = select_frame(conn, _left_members(closing_year), _SCHEMA)
+    owner = users.c
     owners = read_frame(
         conn,
-        "SELECT DISTINCT u.external_id AS owner_external_id, u.last_name AS owner_last_name, "
-        "u.first_name AS owner_first_name FROM users u "
-        "JOIN bookmarks b ON b.owner_external_id = u.external_id",
+        select(
+            owner.external_id.label("owner_external_id"),
+            owner.last_name.label("owner_last_name"),
+            owner.first_name.label("owner_first_name"),
+        )
+        .distinct()
+        .join_from(users, bookmarks, bookmarks.c.owner_external_id == owner.external_id),
         schema_overrides={
             "owner_external_id": pl.String,
             "owner_last_name": pl.String,
@@ -147,7 +158,7 @@ def bookmark_cleanup_report(conn: Connection, closing_year: str) -> pl.DataFrame
                 why_en,
                 bookmark,
             ).alias("suggestion_en"),
-            pl.lit(SUPPORT_PEDAGOGY).alias("support"),
+            pl.lit(PEDAGOGY_SUPPORT).alias("support"),
         )
         .select(COLUMNS)
         .sort(["owner_external_id", "bookmark_id", "member_kind", "member_id"])

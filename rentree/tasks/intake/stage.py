@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, select, true
 
 from rentree.contracts.base import empty_failures
 from rentree.contracts.delivery import KnownIds
@@ -39,7 +39,7 @@ from rentree.infra.naming import (
     split_beside,
 )
 from rentree.infra.reports import WrittenReport
-from rentree.infra.schema import feed_files
+from rentree.infra.schema import feed_files, structures, users
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore, address_of, move_once, sha256_of
 from rentree.tasks.intake.landing import Delivery, find_delivery, list_deliveries
@@ -281,20 +281,22 @@ def quarantine_delivery(
 def known_in_directory(conn: Connection, asked: KnownIds) -> KnownIds:
     """Which of the ids a delivery names but lacks the directory holds (one join each)."""
     return KnownIds(
-        structures=_present(conn, asked.structures, "structures", ""),
-        relatives=_present(conn, asked.relatives, "users", "AND u.profile = 'Relative'"),
+        structures=_present(conn, asked.structures, structures, true()),
+        relatives=_present(conn, asked.relatives, users, users.c.profile == "Relative"),
     )
 
 
-def _present(conn: Connection, ids: pl.Series, table: str, condition: str) -> pl.Series:
+def _present(
+    conn: Connection, ids: pl.Series, table: Table, condition: ColumnElement[bool]
+) -> pl.Series:
     if ids.is_empty():
         return ids
-    tmp = staging_table(conn, f"asked_{table}", pl.DataFrame({"external_id": ids}), ["external_id"])
-    rows = conn.exec_driver_sql(
-        f'SELECT a.external_id FROM "{tmp}" a JOIN "{table}" u '
-        f"ON u.external_id = a.external_id {condition}"
+    staged = pl.DataFrame({"external_id": ids})
+    asked = staging_table(conn, f"asked_{table.name}", staged, ["external_id"])
+    query = select(asked.c.external_id).join_from(
+        asked, table, and_(table.c.external_id == asked.c.external_id, condition)
     )
-    return pl.Series("external_id", [r[0] for r in rows], dtype=pl.String)
+    return pl.Series("external_id", list(conn.scalars(query)), dtype=pl.String)
 
 
 # -- what a stopped run or a careless copy leaves in the store --------------------------------

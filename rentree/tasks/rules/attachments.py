@@ -18,13 +18,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
-from rentree.infra.db import read_frame, staging_table
+from rentree.infra.db import cross_join, read_frame, staging_table
 from rentree.infra.naming import class_group_id, year_of_ids
-from rentree.infra.schema import classes, structures
+from rentree.infra.schema import (
+    classes,
+    group_members,
+    groups,
+    pending_attachments,
+    structures,
+    user_classes,
+    user_structures,
+    users,
+)
 from rentree.tasks.rules.years import current_years
 from rentree.tasks.sync.apply import apply_change_set
 from rentree.tasks.sync.changeset import ChangeSet
@@ -88,33 +112,10 @@ def request_attachments(
     if wanted.is_empty():
         empty = pl.DataFrame(schema=_RESULT_SCHEMA)
         return AttachmentResult(attached=empty, pending=empty, refused=empty)
-    tmp = staging_table(conn, "attach_requests", wanted, ["class_external_id"])
+    asked = staging_table(conn, "attach_requests", wanted, ["class_external_id"])
     decided = read_frame(
         conn,
-        f"""
-        SELECT r.teacher_external_id, r.class_external_id,
-               u.profile AS profile,
-               CASE WHEN u.missing_since IS NULL THEN 0 ELSE 1 END AS teacher_missing,
-               c.school_year AS school_year, c.structure_uai AS structure_uai,
-               c.label AS class_label,
-               CASE WHEN c.external_id IS NULL THEN 0 ELSE 1 END AS class_known,
-               CASE WHEN EXISTS (
-                   -- CROSS JOIN fixes SQLite's order: the class's links, then each user by
-                   -- key (not every pupil of the region for each request)
-                   SELECT 1 FROM user_classes uc CROSS JOIN users s
-                   WHERE uc.class_external_id = r.class_external_id
-                     AND s.external_id = uc.user_external_id
-                     AND s.profile = 'Student' AND s.missing_since IS NULL
-               ) THEN 1 ELSE 0 END AS has_student,
-               CASE WHEN EXISTS (
-                   SELECT 1 FROM user_classes l
-                   WHERE l.class_external_id = r.class_external_id
-                     AND l.user_external_id = r.teacher_external_id
-               ) THEN 1 ELSE 0 END AS already
-        FROM "{tmp}" r
-        LEFT JOIN users u ON u.external_id = r.teacher_external_id
-        LEFT JOIN classes c ON c.external_id = r.class_external_id
-        """,
+        _decision_query(asked),
         schema_overrides={
             "teacher_external_id": pl.String,
             "class_external_id": pl.String,
@@ -185,20 +186,61 @@ def request_attachments(
     # attached or refused requests leave the pending list
     done = decided.filter(pl.col("outcome") != "pending").select(*_REQUEST_SCHEMA)
     if done.height:
-        done_tmp = staging_table(conn, "attach_done", done, ["class_external_id"])
-        conn.execute(
-            text(
-                f"""DELETE FROM pending_attachments WHERE EXISTS (
-                    SELECT 1 FROM "{done_tmp}" d
-                    WHERE d.teacher_external_id = pending_attachments.teacher_external_id
-                      AND d.class_external_id = pending_attachments.class_external_id)"""
-            )
-        )
+        finished = staging_table(conn, "attach_done", done, ["class_external_id"])
+        conn.execute(delete(pending_attachments).where(_same_request(finished)))
     columns = [*_REQUEST_SCHEMA, "reason"]
     return AttachmentResult(
         attached=decided.filter(pl.col("outcome").is_in(["attach", "attached"])).select(columns),
         pending=pending.select(columns),
         refused=decided.filter(pl.col("outcome") == "refused").select(columns),
+    )
+
+
+def _decision_query(asked: Table) -> Select[Any]:
+    """Each request with what decides it: the teacher's profile and state, the class, and
+    whether the class has a present student and already has this teacher."""
+    teacher, klass = users.alias("teacher"), classes.alias("requested_class")
+    link, pupil = user_classes.alias("link"), users.alias("pupil")
+    # CROSS JOIN fixes SQLite's order: the class's links, then each user by key (not every
+    # pupil of the region for each request)
+    has_student = (
+        exists()
+        .select_from(cross_join(link, pupil))
+        .where(
+            link.c.class_external_id == asked.c.class_external_id,
+            pupil.c.external_id == link.c.user_external_id,
+            pupil.c.profile == "Student",
+            pupil.c.missing_since.is_(None),
+        )
+    )
+    already = exists().where(
+        user_classes.c.class_external_id == asked.c.class_external_id,
+        user_classes.c.user_external_id == asked.c.teacher_external_id,
+    )
+    return select(
+        asked.c.teacher_external_id,
+        asked.c.class_external_id,
+        teacher.c.profile,
+        case((teacher.c.missing_since.is_(None), 0), else_=1).label("teacher_missing"),
+        klass.c.school_year,
+        klass.c.structure_uai,
+        klass.c.label.label("class_label"),
+        case((klass.c.external_id.is_(None), 0), else_=1).label("class_known"),
+        case((has_student, 1), else_=0).label("has_student"),
+        case((already, 1), else_=0).label("already"),
+    ).select_from(
+        asked.outerjoin(teacher, teacher.c.external_id == asked.c.teacher_external_id).outerjoin(
+            klass, klass.c.external_id == asked.c.class_external_id
+        )
+    )
+
+
+def _same_request(staged: Table) -> ColumnElement[bool]:
+    """A pending request that the staged table also holds."""
+    p = pending_attachments.c
+    return exists().where(
+        staged.c.teacher_external_id == p.teacher_external_id,
+        staged.c.class_external_id == p.class_external_id,
     )
 
 
@@ -270,22 +312,26 @@ def _attach(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) ->
 
 
 def _existing_groups(conn: Connection, ids: pl.Series) -> list[str]:
-    tmp = staging_table(conn, "attach_groups", ids.to_frame("group_id"), ["group_id"])
-    found = read_frame(
-        conn,
-        f'SELECT g.group_id FROM groups g JOIN "{tmp}" t ON t.group_id = g.group_id',
-        schema_overrides={"group_id": pl.String},
+    asked = staging_table(conn, "attach_groups", ids.to_frame("group_id"), ["group_id"])
+    return list(
+        conn.scalars(
+            select(groups.c.group_id).join_from(
+                groups, asked, asked.c.group_id == groups.c.group_id
+            )
+        )
     )
-    return found["group_id"].to_list() if found.height else []
 
 
 def _existing_members(conn: Connection, members: pl.DataFrame) -> pl.DataFrame:
-    tmp = staging_table(conn, "attach_members", members, ["group_id"])
+    asked = staging_table(conn, "attach_members", members, ["group_id"])
+    m = group_members.c
     found = read_frame(
         conn,
-        f"""SELECT m.group_id, m.user_external_id FROM group_members m
-            JOIN "{tmp}" t
-              ON t.group_id = m.group_id AND t.user_external_id = m.user_external_id""",
+        select(m.group_id, m.user_external_id).join_from(
+            group_members,
+            asked,
+            and_(asked.c.group_id == m.group_id, asked.c.user_external_id == m.user_external_id),
+        ),
         schema_overrides={"group_id": pl.String, "user_external_id": pl.String},
     )
     if found.is_empty():
@@ -297,38 +343,41 @@ def _keep_pending(conn: Connection, rows: pl.DataFrame, run_id: str, now: dateti
     """Upsert the pending requests: a request asked again keeps its first date, new reason."""
     if rows.is_empty():
         return
-    tmp = staging_table(
+    asked = staging_table(
         conn,
         "attach_pending",
         rows.select(*_REQUEST_SCHEMA, "school_year", "reason"),
         ["class_external_id"],
     )
+    p = pending_attachments.c
     conn.execute(
-        text(
-            f"""UPDATE pending_attachments SET reason = (
-                    SELECT p.reason FROM "{tmp}" p
-                    WHERE p.teacher_external_id = pending_attachments.teacher_external_id
-                      AND p.class_external_id = pending_attachments.class_external_id)
-                WHERE EXISTS (
-                    SELECT 1 FROM "{tmp}" p
-                    WHERE p.teacher_external_id = pending_attachments.teacher_external_id
-                      AND p.class_external_id = pending_attachments.class_external_id)"""
+        update(pending_attachments)
+        .where(
+            p.teacher_external_id == asked.c.teacher_external_id,
+            p.class_external_id == asked.c.class_external_id,
         )
+        .values(reason=asked.c.reason)
     )
+    new = select(
+        asked.c.teacher_external_id,
+        asked.c.class_external_id,
+        asked.c.school_year,
+        asked.c.reason,
+        literal(now, p.requested_at.type),
+        literal(run_id, p.run_id.type),
+    ).where(~_same_request(asked))
     conn.execute(
-        text(
-            f"""INSERT INTO pending_attachments
-                  (teacher_external_id, class_external_id, school_year, reason,
-                   requested_at, run_id)
-                SELECT p.teacher_external_id, p.class_external_id, p.school_year, p.reason,
-                       :now, :run_id
-                FROM "{tmp}" p
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM pending_attachments a
-                    WHERE a.teacher_external_id = p.teacher_external_id
-                      AND a.class_external_id = p.class_external_id)"""
-        ),
-        {"now": now, "run_id": run_id},
+        insert(pending_attachments).from_select(
+            [
+                "teacher_external_id",
+                "class_external_id",
+                "school_year",
+                "reason",
+                "requested_at",
+                "run_id",
+            ],
+            new,
+        )
     )
 
 
@@ -337,11 +386,10 @@ def apply_pending_attachments(
 ) -> AttachmentResult:
     """R10, by itself: the year's pending requests are decided again; those whose class now
     has a student are attached and leave the list."""
+    p = pending_attachments.c
     pending = read_frame(
         conn,
-        "SELECT teacher_external_id, class_external_id FROM pending_attachments "
-        "WHERE school_year = :year",
-        {"year": year},
+        select(p.teacher_external_id, p.class_external_id).where(p.school_year == year),
         schema_overrides=_REQUEST_SCHEMA,
     )
     if pending.is_empty():
@@ -352,18 +400,20 @@ def apply_pending_attachments(
 def school_team_requests(conn: Connection, uai: str, year: str) -> pl.DataFrame:
     """Every present teacher of the school (feed structure link) x every class of the school
     in that year: the whole-team form of the attachment."""
+    us, u, c = user_structures.c, users.c, classes.c
     frame = read_frame(
         conn,
-        """
-        SELECT u.external_id AS teacher_external_id, c.external_id AS class_external_id
-        FROM user_structures us
-        JOIN users u ON u.external_id = us.user_external_id
-        JOIN classes c ON c.structure_uai = us.structure_uai AND c.school_year = :year
-        WHERE us.structure_uai = :uai AND us.source = 'feed'
-          AND u.profile = 'Teacher' AND u.missing_since IS NULL
-        ORDER BY 1, 2
-        """,
-        {"uai": uai, "year": year},
+        select(u.external_id.label("teacher_external_id"), c.external_id.label("class_external_id"))
+        .select_from(user_structures)
+        .join(users, u.external_id == us.user_external_id)
+        .join(classes, and_(c.structure_uai == us.structure_uai, c.school_year == year))
+        .where(
+            us.structure_uai == uai,
+            us.source == "feed",
+            u.profile == "Teacher",
+            u.missing_since.is_(None),
+        )
+        .order_by(u.external_id, c.external_id),
         schema_overrides=_REQUEST_SCHEMA,
     )
     return frame if frame.height else pl.DataFrame(schema=_REQUEST_SCHEMA)

@@ -20,12 +20,12 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, case, distinct, func, select, update
 
 from rentree.infra.db import read_frame, staging_table
 from rentree.infra.naming import hold_id as make_hold_id
 from rentree.infra.naming import hold_prefix
-from rentree.infra.schema import holds
+from rentree.infra.schema import holds, relations, user_structures, users
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.sync.changeset import ChangeSet
@@ -94,18 +94,26 @@ def missing_ratios(conn: Connection, change_set: ChangeSet) -> pl.DataFrame:
         .group_by("family")
         .agg(pl.len().cast(pl.Int64).alias("missing"))
     )
+    present = users.c.missing_since.is_(None)
     school_population = read_frame(
         conn,
-        """SELECT us.structure_uai, u.profile, COUNT(DISTINCT u.external_id) AS present
-           FROM users u JOIN user_structures us ON us.user_external_id = u.external_id
-           WHERE u.missing_since IS NULL AND u.profile IN ('Student', 'Teacher', 'Personnel')
-           GROUP BY us.structure_uai, u.profile""",
+        select(
+            user_structures.c.structure_uai,
+            users.c.profile,
+            func.count(distinct(users.c.external_id)).label("present"),
+        )
+        .join_from(
+            users, user_structures, user_structures.c.user_external_id == users.c.external_id
+        )
+        .where(present, users.c.profile.in_(("Student", "Teacher", "Personnel")))
+        .group_by(user_structures.c.structure_uai, users.c.profile),
         schema_overrides={"structure_uai": pl.String, "profile": pl.String, "present": pl.Int64},
     )
     region_population = read_frame(
         conn,
-        """SELECT profile, COUNT(*) AS present FROM users
-           WHERE missing_since IS NULL GROUP BY profile""",
+        select(users.c.profile, func.count().label("present"))
+        .where(present)
+        .group_by(users.c.profile),
         schema_overrides={"profile": pl.String, "present": pl.Int64},
     )
     schools = per_school_missing.join(
@@ -132,14 +140,18 @@ def with_expected_relatives(conn: Connection, users_missing: pl.DataFrame) -> pl
     leavers = users_missing.filter(
         (pl.col("profile") == "Student") & pl.col("expected_leaver").fill_null(False)
     ).select(pl.col("external_id").alias("student_external_id"))
-    tmp = staging_table(conn, "hold_relatives", relatives, ["external_id"])
+    asked = staging_table(conn, "hold_relatives", relatives, ["external_id"])
+    r, child = relations.c, users.alias("child")
     children = read_frame(
         conn,
-        f"""SELECT r.relative_external_id, r.student_external_id,
-                   CASE WHEN s.missing_since IS NULL THEN 0 ELSE 1 END AS gone
-            FROM "{tmp}" t
-            JOIN relations r ON r.relative_external_id = t.external_id
-            JOIN users s ON s.external_id = r.student_external_id""",
+        select(
+            r.relative_external_id,
+            r.student_external_id,
+            case((child.c.missing_since.is_(None), 0), else_=1).label("gone"),
+        )
+        .select_from(asked)
+        .join(relations, r.relative_external_id == asked.c.external_id)
+        .join(child, child.c.external_id == r.student_external_id),
         schema_overrides={
             "relative_external_id": pl.String,
             "student_external_id": pl.String,

@@ -13,27 +13,29 @@ as soon as pupils of that level arrive, and listed again if they all leave.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, bindparam, update
+from sqlalchemy import Connection, Select, select, update
 
 from rentree.contracts.vocabulary import LEVELS
-from rentree.infra.db import insert_frame, read_frame
+from rentree.infra.db import cross_join, insert_frame, read_frame, staging_table
 from rentree.infra.naming import previous_school_year
-from rentree.infra.schema import late_entries
+from rentree.infra.schema import classes, late_entries, structures, user_classes, users
 
 _RANK = {level: rank for rank, level in enumerate(LEVELS)}
 _KEY = ["structure_uai", "level"]
+_LEVELS_SCHEMA = {"structure_uai": pl.String, "level": pl.String}
 
 
 def entry_levels(conn: Connection, year: str) -> pl.DataFrame:
     """Each school's entry levels that it had last year: structure_uai, level."""
+    c, s = classes.c, structures.c
     last_year = read_frame(
         conn,
-        """SELECT c.structure_uai, c.levels, s.type, s.rpi
-           FROM classes c JOIN structures s ON s.uai = c.structure_uai
-           WHERE c.school_year = :previous""",
-        {"previous": previous_school_year(year)},
+        select(c.structure_uai, c.levels, s.type, s.rpi)
+        .join_from(classes, structures, s.uai == c.structure_uai)
+        .where(c.school_year == previous_school_year(year)),
         schema_overrides={
             "structure_uai": pl.String,
             "levels": pl.String,
@@ -65,28 +67,16 @@ def entry_levels(conn: Connection, year: str) -> pl.DataFrame:
 def late_entry_watch(conn: Connection, year: str, now: datetime) -> pl.DataFrame:
     """Update the year's watch list (R12) and return its open entries."""
     expected = entry_levels(conn, year)
-    present = read_frame(
-        conn,
-        # CROSS JOIN fixes SQLite's join order (the year's classes, their links, then each
-        # user by key): left to itself it may scan every pupil once per class
-        """SELECT DISTINCT c.structure_uai, u.level
-           FROM classes c
-           CROSS JOIN user_classes uc
-           CROSS JOIN users u
-           WHERE uc.class_external_id = c.external_id AND u.external_id = uc.user_external_id
-             AND c.school_year = :year AND u.profile = 'Student' AND u.missing_since IS NULL""",
-        {"year": year},
-        schema_overrides={"structure_uai": pl.String, "level": pl.String},
-    )
+    present = read_frame(conn, _present_levels(year), schema_overrides=_LEVELS_SCHEMA)
     if present.is_empty():
-        present = pl.DataFrame(schema={"structure_uai": pl.String, "level": pl.String})
+        present = pl.DataFrame(schema=_LEVELS_SCHEMA)
     watched = expected.join(present.select("structure_uai").unique(), on="structure_uai")
     late = watched.join(present, on=_KEY, how="anti")
+    e = late_entries.c
     known = read_frame(
         conn,
-        "SELECT structure_uai, level, resolved_at FROM late_entries WHERE school_year = :year",
-        {"year": year},
-        schema_overrides={"structure_uai": pl.String, "level": pl.String},
+        select(e.structure_uai, e.level, e.resolved_at).where(e.school_year == year),
+        schema_overrides=_LEVELS_SCHEMA,
     )
     if known.is_empty():
         known = pl.DataFrame(
@@ -104,11 +94,29 @@ def late_entry_watch(conn: Connection, year: str, now: datetime) -> pl.DataFrame
     _set_resolved(conn, year, arrived, now)
     return read_frame(
         conn,
-        """SELECT school_year, structure_uai, level, detected_at FROM late_entries
-           WHERE school_year = :year AND resolved_at IS NULL
-           ORDER BY structure_uai, level""",
-        {"year": year},
-        schema_overrides={"school_year": pl.String, "structure_uai": pl.String, "level": pl.String},
+        select(e.school_year, e.structure_uai, e.level, e.detected_at)
+        .where(e.school_year == year, e.resolved_at.is_(None))
+        .order_by(e.structure_uai, e.level),
+        schema_overrides={"school_year": pl.String, **_LEVELS_SCHEMA},
+    )
+
+
+def _present_levels(year: str) -> Select[Any]:
+    """Each school's levels that have a present pupil in a class of `year`."""
+    c, uc, u = classes.c, user_classes.c, users.c
+    # CROSS JOIN fixes SQLite's join order (the year's classes, their links, then each user
+    # by key): left to itself it may scan every pupil once per class
+    return (
+        select(c.structure_uai, u.level)
+        .distinct()
+        .select_from(cross_join(cross_join(classes, user_classes), users))
+        .where(
+            uc.class_external_id == c.external_id,
+            u.external_id == uc.user_external_id,
+            c.school_year == year,
+            u.profile == "Student",
+            u.missing_since.is_(None),
+        )
     )
 
 
@@ -117,21 +125,14 @@ def _set_resolved(
 ) -> None:
     if rows.is_empty():
         return
-    statement = (
+    staged = staging_table(conn, "late_entries_resolved", rows.select(_KEY), _KEY)
+    e = late_entries.c
+    conn.execute(
         update(late_entries)
         .where(
-            and_(
-                late_entries.c.school_year == year,
-                late_entries.c.structure_uai == bindparam("b_uai"),
-                late_entries.c.level == bindparam("b_level"),
-            )
+            e.school_year == year,
+            e.structure_uai == staged.c.structure_uai,
+            e.level == staged.c.level,
         )
-        .values(resolved_at=bindparam("b_resolved"))
-    )
-    conn.execute(
-        statement,
-        [
-            {"b_uai": uai, "b_level": level, "b_resolved": resolved_at}
-            for uai, level in rows.select(_KEY).iter_rows()
-        ],
+        .values(resolved_at=resolved_at)
     )

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import Connection, Table, delete, func, select, tuple_, update
 
-from rentree.infra.db import insert_frame, is_postgresql, staging_table
+from rentree.infra.db import insert_frame, staging_table
 from rentree.infra.schema import (
     change_log,
     classes,
@@ -130,28 +130,21 @@ def _update(
     """One `UPDATE ... FROM` a temporary table holding the new values."""
     if frame.is_empty():
         return
-    tmp = staging_table(conn, f"upd_{table.name}", frame.select(key, *columns), [key])
-    assignments = [f'"{c}" = s."{c}"' for c in columns]
-    params: dict[str, object] = {}
+    new = staging_table(conn, f"upd_{table.name}", frame.select(key, *columns), [key])
+    values: dict[str, object] = {c: new.c[c] for c in columns}
     if stamp is not None:
-        assignments.append(f'"{stamp[0]}" = :stamp')
-        params["stamp"] = stamp[1]
-    conn.execute(
-        text(
-            f'UPDATE "{table.name}" SET {", ".join(assignments)} FROM "{tmp}" AS s '
-            f'WHERE "{table.name}"."{key}" = s."{key}"'
-        ),
-        params,
-    )
+        values[stamp[0]] = stamp[1]
+    conn.execute(update(table).where(table.c[key] == new.c[key]).values(values))
 
 
 def _delete(conn: Connection, table: Table, frame: pl.DataFrame, keys: Sequence[str]) -> None:
     if frame.is_empty():
         return
-    tmp = staging_table(conn, f"del_{table.name}", frame.select(keys), keys)
-    key_list = ", ".join(f'"{k}"' for k in keys)
+    gone = staging_table(conn, f"del_{table.name}", frame.select(keys), keys)
     conn.execute(
-        text(f'DELETE FROM "{table.name}" WHERE ({key_list}) IN (SELECT {key_list} FROM "{tmp}")')
+        delete(table).where(
+            tuple_(*(table.c[k] for k in keys)).in_(select(*(gone.c[k] for k in keys)))
+        )
     )
 
 
@@ -327,31 +320,8 @@ def change_log_rows(cs: ChangeSet) -> pl.DataFrame:
 
 
 def _log(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> int:
-    if rows.is_empty():
-        return 0
-    if is_postgresql(conn):
-        _insert(
-            conn,
-            change_log,
-            rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("at")),
-        )
-        return rows.height
-    # SQLite: JSON columns take the text as it is (the Core JSON type would encode it again);
-    # the timestamp is written the way SQLAlchemy's SQLite DateTime reads it back
-    at = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    statement = (
-        "INSERT INTO change_log (run_id, at, entity, entity_id, operation, before, after) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)"
-    )
-    with_meta = rows.select(
-        pl.lit(run_id).alias("run_id"),
-        pl.lit(at).alias("at"),
-        "entity",
-        "entity_id",
-        "operation",
-        "before",
-        "after",
-    )
-    for start in range(0, with_meta.height, _BATCH):
-        conn.exec_driver_sql(statement, list(with_meta.slice(start, _BATCH).iter_rows()))
+    # `before` and `after` are JSON text already: they go in as they are
+    stamped = rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("at"))
+    for start in range(0, stamped.height, _BATCH):
+        insert_frame(conn, change_log, stamped.slice(start, _BATCH), json_text=True)
     return rows.height

@@ -146,6 +146,18 @@ class PeoplePlan:
         changes.add("users_missing", self.missing)
         changes.add("users_back", self.back)
 
+    def feed_accounts(self, identity: str, owned: Sequence[str], *extra: pl.Expr) -> pl.DataFrame:
+        """The users rows of the new people: feed accounts signing in through `identity`,
+        not activated, with their owned attributes and the `extra` columns."""
+        return self.created.select(
+            pl.col("account_id").alias("external_id"),
+            pl.lit("feed").alias("source"),
+            pl.lit(identity).alias("identity"),
+            *owned,
+            pl.lit("none").alias("activation_state"),
+            *extra,
+        )
+
 
 def plan_people(
     rows: pl.DataFrame,
@@ -303,6 +315,12 @@ def final_levels(directory: Directory) -> pl.DataFrame:
             .alias("final_level"),
         )
     )
+
+
+def links_of(links: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """The links of the accounts the records are about (their `account_id`)."""
+    accounts = records.select(pl.col("account_id").alias("user_external_id"))
+    return links.join(accounts, on="user_external_id", how="semi")
 
 
 def diff_links(

@@ -42,14 +42,7 @@ def plan_relatives(
     people = plan_people(
         rows, directory, scope, "PersRelEleve", profiles=RELATIVE_PROFILES, owned=_OWNED
     )
-    created = people.created.select(
-        pl.col("account_id").alias("external_id"),
-        pl.lit("Relative").alias("profile"),
-        pl.lit("feed").alias("source"),
-        pl.lit("educonnect").alias("identity"),
-        *_OWNED,
-        pl.lit("none").alias("activation_state"),
-    )
+    created = people.feed_accounts("educonnect", _OWNED, pl.lit("Relative").alias("profile"))
     people.add_to(changes, created)
 
 

@@ -15,6 +15,7 @@ from rentree.tasks.sync.diff_common import (
     Directory,
     MissingScope,
     diff_school_links,
+    links_of,
     modified_columns,
     plan_people,
     touches,
@@ -76,31 +77,18 @@ def plan_staff(
     people = plan_people(
         rows, directory, scope, "PersEducNat", profiles=STAFF_PROFILES, owned=_OWNED
     )
-    created = people.created.select(
-        pl.col("account_id").alias("external_id"),
-        pl.lit("feed").alias("source"),
-        pl.lit("academic_sso").alias("identity"),
-        *_OWNED,
-        pl.lit("none").alias("activation_state"),
-        pl.col("struct_ids").list.first().alias("structure_uai"),
+    created = people.feed_accounts(
+        "academic_sso", _OWNED, pl.col("struct_ids").list.first().alias("structure_uai")
     )
     people.add_to(changes, created)
 
     scoped = rows.filter(touches("struct_ids", "director_of"))
-    current = directory.structure_links.join(
-        scoped.select(pl.col("account_id").alias("user_external_id")),
-        on="user_external_id",
-        how="semi",
-    )
+    current = links_of(directory.structure_links, scoped)
     feed_links = current.filter(pl.col("source") == "feed")
     given_structs = scoped.filter(touches("struct_ids"))
-    kept_structs = feed_links.join(
-        scoped.filter(~touches("struct_ids")).select(
-            pl.col("account_id").alias("user_external_id")
-        ),
-        on="user_external_id",
-        how="semi",
-    ).select("user_external_id", "structure_uai")
+    kept_structs = links_of(feed_links, scoped.filter(~touches("struct_ids"))).select(
+        "user_external_id", "structure_uai"
+    )
     targets = pl.concat(
         [
             given_structs.select(
@@ -120,12 +108,8 @@ def plan_staff(
         .drop_nulls()
         .with_columns(pl.lit(True).alias("named"))
     )
-    directors_kept = feed_links.filter(pl.col("director")).join(
-        scoped.filter(~touches("director_of")).select(
-            pl.col("account_id").alias("user_external_id")
-        ),
-        on="user_external_id",
-        how="semi",
+    directors_kept = links_of(
+        feed_links.filter(pl.col("director")), scoped.filter(~touches("director_of"))
     )
     directors = pl.concat(
         [

@@ -14,6 +14,7 @@ from rentree.tasks.sync.diff_common import (
     MissingScope,
     diff_links,
     diff_school_links,
+    links_of,
     modified_columns,
     plan_people,
     touches,
@@ -133,11 +134,7 @@ def plan_students(
 
     # school link (feed): exactly the school the record names
     scoped = rows.filter(touches("struct_id"))
-    current = directory.structure_links.join(
-        scoped.select(pl.col("account_id").alias("user_external_id")),
-        on="user_external_id",
-        how="semi",
-    )
+    current = links_of(directory.structure_links, scoped)
     target = scoped.select(
         pl.col("account_id").alias("user_external_id"),
         pl.col("struct_id").alias("structure_uai"),
@@ -157,11 +154,7 @@ def plan_students(
     scoped = scoped.with_columns(
         class_ids(year, scoped["school"], scoped["class_code"]).alias("class_id")
     )
-    current = directory.class_links.filter(pl.col("source") == "feed").join(
-        scoped.select(pl.col("account_id").alias("user_external_id")),
-        on="user_external_id",
-        how="semi",
-    )
+    current = links_of(directory.class_links.filter(pl.col("source") == "feed"), scoped)
     target = scoped.select(
         pl.col("account_id").alias("user_external_id"),
         pl.col("class_id").alias("class_external_id"),

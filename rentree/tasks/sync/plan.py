@@ -11,8 +11,9 @@ from datetime import date
 from typing import Any, Protocol
 
 import polars as pl
-from sqlalchemy import Connection, Select, and_, not_, or_, select
+from sqlalchemy import Connection, and_, not_, or_, select
 
+from rentree.infra.db import select_frame
 from rentree.infra.naming import academy_id_prefix
 from rentree.infra.schema import (
     classes,
@@ -176,11 +177,6 @@ _USER_SCHEMA: dict[str, Any] = {
 }
 
 
-def _frame(conn: Connection, statement: Select[Any], schema: Mapping[str, Any]) -> pl.DataFrame:
-    rows = conn.execute(statement).fetchall()
-    return pl.DataFrame([tuple(r) for r in rows], schema=dict(schema), orient="row")
-
-
 def read_directory(conn: Connection, school_year: str) -> Directory:
     """The tables a plan compares against, one query each."""
     feed_people = users.c.source == "feed"
@@ -191,24 +187,24 @@ def read_directory(conn: Connection, school_year: str) -> Directory:
     )
     return Directory(
         school_year=school_year,
-        structures=_frame(conn, select(structures), _STRUCTURE_SCHEMA),
-        users=_frame(
+        structures=select_frame(conn, select(structures), _STRUCTURE_SCHEMA),
+        users=select_frame(
             conn,
             select(*[users.c[c] for c in _USER_SCHEMA]).where(feed_people),
             _USER_SCHEMA,
         ),
-        logins=_frame(
+        logins=select_frame(
             conn, select(users.c.login).where(users.c.login.is_not(None)), {"login": pl.String}
         )["login"],
-        other_ids=_frame(
+        other_ids=select_frame(
             conn, select(users.c.external_id).where(~feed_people), {"external_id": pl.String}
         )["external_id"],
-        feed_ids=_frame(
+        feed_ids=select_frame(
             conn,
             select(user_feed_ids.c.feed_external_id, user_feed_ids.c.user_external_id),
             {"feed_external_id": pl.String, "user_external_id": pl.String},
         ),
-        structure_links=_frame(
+        structure_links=select_frame(
             conn,
             select(user_structures),
             {
@@ -218,7 +214,7 @@ def read_directory(conn: Connection, school_year: str) -> Directory:
                 "director": pl.Boolean,
             },
         ),
-        class_links=_frame(
+        class_links=select_frame(
             conn,
             select(
                 user_classes.c.user_external_id,
@@ -227,24 +223,24 @@ def read_directory(conn: Connection, school_year: str) -> Directory:
             ).where(user_classes.c.school_year == school_year),
             {"user_external_id": pl.String, "class_external_id": pl.String, "source": pl.String},
         ),
-        relations=_frame(
+        relations=select_frame(
             conn,
             select(relations),
             {"student_external_id": pl.String, "relative_external_id": pl.String},
         ),
-        classes=_frame(
+        classes=select_frame(
             conn,
             select(classes).where(classes.c.school_year == school_year),
             {c.name: pl.String for c in classes.columns},
         ),
-        groups=_frame(
+        groups=select_frame(
             conn,
             select(groups.c.group_id).where(
                 or_(groups.c.school_year == school_year, groups.c.school_year.is_(None))
             ),
             {"group_id": pl.String},
         ),
-        group_members=_frame(
+        group_members=select_frame(
             conn,
             select(group_members.c.group_id, group_members.c.user_external_id)
             .join(groups, groups.c.group_id == group_members.c.group_id)

@@ -151,6 +151,20 @@ def reference_problems(name: str, frame: pl.DataFrame, known: DirectoryIds) -> p
     return pl.concat(parts) if parts else empty_problems()
 
 
+# What an inventory row about a scolarité group (made by rentree from the feeds) is told.
+_SCOLARITE_REFUSED = {
+    "groups": "group id {} is a scolarité group made by rentree; give the manual group its own id",
+    "group_members": "members of scolarité group {} come from the feeds; only manual groups get "
+    "members from the inventory",
+}
+
+
+def _of_scolarite_groups(frame: pl.DataFrame, known: DirectoryIds) -> pl.DataFrame:
+    """The rows naming a group rentree made from the feeds (kind scolarite)."""
+    made = known.groups.filter(pl.col("kind") != "manual").select("group_id")
+    return frame.join(made, on="group_id", how="semi")
+
+
 def directory_problems(name: str, frame: pl.DataFrame, known: DirectoryIds) -> pl.DataFrame:
     """Rows that would overwrite what the feeds own, or take what belongs to someone else."""
     if name == "users":
@@ -195,34 +209,9 @@ def directory_problems(name: str, frame: pl.DataFrame, known: DirectoryIds) -> p
                 ),
             ]
         )
-    if name == "groups":
-        scolarite = frame.join(
-            known.groups.filter(pl.col("kind") != "manual").select("group_id"),
-            on="group_id",
-            how="semi",
-        )
-        return _problems(
-            scolarite,
-            pl.format(
-                "group id {} is a scolarité group made by rentree; give the manual group "
-                "its own id",
-                pl.col("group_id"),
-            ),
-        )
-    if name == "group_members":
-        scolarite = frame.join(
-            known.groups.filter(pl.col("kind") != "manual").select("group_id"),
-            on="group_id",
-            how="semi",
-        )
-        return _problems(
-            scolarite,
-            pl.format(
-                "members of scolarité group {} come from the feeds; "
-                "only manual groups get members from the inventory",
-                pl.col("group_id"),
-            ),
-        )
+    if name in _SCOLARITE_REFUSED:
+        scolarite = _of_scolarite_groups(frame, known)
+        return _problems(scolarite, pl.format(_SCOLARITE_REFUSED[name], pl.col("group_id")))
     return empty_problems()
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, func, select
 
 from rentree.infra.db import read_frame
+from rentree.infra.schema import bookmarks, groups, purge_journal, resources, structures, users
 
 
 @dataclass
@@ -42,35 +44,36 @@ def id_frame(series: pl.Series | None) -> pl.DataFrame:
 def read_known_ids(conn: Connection) -> DirectoryIds:
     """The id columns the checks need, one query per table."""
     text = pl.String
-    users = read_frame(
+    u, g, j = users.c, groups.c, purge_journal.c
+    known_users = read_frame(
         conn,
-        "SELECT external_id, profile, source, login FROM users",
+        select(u.external_id, u.profile, u.source, u.login),
         schema_overrides={"external_id": text, "profile": text, "source": text, "login": text},
     )
-    groups = read_frame(
-        conn,
-        'SELECT group_id, kind FROM "groups"',
-        schema_overrides={"group_id": text, "kind": text},
+    known_groups = read_frame(
+        conn, select(g.group_id, g.kind), schema_overrides={"group_id": text, "kind": text}
     )
 
-    def one(sql: str, name: str) -> pl.DataFrame:
-        return id_frame(read_frame(conn, sql, schema_overrides={name: text})[name])
+    def one(column: Column[Any]) -> pl.DataFrame:
+        frame = read_frame(conn, select(column), schema_overrides={column.name: text})
+        return id_frame(frame[column.name])
 
+    share = (j.resource_id, j.recipient_kind, j.recipient_id)
     return DirectoryIds(
         ids={
-            "user": id_frame(users["external_id"]),
-            "structure": one("SELECT uai FROM structures", "uai"),
-            "group": id_frame(groups["group_id"]),
-            "bookmark": one("SELECT bookmark_id FROM bookmarks", "bookmark_id"),
-            "resource": one("SELECT resource_id FROM resources", "resource_id"),
+            "user": id_frame(known_users["external_id"]),
+            "structure": one(structures.c.uai),
+            "group": id_frame(known_groups["group_id"]),
+            "bookmark": one(bookmarks.c.bookmark_id),
+            "resource": one(resources.c.resource_id),
         },
-        users=users,
-        groups=groups,
+        users=known_users,
+        groups=known_groups,
         purged_shares=read_frame(
             conn,
-            "SELECT resource_id, recipient_kind, recipient_id, min(run_id) AS run_id "
-            "FROM purge_journal WHERE NOT derived AND undone_at IS NULL "
-            "GROUP BY resource_id, recipient_kind, recipient_id",
+            select(*share, func.min(j.run_id).label("run_id"))
+            .where(~j.derived, j.undone_at.is_(None))
+            .group_by(*share),
             schema_overrides={
                 c: text for c in ("resource_id", "recipient_kind", "recipient_id", "run_id")
             },

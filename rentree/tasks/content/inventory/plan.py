@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy import Connection, and_, column, select
-from sqlalchemy import table as sql_table
+from sqlalchemy import Connection, and_, select
 
 from rentree.contracts.content import (
     INVENTORY_TABLES,
@@ -16,7 +15,7 @@ from rentree.contracts.content import (
     primary_key,
     table,
 )
-from rentree.infra.db import staging_table
+from rentree.infra.db import select_frame, staging_table
 from rentree.tasks.content.inventory.checks import (
     PROVIDES,
     directory_problems,
@@ -88,13 +87,11 @@ def _existing_rows(conn: Connection, name: str, keys: pl.DataFrame) -> pl.DataFr
     if keys.is_empty() or conn.execute(select(tbl).limit(1)).first() is None:
         return pl.DataFrame(schema=dtypes)
     key = list(keys.columns)
-    staged_name = staging_table(conn, f"content_{name}", keys, key)
-    staged = sql_table(staged_name, *(column(k) for k in key))
+    staged = staging_table(conn, f"content_{name}", keys, key)
     statement = select(*(tbl.c[c] for c in dtypes)).join(
         staged, and_(*(tbl.c[k] == staged.c[k] for k in key))
     )
-    rows = conn.execute(statement).fetchall()
-    return pl.DataFrame([tuple(r) for r in rows], schema=dtypes, orient="row")
+    return select_frame(conn, statement, dtypes)
 
 
 def _split_new_and_changed(

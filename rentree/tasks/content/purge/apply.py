@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -11,38 +10,25 @@ from sqlalchemy import (
     DateTime,
     String,
     and_,
-    column,
     delete,
     exists,
     func,
     insert,
     literal,
-    null,
     select,
-    table,
     tuple_,
 )
-from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
-from rentree.infra.db import is_postgresql, staging_table
+from rentree.infra.db import staging_table
 from rentree.infra.schema import (
-    change_log,
     group_members,
     purge_journal,
     resources,
     shares,
 )
 from rentree.tasks.content.purge.plan import SHARE_KEY, PurgePlan, PurgeRunError
-
-
-def _json_pairs(conn: Connection, *pairs: tuple[str, ColumnElement[Any]]) -> ColumnElement[Any]:
-    """A JSON object built by the database itself, so change_log rows are one INSERT ... SELECT."""
-    builder = func.json_build_object if is_postgresql(conn) else func.json_object
-    args: list[Any] = []
-    for name, value in pairs:
-        args += [literal(name, String), value]
-    return builder(*args)
+from rentree.tasks.sync.change_log import json_object, log_selected, rows_written
 
 
 def log_shares(
@@ -56,28 +42,17 @@ def log_shares(
 ) -> None:
     """One change_log row per journal row matching `where`, written in one statement."""
     j = purge_journal.c
-    state = _json_pairs(conn, ("rights", j.rights))
-    entity_id = j.resource_id + literal("|") + j.recipient_kind + literal("|") + j.recipient_id
-    conn.execute(
-        insert(change_log).from_select(
-            ["run_id", "at", "entity", "entity_id", "operation", "before", "after"],
-            select(
-                literal(run_id, String),
-                literal(now, DateTime(timezone=True)),
-                literal("share", String),
-                entity_id,
-                literal(operation, String),
-                state if before else null(),
-                null() if before else state,
-            ).where(where),
-        )
+    state = json_object(conn, [("rights", j.rights)])
+    log_selected(
+        conn,
+        run_id=run_id,
+        at=now,
+        entity="share",
+        entity_id=j.resource_id + literal("|") + j.recipient_kind + literal("|") + j.recipient_id,
+        operation=operation,
+        where=where,
+        **({"before": state} if before else {"after": state}),
     )
-
-
-def rows_written(conn: Connection, statement: Executable) -> int:
-    """Run an INSERT ... SELECT and say how many rows it wrote (psycopg needs asking for it)."""
-    result = conn.execute(statement.execution_options(preserve_rowcount=True))
-    return int(result.rowcount)
 
 
 def _journal_has(conn: Connection, run_id: str) -> bool:
@@ -109,8 +84,7 @@ def apply_share_purge(
     counts = {"shares_planned": plan.total, "shares_removed": 0, "member_shares_created": 0}
     if plan.total == 0:
         return counts
-    tmp_name = staging_table(conn, "share_purge", plan.shares.select(SHARE_KEY), list(SHARE_KEY))
-    tmp = table(tmp_name, *(column(k, String) for k in SHARE_KEY))
+    tmp = staging_table(conn, "share_purge", plan.shares.select(SHARE_KEY), list(SHARE_KEY))
     s, j = shares.c, purge_journal.c
     removed = rows_written(
         conn,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import polars as pl
-from sqlalchemy import (
-    Connection,
-)
+from sqlalchemy import Connection, select
 
-from rentree.infra.db import read_frame
+from rentree.infra.db import select_frame
+from rentree.infra.schema import structures
 
 # Who helps a teacher with the pedagogical use of the ENT (domain.md, support routing).
 PEDAGOGY_SUPPORT = (
@@ -15,6 +14,17 @@ PEDAGOGY_SUPPORT = (
     "district digital-education adviser (ERUN)"
 )
 
+
+# What the owner of a share to a closing-year group is told, in French and in English.
+PURGE_MESSAGE = {
+    "fr": "{} : votre partage de « {} » ({}) au groupe « {} » ({} membres) sera retiré par la "
+    "purge des partages de l'année {}. Pour le garder, partagez-le à chaque personne par son "
+    "nom (« maintenir un partage »), ou partagez-le à l'enseignant de l'année prochaine en lui "
+    "confiant les droits de gestion.",
+    "en": "{}: your share of '{}' ({}) with the group '{}' ({} members) will be removed by the "
+    "share purge of the {} school year. To keep it, share it with each person by name "
+    '("maintenir un partage"), or share it with next year\'s teacher with management rights.',
+}
 
 NOTICE_COLUMNS = (
     "structure_uai",
@@ -36,10 +46,11 @@ NOTICE_COLUMNS = (
 
 
 def school_names(conn: Connection) -> pl.DataFrame:
-    return read_frame(
+    """Every school's UAI and name: structure_uai, school_name."""
+    return select_frame(
         conn,
-        "SELECT uai AS structure_uai, name AS school_name FROM structures",
-        schema_overrides={"structure_uai": pl.String, "school_name": pl.String},
+        select(structures.c.uai.label("structure_uai"), structures.c.name.label("school_name")),
+        {"structure_uai": pl.String, "school_name": pl.String},
     )
 
 
@@ -70,30 +81,18 @@ def notice_rows(
         rows.join(school_names, on="structure_uai", how="left")
         .rename({"recipient_id": "group_id"})
         .with_columns(
-            pl.format(
-                "{} : votre partage de « {} » ({}) au groupe « {} » ({} membres) sera retiré "
-                "par la purge des partages de l'année {}. Pour le garder, partagez-le à chaque "
-                "personne par son nom (« maintenir un partage »), ou partagez-le à "
-                "l'enseignant de l'année prochaine en lui confiant les droits de gestion.",
-                owner,
-                pl.col("resource_id"),
-                pl.col("app").fill_null("?"),
-                pl.col("group_name"),
-                pl.col("group_members"),
-                pl.lit(closing_year),
-            ).alias("message_fr"),
-            pl.format(
-                "{}: your share of '{}' ({}) with the group '{}' ({} members) will be removed "
-                "by the share purge of the {} school year. To keep it, share it with each "
-                'person by name ("maintenir un partage"), or share it with next year\'s '
-                "teacher with management rights.",
-                owner,
-                pl.col("resource_id"),
-                pl.col("app").fill_null("?"),
-                pl.col("group_name"),
-                pl.col("group_members"),
-                pl.lit(closing_year),
-            ).alias("message_en"),
+            *(
+                pl.format(
+                    PURGE_MESSAGE[language],
+                    owner,
+                    pl.col("resource_id"),
+                    pl.col("app").fill_null("?"),
+                    pl.col("group_name"),
+                    pl.col("group_members"),
+                    pl.lit(closing_year),
+                ).alias(f"message_{language}")
+                for language in ("fr", "en")
+            ),
             pl.lit(PEDAGOGY_SUPPORT).alias("support"),
         )
         .select(NOTICE_COLUMNS)

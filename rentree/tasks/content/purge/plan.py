@@ -6,43 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import (
-    Connection,
-)
+from sqlalchemy import Connection, and_, func, select
 
-from rentree.infra.db import read_frame
+from rentree.infra.db import cross_join, read_frame
+from rentree.infra.schema import group_members, groups, resources, shares, user_structures, users
 from rentree.infra.settings import Settings
 from rentree.tasks.content.purge.notice import notice_rows, school_names
 
 SHARE_KEY = ("resource_id", "recipient_kind", "recipient_id")
-
-
-# One row per share to purge and school of the resource's owner (the notice's rows; the plan
-# keeps one per share). The closing year's groups drive the joins: SQLite keeps a CROSS JOIN's
-# order, so it walks the closing-year groups and their shares instead of every group share of
-# the region; PostgreSQL plans the CROSS JOIN + WHERE as an ordinary inner join.
-_PURGEABLE_SQL = """
-SELECT s.resource_id, s.recipient_kind, s.recipient_id, s.rights,
-       r.owner_external_id, r.app,
-       u.last_name AS owner_last_name, u.first_name AS owner_first_name,
-       g.name AS group_name, g.structure_uai AS group_structure_uai,
-       COALESCE(m.members, 0) AS group_members,
-       us.structure_uai AS owner_structure_uai
-FROM groups g
-CROSS JOIN shares s
-LEFT JOIN resources r ON r.resource_id = s.resource_id
-LEFT JOIN users u ON u.external_id = r.owner_external_id
-LEFT JOIN user_structures us ON us.user_external_id = r.owner_external_id
-LEFT JOIN (
-    SELECT gm.group_id, COUNT(*) AS members
-    FROM group_members gm
-    JOIN groups g2 ON g2.group_id = gm.group_id
-    WHERE g2.kind = 'scolarite' AND g2.school_year = :year
-    GROUP BY gm.group_id
-) m ON m.group_id = s.recipient_id
-WHERE g.kind = 'scolarite' AND g.school_year = :year
-  AND s.recipient_kind = 'group' AND s.recipient_id = g.group_id
-"""
 
 
 _PURGEABLE_SCHEMA: dict[str, Any] = {
@@ -99,10 +70,47 @@ class PurgePlan:
 
 
 def _purgeable_shares(conn: Connection, closing_year: str) -> pl.DataFrame:
-    """Each share to purge, once per school its owner is linked to."""
-    return read_frame(
-        conn, _PURGEABLE_SQL, {"year": closing_year}, schema_overrides=_PURGEABLE_SCHEMA
+    """Each share to purge, once per school its owner is linked to (the notice's rows; the
+    plan keeps one per share)."""
+    g, s, r, u = groups.c, shares.c, resources.c, users.c
+    us, gm = user_structures.c, group_members.c
+    closing = and_(g.kind == "scolarite", g.school_year == closing_year)
+    counted = groups.alias("counted")
+    members = (
+        select(gm.group_id, func.count().label("members"))
+        .join_from(group_members, counted, counted.c.group_id == gm.group_id)
+        .where(counted.c.kind == "scolarite", counted.c.school_year == closing_year)
+        .group_by(gm.group_id)
+        .subquery("members")
     )
+    # The closing year's groups drive the joins: SQLite keeps a CROSS JOIN's order, so it
+    # walks the closing-year groups and their shares instead of every group share of the
+    # region
+    query = (
+        select(
+            s.resource_id,
+            s.recipient_kind,
+            s.recipient_id,
+            s.rights,
+            r.owner_external_id,
+            r.app,
+            u.last_name.label("owner_last_name"),
+            u.first_name.label("owner_first_name"),
+            g.name.label("group_name"),
+            g.structure_uai.label("group_structure_uai"),
+            func.coalesce(members.c.members, 0).label("group_members"),
+            us.structure_uai.label("owner_structure_uai"),
+        )
+        .select_from(
+            cross_join(groups, shares)
+            .outerjoin(resources, r.resource_id == s.resource_id)
+            .outerjoin(users, u.external_id == r.owner_external_id)
+            .outerjoin(user_structures, us.user_external_id == r.owner_external_id)
+            .outerjoin(members, members.c.group_id == s.recipient_id)
+        )
+        .where(closing, s.recipient_kind == "group", s.recipient_id == g.group_id)
+    )
+    return read_frame(conn, query, schema_overrides=_PURGEABLE_SCHEMA)
 
 
 def plan_share_purge(conn: Connection, closing_year: str) -> PurgePlan:

@@ -21,8 +21,9 @@ from rentree.infra.schema import (
     purge_journal,
     shares,
 )
-from rentree.tasks.content.purge.apply import log_shares, rows_written
+from rentree.tasks.content.purge.apply import log_shares
 from rentree.tasks.content.purge.plan import SHARE_KEY
+from rentree.tasks.sync.change_log import rows_written
 
 
 def undo_share_purge(conn: Connection, run_id: str, now: datetime) -> int:

@@ -30,7 +30,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    table,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -62,6 +61,7 @@ from rentree.tasks.rules.retirement.journal import (
     restore_rows,
 )
 from rentree.tasks.rules.retirement.plan import RetirementPlan
+from rentree.tasks.sync.change_log import rows_written
 
 # What deactivation changes on an account (and what its undo and a return set back).
 DEACTIVATION_COLUMNS = ("external_id", "deactivated_at", "activation_code")
@@ -73,8 +73,9 @@ class RetirementRunError(ValueError):
 
 def _people(conn: Connection, name: str, ids: pl.DataFrame) -> ColumnElement[str]:
     """The people's ids in a temporary table; returns its id column for IN (...) tests."""
-    tmp = staging_table(conn, name, ids.select("external_id").unique(), ["external_id"])
-    return table(tmp, column("external_id", String)).c.external_id
+    return staging_table(
+        conn, name, ids.select("external_id").unique(), ["external_id"]
+    ).c.external_id
 
 
 def _in(col: ColumnElement[str], people: ColumnElement[str]) -> ColumnElement[bool]:
@@ -156,17 +157,15 @@ def record_notices(conn: Connection, people: pl.DataFrame, run_id: str, now: dat
     if people.is_empty():
         return 0
     ids = _people(conn, "retire_notices", people)
-    result = conn.execute(
-        retirement_notices.insert()
-        .from_select(
+    return rows_written(
+        conn,
+        retirement_notices.insert().from_select(
             ["user_external_id", "run_id", "noticed_at"],
             select(ids, literal(run_id, String), literal(now, DateTime(timezone=True))).where(
                 ids.not_in(select(retirement_notices.c.user_external_id))
             ),
-        )
-        .execution_options(preserve_rowcount=True)
+        ),
     )
-    return int(result.rowcount)
 
 
 def undo_retirement(conn: Connection, run_id: str, now: datetime) -> dict[str, int]:
@@ -231,13 +230,12 @@ def reactivate_returning(
     log_changes(
         conn, users, deactivated, RunStamp(run_id, "back", now), "reactivate", ["external_id"]
     )
-    result = conn.execute(
+    return rows_written(
+        conn,
         update(users)
         .where(deactivated)
-        .values(deactivated_at=null(), activation_code=code.scalar_subquery())
-        .execution_options(preserve_rowcount=True)
+        .values(deactivated_at=null(), activation_code=code.scalar_subquery()),
     )
-    return int(result.rowcount)
 
 
 def apply_retirement(

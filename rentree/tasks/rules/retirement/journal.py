@@ -28,14 +28,14 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    null,
     select,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from rentree.infra.db import is_postgresql
-from rentree.infra.schema import change_log, retirement_journal
+from rentree.infra.schema import retirement_journal
+from rentree.tasks.sync.change_log import json_object, log_selected, rows_written
 
 # Never copied into change_log (operations.md: no log holds an activation code).
 SECRET_COLUMNS = frozenset({"activation_code"})
@@ -57,11 +57,7 @@ class RunStamp:
 
 
 def _json_object(conn: Connection, columns: Sequence[Column[Any]]) -> ColumnElement[Any]:
-    builder = func.json_build_object if is_postgresql(conn) else func.json_object
-    args: list[Any] = []
-    for col in columns:
-        args += [literal(col.name, String), col]
-    return builder(*args)
+    return json_object(conn, [(col.name, col) for col in columns])
 
 
 def entity_id(tbl: Table) -> ColumnElement[str]:
@@ -84,9 +80,9 @@ def journal(
     """Journal the rows of `tbl` matching `where` (their `columns`, by default all), and log
     them in change_log under `operation`; returns how many rows were journalled."""
     cols = [tbl.c[name] for name in columns] if columns else list(tbl.columns)
-    result = conn.execute(
-        insert(retirement_journal)
-        .from_select(
+    journalled_rows = rows_written(
+        conn,
+        insert(retirement_journal).from_select(
             ["run_id", "stage", "entity", "entity_id", "row", "recorded_at"],
             select(
                 literal(stamp.run_id, String),
@@ -96,11 +92,10 @@ def journal(
                 _json_object(conn, cols),
                 stamp.at,
             ).where(where),
-        )
-        .execution_options(preserve_rowcount=True)
+        ),
     )
     log_changes(conn, tbl, where, stamp, operation, columns)
-    return int(result.rowcount)
+    return journalled_rows
 
 
 def log_changes(
@@ -114,20 +109,15 @@ def log_changes(
     """One change_log row per row of `tbl` matching `where`, its `columns` (activation codes
     left out) as `before`."""
     cols = [tbl.c[name] for name in columns] if columns else list(tbl.columns)
-    before = _json_object(conn, [c for c in cols if c.name not in SECRET_COLUMNS])
-    conn.execute(
-        insert(change_log).from_select(
-            ["run_id", "at", "entity", "entity_id", "operation", "before", "after"],
-            select(
-                literal(stamp.run_id, String),
-                stamp.at,
-                literal(tbl.name, String),
-                entity_id(tbl),
-                literal(operation, String),
-                before,
-                null(),
-            ).where(where),
-        )
+    log_selected(
+        conn,
+        run_id=stamp.run_id,
+        at=stamp.now,
+        entity=tbl.name,
+        entity_id=entity_id(tbl),
+        operation=operation,
+        where=where,
+        before=_json_object(conn, [c for c in cols if c.name not in SECRET_COLUMNS]),
     )
 
 
@@ -149,16 +139,15 @@ def restore_rows(conn: Connection, tbl: Table, run_id: str, stage: str, now: dat
     the feed or a person made it anew); logged `restore`. Returns the rows put back."""
     pending = _pending(run_id, stage, tbl)
     same_key = exists().where(*(pk == journalled(conn, pk) for pk in tbl.primary_key.columns))
-    result = conn.execute(
-        insert(tbl)
-        .from_select(
+    restored = rows_written(
+        conn,
+        insert(tbl).from_select(
             [c.name for c in tbl.columns],
             select(*(journalled(conn, c) for c in tbl.columns)).where(pending, ~same_key),
-        )
-        .execution_options(preserve_rowcount=True)
+        ),
     )
     _log_restore(conn, tbl, pending, run_id, now)
-    return int(result.rowcount)
+    return restored
 
 
 def restore_columns(
@@ -170,32 +159,27 @@ def restore_columns(
     One `UPDATE ... FROM` the journal (a join, not a subquery per row)."""
     (key,) = tbl.primary_key.columns
     pending = _pending(run_id, stage, tbl)
-    result = conn.execute(
+    restored = rows_written(
+        conn,
         update(tbl)
         .where(key == _J.entity_id, pending)
-        .values({name: journalled(conn, tbl.c[name]) for name in columns})
-        .execution_options(preserve_rowcount=True)
+        .values({name: journalled(conn, tbl.c[name]) for name in columns}),
     )
     _log_restore(conn, tbl, pending, run_id, now)
-    return int(result.rowcount)
+    return restored
 
 
 def _log_restore(
     conn: Connection, tbl: Table, pending: ColumnElement[bool], run_id: str, now: datetime
 ) -> None:
-    conn.execute(
-        insert(change_log).from_select(
-            ["run_id", "at", "entity", "entity_id", "operation", "before", "after"],
-            select(
-                literal(run_id, String),
-                literal(now, DateTime(timezone=True)),
-                _J.entity,
-                _J.entity_id,
-                literal("restore", String),
-                null(),
-                null(),
-            ).where(pending),
-        )
+    log_selected(
+        conn,
+        run_id=run_id,
+        at=now,
+        entity=_J.entity,
+        entity_id=_J.entity_id,
+        operation="restore",
+        where=pending,
     )
 
 
@@ -221,9 +205,7 @@ def journal_has(conn: Connection, run_id: str) -> bool:
 
 def prune_journal(conn: Connection, before: datetime) -> int:
     """Forget the journal rows recorded before `before` (past the second grace period)."""
-    result = conn.execute(
-        delete(retirement_journal)
-        .where(_J.recorded_at < literal(before, DateTime(timezone=True)))
-        .execution_options(preserve_rowcount=True)
+    return rows_written(
+        conn,
+        delete(retirement_journal).where(_J.recorded_at < literal(before, DateTime(timezone=True))),
     )
-    return int(result.rowcount)

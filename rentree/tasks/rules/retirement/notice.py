@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, String, column, literal, select, table, union_all
+from sqlalchemy import Connection, Join, String, Table, literal, select, union_all
 
 from rentree.infra.db import select_frame, staging_table
 from rentree.infra.reports import write_report
@@ -30,6 +30,25 @@ SUPPORT_FR = {
     "PersEducNat": "le centre de services aux utilisateurs, par l'outil d'incidents académique",
     "PersRelEleve": "le directeur ou la directrice d'école",
     "Eleve": "l'administrateur ENT",
+}
+
+# What an owner of a production shared with the person is told, then a recipient of the
+# person's own shares.
+OWNER_MESSAGE = {
+    "fr": "{} : {} ({}), à qui vous avez partagé « {} » ({}), n'est plus dans les fichiers de "
+    "l'académie depuis le {} ; son compte sera désactivé à partir du {}, puis retiré de "
+    "l'annuaire. Si cette personne doit garder l'accès, contactez {}.",
+    "en": "{}: {} ({}), with whom you shared '{}' ({}), has been missing from the academy's "
+    "files since {}; their account will be deactivated from {}, then retired from the "
+    "directory. If this person should keep access, contact {}.",
+}
+RECIPIENT_MESSAGE = {
+    "fr": "{} : « {} » ({}), partagé avec vous par {}, dont le compte sera désactivé à partir "
+    "du {} (absent des fichiers de l'académie depuis le {}). La production n'est pas "
+    "supprimée ; gardez-en une copie ou demandez à en reprendre la gestion.",
+    "en": "{}: '{}' ({}), shared with you by {}, whose account will be deactivated from {} "
+    "(missing from the academy's files since {}). The production is not deleted; keep a "
+    "copy of it or ask to take over its management.",
 }
 
 _SHARED_SCHEMA: dict[str, Any] = {
@@ -62,10 +81,14 @@ NOTICE_COLUMNS = (
 )
 
 
+def productions_of(people: Table) -> Join:
+    """The resources owned by the staged people (`external_id`)."""
+    return resources.join(people, people.c.external_id == resources.c.owner_external_id)
+
+
 def _shared(conn: Connection, person_ids: pl.DataFrame) -> pl.DataFrame:
     """Owners of productions shared with the people by name, and recipients of theirs."""
-    tmp_name = staging_table(conn, "retire_notice", person_ids, ["external_id"])
-    people = table(tmp_name, column("external_id", String))
+    people = staging_table(conn, "retire_notice", person_ids, ["external_id"])
     s, r = shares.c, resources.c
     owners = (
         select(
@@ -94,11 +117,7 @@ def _shared(conn: Connection, person_ids: pl.DataFrame) -> pl.DataFrame:
             r.app,
             s.rights,
         )
-        .select_from(
-            resources.join(people, people.c.external_id == r.owner_external_id).join(
-                shares, s.resource_id == r.resource_id
-            )
-        )
+        .select_from(productions_of(people).join(shares, s.resource_id == r.resource_id))
         .where(~((s.recipient_kind == "user") & (s.recipient_id == r.owner_external_id)))
     )
     return select_frame(conn, union_all(owners, recipients), _SHARED_SCHEMA)
@@ -110,8 +129,7 @@ def _names(conn: Connection, notified: pl.DataFrame) -> pl.DataFrame:
     schema = {"notified_kind": pl.String, "notified_id": pl.String, "name": pl.String}
     if pairs.is_empty():
         return pl.DataFrame(schema=schema)
-    tmp_name = staging_table(conn, "retire_names", pairs, ["notified_kind", "notified_id"])
-    wanted = table(tmp_name, column("notified_kind", String), column("notified_id", String))
+    wanted = staging_table(conn, "retire_names", pairs, ["notified_kind", "notified_id"])
 
     def named(kind: str, key: Any, name: Any) -> Any:
         return select(literal(kind, String), key, name).where(
@@ -152,35 +170,25 @@ def retirement_notice(
     deactivation_from = noticed_on + timedelta(days=notice_days)
     notified = pl.coalesce(pl.col("name").str.strip_chars(), pl.col("notified_id"))
     app = pl.col("app").fill_null("?")
-    owner_fr = pl.format(
-        "{} : {} ({}), à qui vous avez partagé « {} » ({}), n'est plus dans les fichiers de "
-        "l'académie depuis le {} ; son compte sera désactivé à partir du {}, puis retiré de "
-        "l'annuaire. Si cette personne doit garder l'accès, contactez {}.",
-        notified, "person_name", "person_profile", "resource_id", app, "missing_since",
-        pl.lit(str(deactivation_from)), feed.replace_strict(SUPPORT_FR),
-    )  # fmt: skip
-    owner_en = pl.format(
-        "{}: {} ({}), with whom you shared '{}' ({}), has been missing from the academy's "
-        "files since {}; their account will be deactivated from {}, then retired from the "
-        "directory. If this person should keep access, contact {}.",
-        notified, "person_name", "person_profile", "resource_id", app, "missing_since",
-        pl.lit(str(deactivation_from)), feed.replace_strict(SUPPORT_CHANNELS),
-    )  # fmt: skip
-    recipient_fr = pl.format(
-        "{} : « {} » ({}), partagé avec vous par {}, dont le compte sera désactivé à partir du "
-        "{} (absent des fichiers de l'académie depuis le {}). La production n'est pas "
-        "supprimée ; gardez-en une copie ou demandez à en reprendre la gestion.",
-        notified, "resource_id", app, "person_name", pl.lit(str(deactivation_from)),
-        "missing_since",
-    )  # fmt: skip
-    recipient_en = pl.format(
-        "{}: '{}' ({}), shared with you by {}, whose account will be deactivated from {} "
-        "(missing from the academy's files since {}). The production is not deleted; keep a "
-        "copy of it or ask to take over its management.",
-        notified, "resource_id", app, "person_name", pl.lit(str(deactivation_from)),
-        "missing_since",
-    )  # fmt: skip
-    is_owner = pl.col("role") == "owner"
+    support = {"fr": SUPPORT_FR, "en": SUPPORT_CHANNELS}
+    deactivation = pl.lit(str(deactivation_from))
+    message = {
+        language: pl.when(pl.col("role") == "owner")
+        .then(
+            pl.format(
+                OWNER_MESSAGE[language], notified, "person_name", "person_profile",
+                "resource_id", app, "missing_since", deactivation,
+                feed.replace_strict(support[language]),
+            )
+        )
+        .otherwise(
+            pl.format(
+                RECIPIENT_MESSAGE[language], notified, "resource_id", app, "person_name",
+                deactivation, "missing_since",
+            )
+        )
+        for language in ("fr", "en")
+    }  # fmt: skip
     return (
         shared.join(persons, on="person_external_id")
         .join(schools, on="person_external_id", how="left")
@@ -188,12 +196,12 @@ def retirement_notice(
         .with_columns(
             notified.alias("notified_name"),
             pl.lit(deactivation_from).alias("deactivation_from"),
-            pl.when(is_owner).then(owner_fr).otherwise(recipient_fr).alias("message_fr"),
-            pl.when(is_owner).then(owner_en).otherwise(recipient_en).alias("message_en"),
+            message["fr"].alias("message_fr"),
+            message["en"].alias("message_en"),
             pl.concat_str(
-                feed.replace_strict(SUPPORT_FR),
+                feed.replace_strict(support["fr"]),
                 pl.lit(" / "),
-                feed.replace_strict(SUPPORT_CHANNELS),
+                feed.replace_strict(support["en"]),
             ).alias("support"),
         )
         .select(NOTICE_COLUMNS)

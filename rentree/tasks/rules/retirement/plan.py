@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, String, column, func, select, table
+from sqlalchemy import Connection, func, select
 
 from rentree.infra.db import select_frame, staging_table
 from rentree.infra.reports import write_report
@@ -17,7 +17,11 @@ from rentree.infra.schema import resources, shares, user_structures, users
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.rules.holds import REGION_MIN_FACTOR
 from rentree.tasks.rules.retirement.eligibility import missing_people, split_stages
-from rentree.tasks.rules.retirement.notice import retirement_notice, write_retirement_notice
+from rentree.tasks.rules.retirement.notice import (
+    productions_of,
+    retirement_notice,
+    write_retirement_notice,
+)
 from rentree.tasks.rules.retirement.rules import RetirementRules
 
 DEACTIVATION_REPORT = "retirement-deactivated"
@@ -97,8 +101,7 @@ def _handover(conn: Connection, retiring: pl.DataFrame) -> pl.DataFrame:
     one row without a recipient for a production shared with nobody)."""
     if retiring.is_empty():
         return pl.DataFrame(schema=_HANDOVER_SCHEMA)
-    tmp = staging_table(conn, "retire_handover", retiring, ["external_id"])
-    people = table(tmp, column("external_id", String))
+    people = staging_table(conn, "retire_handover", retiring, ["external_id"])
     r, s = resources.c, shares.c
     query = (
         select(
@@ -111,11 +114,7 @@ def _handover(conn: Connection, retiring: pl.DataFrame) -> pl.DataFrame:
             s.recipient_id,
             s.rights,
         )
-        .select_from(
-            resources.join(people, people.c.external_id == r.owner_external_id).outerjoin(
-                shares, s.resource_id == r.resource_id
-            )
-        )
+        .select_from(productions_of(people).outerjoin(shares, s.resource_id == r.resource_id))
         .order_by(r.owner_external_id, r.resource_id, s.recipient_kind, s.recipient_id)
     )
     return select_frame(conn, query, _HANDOVER_SCHEMA)
