@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from rentree.flows.import_report import PhaseOutcome, report_phase
 from rentree.flows.run.approval import Approval, approval_form_text, ask_and_settle, decided_by
 from rentree.flows.run.artifacts import (
+    DeliveryProgress,
     nothing_done,
     publish_links,
     report_url,
@@ -68,6 +69,7 @@ def import_landing(
         phase=phase,
         map_files=mapper,
         retry_failed=ctx.retry_failed,
+        steps=DeliveryProgress(ctx.flow),
     )
 
 
@@ -85,6 +87,7 @@ def settle_hold(
             who,
             ctx.run_id,
             map_files=mapper,
+            steps=DeliveryProgress(ctx.flow),
         )
     else:
         result = reject_hold(ctx.workspace.engine, ctx.store, hold_id, who, ctx.run_id)

@@ -22,6 +22,7 @@ from prefect.context import FlowRunContext
 from rentree.flows.run.context import RunContext
 from rentree.infra.reports import describe_report
 from rentree.infra.runs import json_safe
+from rentree.tasks.imports.steps import STEP_COUNT, STEP_POSITION, Step
 
 LINKED_SUFFIXES = (".csv", ".json", ".png", ".md", ".txt")
 
@@ -106,17 +107,25 @@ class Progress:
     long run never shows a bare "1/15"."""
 
     def __init__(
-        self, description: str, total: int, step: str = "", names: Sequence[str] = ()
+        self,
+        description: str,
+        total: int,
+        step: str = "",
+        names: Sequence[str] = (),
+        done: int = 0,
     ) -> None:
         self.description = description
         self.total = max(total, 1)
-        self.done = 0
+        self.done = min(done, self.total)
         self.names = tuple(names)
         self.step = step or (self.names[0] if self.names else "")
         self._artifact_id: UUID | None = None
         if FlowRunContext.get() is not None:
             self._artifact_id = cast(
-                UUID, create_progress_artifact(progress=0.0, description=self.label)
+                UUID,
+                create_progress_artifact(
+                    progress=100.0 * self.done / self.total, description=self.label
+                ),
             )
         self._echo()
 
@@ -142,3 +151,21 @@ class Progress:
         listener = progress_listener.get()
         if listener is not None:
             listener(str(id(self)), self.label, self.done, self.total)
+
+
+class DeliveryProgress:
+    """A `tasks.imports.steps.StepListener`: one progress bar per delivery of a run (e.g.
+    "Staff import 20250822: applying the changes"), its step named as it starts."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self._bars: dict[str, Progress] = {}
+
+    def __call__(self, delivery: str, step: Step) -> None:
+        position = STEP_POSITION[step]
+        bar = self._bars.get(delivery)
+        if bar is None:
+            label = f"{self.title} {delivery}"
+            self._bars[delivery] = Progress(label, STEP_COUNT, step, done=position)
+        else:
+            bar.advance(position - bar.done, next_step=step)

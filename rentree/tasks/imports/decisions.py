@@ -31,6 +31,7 @@ from rentree.tasks.imports.outcome import (
     write_outcome_reports,
 )
 from rentree.tasks.imports.plan import plan_import
+from rentree.tasks.imports.steps import Step, StepListener, no_steps
 from rentree.tasks.intake.landing import find_delivery
 from rentree.tasks.intake.ledger import files_frame, record_feed_files
 from rentree.tasks.intake.routing import move_files
@@ -50,12 +51,14 @@ def approve_hold(
     now: datetime | None = None,
     today: date | None = None,
     map_files: FileMapper = map,
+    steps: StepListener = no_steps,
 ) -> HoldDecision:
     """Approve a pending hold. A delivery hold applies exactly its stored change set when the
     directory has not moved since; otherwise the delivery goes through the import step again
     (routed, staged, planned), and is held again if still above a threshold. One transaction
     under the directory lock. A share-purge hold only records the approval (the share-purge
-    flow applies it)."""
+    flow applies it). `steps` hears the delivery's steps as they start (`tasks.imports.steps`).
+    """
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
         hold = get_hold(conn, hold_id)
@@ -78,6 +81,7 @@ def approve_hold(
     with engine.begin() as conn:
         directory_lock(conn)
         if directory_fingerprint(conn, year) == hold.fingerprint:
+            steps(hold.delivery, Step.APPLY)
             as_held = _apply_as_held(conn, store, hold, keys, decided_by, run_id, now)
             decided = decide_hold(conn, hold_id, "approved", decided_by, now)
         else:
@@ -98,12 +102,17 @@ def approve_hold(
                 schools=summary.get("schools"),
                 map_files=map_files,
                 waits=False,
+                steps=steps,
             )
+            steps(hold.delivery, Step.HOLD if plan.hold_reasons else Step.APPLY)
             moves = carry_out(conn, store, plan, run_id=run_id, now=now)
             status = "approved" if plan.outcome.status == "applied" else "superseded"
             decided = decide_hold(conn, hold_id, status, decided_by, now)
+    steps(hold.delivery, Step.FINISH)
     if as_held is None:
-        return HoldDecision(decided, finish_import(store, plan, moves))
+        outcome = finish_import(store, plan, moves)
+        steps(hold.delivery, Step.DONE)
+        return HoldDecision(decided, outcome)
     outcome, change_set = as_held
     # committed: now the files may move (storage.md)
     if change_set.file_hashes:
@@ -113,6 +122,7 @@ def approve_hold(
     outcome.report_keys += write_outcome_reports(
         store, prefix, outcome, change_set, change_set.refused
     )
+    steps(hold.delivery, Step.DONE)
     return HoldDecision(decided, outcome)
 
 

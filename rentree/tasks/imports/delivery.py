@@ -25,6 +25,7 @@ from rentree.tasks.imports.apply import carry_out, finish_import
 from rentree.tasks.imports.failures import set_aside, transient
 from rentree.tasks.imports.outcome import ImportOutcome
 from rentree.tasks.imports.plan import DeliveryPlan, plan_import
+from rentree.tasks.imports.steps import Step, StepListener, no_steps
 from rentree.tasks.intake.landing import Delivery, find_delivery
 from rentree.tasks.intake.stage import FileMapper
 
@@ -47,6 +48,7 @@ def import_delivery(
     landed: Delivery | None = None,
     retry_failed: bool = False,
     academy: str | None = None,
+    steps: StepListener = no_steps,
 ) -> ImportOutcome:
     """Import one landing delivery of a school year (all its types, or only `types`).
 
@@ -56,6 +58,7 @@ def import_delivery(
     tried again only with `retry_failed` or once its files change. `academy`: in a region
     of several, the academy whose `landing/<year>/<academy>/` holds the delivery (`landed`
     carries it when given); its ids, ordering, holds, reports and files are its own.
+    `steps` hears each step of `tasks.imports.steps` as it starts.
     """
     check_school_year(year)
     now = now or datetime.now(UTC)
@@ -76,11 +79,19 @@ def import_delivery(
                 schools=schools,
                 map_files=map_files,
                 retry_failed=retry_failed,
+                steps=steps,
             )
-            moves = None if dry_run else carry_out(conn, store, plan, run_id=run_id, now=now)
+            moves = None
+            if not dry_run:
+                steps(landed.delivery, Step.HOLD if plan.hold_reasons else Step.APPLY)
+                moves = carry_out(conn, store, plan, run_id=run_id, now=now)
     except Exception as exc:
         # checked, then failed: set aside; before the checks (storage, connection): raised
         if plan is None or plan.staged is None or dry_run or transient(exc):
             raise
-        return set_aside(engine, plan.outcome, plan.staged, exc, run_id=run_id, now=now)
-    return finish_import(store, plan, moves)
+        outcome = set_aside(engine, plan.outcome, plan.staged, exc, run_id=run_id, now=now)
+    else:
+        steps(landed.delivery, Step.FINISH)
+        outcome = finish_import(store, plan, moves)
+    steps(landed.delivery, Step.DONE)
+    return outcome

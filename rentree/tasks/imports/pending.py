@@ -12,6 +12,7 @@ from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.imports.delivery import import_delivery
 from rentree.tasks.imports.outcome import ImportOutcome, with_structures
+from rentree.tasks.imports.steps import StepListener, no_steps
 from rentree.tasks.intake.landing import scan_landing
 from rentree.tasks.intake.routing import move_files, release_held
 from rentree.tasks.intake.stage import FileMapper, complete_quarantines, set_aside_not_regular
@@ -32,6 +33,7 @@ def import_pending(
     now: datetime | None = None,
     map_files: FileMapper = map,
     retry_failed: bool = False,
+    steps: StepListener = no_steps,
 ) -> list[ImportOutcome]:
     """Every landing delivery of the year with those types, oldest first (staff-import:
     PersEducNat; family-import: EtabEducNat, Eleve, PersRelEleve). Held files whose reason
@@ -41,7 +43,8 @@ def import_pending(
     (`retry_failed` tries it again). landing/ is listed once, after the release.
 
     In a region of several academies (`Settings.academies`), each academy's deliveries are
-    imported in turn, in their own order, from `landing/<year>/<academy>/`."""
+    imported in turn, in their own order, from `landing/<year>/<academy>/`. `steps` hears
+    each delivery's steps as they start (`tasks.imports.steps`)."""
     now = now or datetime.now(UTC)
     outcomes: list[ImportOutcome] = []
     for academy in settings.academy_codes():
@@ -60,6 +63,7 @@ def import_pending(
             now=now,
             map_files=map_files,
             retry_failed=retry_failed,
+            steps=steps,
         )
     return outcomes
 
@@ -80,6 +84,7 @@ def _import_pending_of(
     now: datetime,
     map_files: FileMapper,
     retry_failed: bool,
+    steps: StepListener,
 ) -> list[ImportOutcome]:
     outcomes: list[ImportOutcome] = []
     if not dry_run:
@@ -112,6 +117,7 @@ def _import_pending_of(
             map_files=map_files,
             landed=landed,
             retry_failed=retry_failed,
+            steps=steps,
         )
         for landed in scan_landing(store, year, academy).with_types(phase_types)
     ]

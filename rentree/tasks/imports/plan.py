@@ -22,6 +22,7 @@ from rentree.infra.storage import ObjectStore
 from rentree.tasks.imports.failures import behind_failed
 from rentree.tasks.imports.outcome import ImportOutcome, Status, count_sentence, phase_of
 from rentree.tasks.imports.schools import restrict_to_schools
+from rentree.tasks.imports.steps import Step, StepListener, no_steps
 from rentree.tasks.intake.landing import Delivery, LandedFile
 from rentree.tasks.intake.routing import Route, route_delivery
 from rentree.tasks.intake.stage import (
@@ -133,12 +134,14 @@ def plan_import(
     map_files: FileMapper = map,
     waits: bool = True,
     retry_failed: bool = False,
+    steps: StepListener = no_steps,
 ) -> DeliveryPlan:
     """The import step's plan for a landing delivery's files of the `wanted` types (reads
     only): routed, then, unless it waits (`waits`: behind a pending hold, or behind a
     delivery set aside after a failed apply unless `retry_failed`), staged, planned and
     weighed against the hold thresholds. Approving a hold plans with `waits=False`: the
-    hold it decides is the one the others wait behind."""
+    hold it decides is the one the others wait behind. `steps` hears the checks and planning
+    start (`tasks.imports.steps`)."""
     plan = route_plan(conn, store, landed, wanted, phase, run_id)
     types = plan.route.apply_types
     if not types:
@@ -152,6 +155,7 @@ def plan_import(
         if waiting is not None:
             plan.outcome.status, plan.outcome.reason = waiting
             return plan
+    steps(landed.delivery, Step.CHECK_AND_PLAN)
     return _plan_routed(
         conn,
         store,
