@@ -58,6 +58,16 @@ _DBAPI_KINDS = (
 ADVICE = "nothing of it was committed; fix the cause and run it again"
 
 
+class _Hidden:
+    """An exception's link to another that always reads None and ignores what is set."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> None:
+        return None
+
+    def __set__(self, instance: object, value: Any) -> None:
+        pass
+
+
 class SafeError(Exception):
     """An error whose message is one sentence without any record value.
 
@@ -65,21 +75,8 @@ class SafeError(Exception):
     one (the `raise ... from` chain of SQLAlchemy and Prefect is hidden, not only suppressed).
     """
 
-    @property
-    def __cause__(self) -> None:
-        return None
-
-    @__cause__.setter
-    def __cause__(self, _value: Any) -> None:
-        pass
-
-    @property
-    def __context__(self) -> None:
-        return None
-
-    @__context__.setter
-    def __context__(self, _value: Any) -> None:
-        pass
+    __cause__ = _Hidden()
+    __context__ = _Hidden()
 
 
 class DatabaseError(SafeError):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from rentree.infra.aaf import ATTRIBUTES
 from rentree.infra.naming import FeedType, Mode
 from rentree.synthetic.aaf_writer import (
     WrittenFile,
@@ -72,17 +73,24 @@ class Delivery:
 # -- frames per type -----------------------------------------------------------------------
 
 
+def aaf_attributes(
+    file_type: FeedType,
+    record_id: pl.Expr,
+    leave_out: tuple[str, ...] = (),
+    **computed: pl.Expr,
+) -> list[pl.Expr]:
+    """The record id and the AAF attributes of a type, in the reader's order and named as
+    the academy names them: the reader's map (`infra.aaf.ATTRIBUTES`) read backwards. Each
+    comes from the frame's column of the reader's name, or from `computed` under that name."""
+    return [record_id.alias("id")] + [
+        computed.get(a.column, pl.col(a.column)).alias(a.aaf)
+        for a in ATTRIBUTES[file_type]
+        if a.column not in leave_out
+    ]
+
+
 def structures(region: Region) -> pl.DataFrame:
-    return region.schools.select(
-        id=pl.col("structure_id"),
-        ENTStructureUAI=pl.col("uai"),
-        ENTStructureNomCourant=pl.col("name"),
-        ENTStructureTypeStruct=pl.col("structure_type"),
-        ENTEcoleCirconscription=pl.col("district"),
-        ENTEcoleCommune=pl.col("town"),
-        ENTStructureCodePostal=pl.col("postcode"),
-        ENTEcoleRPI=pl.col("rpi"),
-    )
+    return region.schools.select(aaf_attributes("EtabEducNat", pl.col("structure_id")))
 
 
 def _structure_of(region: Region, column: str) -> pl.Expr:
@@ -159,19 +167,18 @@ def staff_records(region: Region, state: pl.DataFrame) -> pl.DataFrame:
         _function(pl.col("primary_sid"), DIRECTOR_FUNCTION)
     )
     return people.with_columns(primary_sid=primary, second_sid=second).select(
-        id=pl.col("id"),
-        ENTPersonNom=pl.col("last_name"),
-        ENTPersonPrenom=pl.col("first_name"),
-        ENTPersonDateNaissance=pl.col("birth_date"),
-        ENTPersonMail=pl.col("email"),
-        ENTPersonStructRattach=pl.concat_list("primary_sid", "second_sid").list.drop_nulls(),
-        ENTPersonFonctions=pl.concat_list(
-            own_function, director_function, second_function
-        ).list.drop_nulls(),
-        ENTEnsFonctionDir=pl.concat_list(
-            pl.when(pl.col("director")).then("primary_sid")
-        ).list.drop_nulls(),
-        ENTPersonCategorieEnseignant=pl.col("category"),
+        aaf_attributes(
+            "PersEducNat",
+            pl.col("id"),
+            struct_ids=pl.concat_list("primary_sid", "second_sid").list.drop_nulls(),
+            functions=pl.concat_list(
+                own_function, director_function, second_function
+            ).list.drop_nulls(),
+            director_of=pl.concat_list(
+                pl.when(pl.col("director")).then("primary_sid")
+            ).list.drop_nulls(),
+            teacher_category=pl.col("category"),
+        )
     )
 
 
@@ -179,30 +186,27 @@ def pupil_records(region: Region, pupils: pl.DataFrame, year: int) -> pl.DataFra
     """Eleve attributes of the given pupils in a year (0 closing, 1 new)."""
     start = region.closing_start + year
     sid = _structure_of(region, f"school_{year}")
+    level = pl.col(f"level_{year}").replace_strict(
+        list(range(len(LEVELS))), list(LEVELS), return_dtype=pl.String
+    )
     return pupils.with_columns(sid=sid).select(
-        id=pl.col("id"),
-        ENTEleveINE=pl.col("ine"),
-        ENTPersonNom=pl.col("last_name"),
-        ENTPersonPrenom=pl.col("first_name"),
-        ENTPersonDateNaissance=pl.col("birth_date"),
-        ENTPersonStructRattach=pl.col("sid"),
-        ENTPersonClasses=pl.concat_str(
-            [
-                pl.col("sid"),
-                pl.lit(f"${start}$"),
-                pl.col(f"level_{year}").replace_strict(
-                    list(range(len(LEVELS))), list(LEVELS), return_dtype=pl.String
-                ),
-                pl.lit("$"),
-                pl.col(f"class_code_{year}"),
-                pl.lit("$"),
-                pl.col(f"class_label_{year}"),
-            ]
-        ),
-        ENTEleveNiveau=pl.col(f"level_{year}").replace_strict(
-            list(range(len(LEVELS))), list(LEVELS), return_dtype=pl.String
-        ),
-        ENTEleveAutoriteParentale=pl.col("relative_ids"),
+        aaf_attributes(
+            "Eleve",
+            pl.col("id"),
+            struct_ids=pl.col("sid"),
+            classes=pl.concat_str(
+                [
+                    pl.col("sid"),
+                    pl.lit(f"${start}$"),
+                    level,
+                    pl.lit("$"),
+                    pl.col(f"class_code_{year}"),
+                    pl.lit("$"),
+                    pl.col(f"class_label_{year}"),
+                ]
+            ),
+            level=level,
+        )
     )
 
 
@@ -212,16 +216,8 @@ def relative_records(region: Region, pupils: pl.DataFrame) -> pl.DataFrame:
     return (
         region.relatives.join(families, on="family", how="semi", maintain_order="left")
         .sort("relative")
-        .select(
-            id=pl.col("id"),
-            ENTPersonNom=pl.col("last_name"),
-            ENTPersonPrenom=pl.col("first_name"),
-            ENTPersonMail=pl.col("email"),
-            ENTPersRelEleveTelMobile=pl.col("mobile"),
-            ENTPersonAdresse=pl.col("address"),
-            ENTPersonCodePostal=pl.col("postcode"),
-            ENTPersonVille=pl.col("town"),
-        )
+        # the pupils a relative answers for are written on the pupils' side only
+        .select(aaf_attributes("PersRelEleve", pl.col("id"), ("student_ids",), city=pl.col("town")))
     )
 
 
