@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_figures import Figure, slug  # noqa: E402
+from bench_figures import Figure, markdown_table, slug  # noqa: E402
 
 PARTS = ("feeds", "sync", "flows", "inventory", "purge", "retire")
 
@@ -82,6 +82,9 @@ def machine() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=os.environ.get("BENCH_JSON") or None)
+    parser.add_argument(
+        "--markdown", help="also write the figures as the README's Markdown table to this file"
+    )
     args = parser.parse_args()
     # a log file gets the full table width, not a terminal's 80 columns
     console = Console(width=None if sys.stdout.isatty() else 200)
@@ -99,7 +102,12 @@ def main() -> None:
             figures.append(Figure(f"{name}.absent", name, note="scripts/bench_{name}.py absent"))
             continue
         console.print(f"[bold]measuring {name}...[/]")
-        figures += [as_figure(name, f) for f in module.run(workdir)]  # type: ignore[attr-defined]
+        try:
+            measured = module.run(workdir)  # type: ignore[attr-defined]
+        except Exception as exc:  # one part failing leaves the others' figures standing
+            console.print_exception()
+            measured = [(f"{name} failed", f"{type(exc).__name__}: {exc}")]
+        figures += [as_figure(name, f) for f in measured]
     table = Table(
         "measure", "time", "floor (same run)", "ratio", "peak MB", title=f"rentree bench ({scale})"
     )
@@ -111,12 +119,15 @@ def main() -> None:
         f"{about['when']}, {about['cpus']} CPUs, load average "
         f"{', '.join(f'{x:.1f}' for x in about['load_average'])}, Python {about['python']}"
     )
+    document = {"scale": scale, "machine": about, "figures": {}}
+    for figure in figures:
+        document["figures"][figure.key] = figure.as_json()
     if args.json:
-        document = {"scale": scale, "machine": about, "figures": {}}
-        for figure in figures:
-            document["figures"][figure.key] = figure.as_json()
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
         console.print(f"figures written to {args.json}")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(document))
+        console.print(f"table written to {args.markdown}")
 
 
 if __name__ == "__main__":

@@ -126,3 +126,33 @@ def measure(action: Callable[[], Any]) -> tuple[Any, Timing]:
 def peak_mb() -> float:
     """This process's peak resident memory so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def markdown_table(document: dict[str, Any]) -> str:
+    """A BENCH_JSON document as the README's table: CPU times first (the stable ones on a
+    shared machine), wall times beside them."""
+    lines = [
+        "| measure | CPU (wall) | floor, same run: CPU (wall) | ratio CPU (wall) | peak MB |",
+        "|---|---|---|---|---|",
+    ]
+    for data in document["figures"].values():
+        if data.get("seconds") is None:
+            continue
+
+        def pair(cpu: float | None, wall: float | None) -> str:
+            if wall is None:
+                return ""
+            return f"{cpu:.2f} s ({wall:.2f} s)" if cpu else f"({wall:.2f} s)"
+
+        floor = pair(data.get("floor_cpu_seconds"), data.get("floor_seconds"))
+        if floor and data.get("floor_label"):
+            floor = f"{data['floor_label']}: {floor}"
+        ratio = ""
+        if data.get("ratio") is not None:
+            cpu = data.get("cpu_ratio")
+            ratio = f"{cpu:.2f}x ({data['ratio']:.2f}x)" if cpu else f"({data['ratio']:.2f}x)"
+        peak = f"{data['peak_mb']:,.0f}" if data.get("peak_mb") is not None else ""
+        label = data["label"] + (f" - {data['note']}" if data.get("note") else "")
+        time = pair(data.get("cpu_seconds"), data["seconds"])
+        lines.append(f"| {label} | {time} | {floor} | {ratio} | {peak} |")
+    return "\n".join(lines) + "\n"

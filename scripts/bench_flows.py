@@ -24,13 +24,14 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench_figures import Figure, Timing, figure, timed
 from bench_floors import databases, parse_floor, write_floor
 from bench_sync import change_frames, delivery_paths
+from lxml import etree
 from prefect import flow
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import Engine
@@ -42,6 +43,7 @@ from rentree.flows.onde_switch import onde_switch
 from rentree.flows.run.approval import approve_pending_holds
 from rentree.flows.staff_import import staff_import
 from rentree.flows.staging import FileCheckMapper
+from rentree.infra.naming import landing_key
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.infra.workspace import open_workspace
@@ -58,6 +60,8 @@ NO_HOLDS = {
 }
 RENTREE = str(Path(sys.executable).parent / "rentree")
 REPEATS = 3  # the no-op and the idle nightly are short: the best of three
+DELTA_CHANGES = 1_000  # relatives moving in the Delta that shows cost follows the change
+ONE_DAY = timedelta(days=1)
 
 
 @flow(name="bench-no-op")
@@ -108,6 +112,33 @@ def planned(engine: Engine, store: LocalStore, year: str, delivery: str) -> Chan
         change_set = plan_delivery(conn, staged, today=today)
         transaction.rollback()
     return change_set
+
+
+def relatives_delta(sources: list[Path], folder: Path, delivery: str, count: int) -> Path:
+    """A PersRelEleve Delta that moves `count` relatives of the Complet files to a new
+    address: one change each, whatever the size of the directory."""
+    ids: list[str] = []
+    for source in sources:
+        for _event, element in etree.iterparse(str(source), tag="identifier"):
+            ids.append(element.findtext("id") or "")
+            element.clear()
+            if len(ids) == count:
+                break
+    requests = "".join(
+        '<modifyRequest><operationalAttributes><attr name="categoriePersonne"><value>'
+        f"PersRelEleve</value></attr></operationalAttributes><identifier><id>{id_}</id>"
+        '</identifier><modifications><modification name="ENTPersonAdresse" '
+        f'operation="replace"><value>{n} rue du Banc</value></modification>'
+        "</modifications></modifyRequest>\n"
+        for n, id_ in enumerate(ids, start=1)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ENT_Delta_{delivery}_PersRelEleve_0000.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE ficAlimMENESR SYSTEM '
+        f'"ficAlimMENESR.dtd">\n<ficAlimMENESR>\n{requests}</ficAlimMENESR>\n'
+    )
+    return path
 
 
 def best_of(action: Any, repeats: int = REPEATS) -> Timing:
@@ -234,6 +265,32 @@ def _measure(engine: Engine, region: Path, label: str, folder: Path) -> list[Fig
                 parse + write,
                 "lxml iterparse of its Eleve and PersRelEleve files + its rows at the write floor",
                 peak_mb=peak,
+            )
+        )
+
+        # a Delta of DELTA_CHANGES relatives moving, the day after, through nightly
+        day_after = (datetime.strptime(family_first["delivery"], "%Y%m%d") + ONE_DAY).strftime(
+            "%Y%m%d"
+        )
+        delta_file = relatives_delta(
+            delivery_paths(region, new, family_first, "PersRelEleve"),
+            folder / "delta",
+            day_after,
+            DELTA_CHANGES,
+        )
+        store.upload(delta_file, landing_key(new, delta_file.name))
+        moves = planned(engine, store, new, day_after)
+        moves_floor, moves_rows = write_floor(engine, change_frames(moves))
+        with timed() as took:
+            nightly(wait_for_approval=False)
+        figures.append(
+            figure(
+                f"{key}.delta_1000_flow",
+                f"{label}: a Delta of {sum(moves.counts().values()):,} changes (relatives "
+                f"moving, {moves_rows:,} rows with the change log): nightly flow",
+                took,
+                moves_floor,
+                "its rows at the write floor",
             )
         )
 
