@@ -209,26 +209,31 @@ def insert_frame(
 def _sqlite_ready(table: Table, frame: pl.DataFrame, json_text: bool) -> pl.DataFrame | None:
     """The frame as SQLAlchemy's SQLite types would store it, or None when a column needs
     SQLAlchemy's own conversion (JSON not given as text, objects)."""
-    converted: list[pl.Expr] = []
     for name, dtype in frame.schema.items():
         column_type = table.c[name].type
         if isinstance(column_type, JSON) and not (json_text and dtype == pl.String):
             return None
-        if dtype == pl.Object:
+        if dtype == pl.Object or isinstance(dtype, pl.List | pl.Struct | pl.Array):
             return None
-        if isinstance(column_type, DateTime):
-            if not isinstance(dtype, pl.Datetime):
-                return None
+        if isinstance(column_type, DateTime) and not isinstance(dtype, pl.Datetime):
+            return None
+        if isinstance(column_type, Date) and dtype != pl.Date:
+            return None
+    return _sqlite_stored(frame)
+
+
+def _sqlite_stored(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and timestamps as the text SQLAlchemy's SQLite types store (timestamps in UTC,
+    without offset), so that rows loaded by the driver read back like rows Core wrote."""
+    converted: list[pl.Expr] = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
             value = pl.col(name)
             if dtype.time_zone is not None:
                 value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
             converted.append(value.dt.strftime("%Y-%m-%d %H:%M:%S%.6f").alias(name))
-        elif isinstance(column_type, Date):
-            if dtype != pl.Date:
-                return None
+        elif dtype == pl.Date:
             converted.append(pl.col(name).dt.strftime("%Y-%m-%d").alias(name))
-        elif isinstance(dtype, pl.List | pl.Struct | pl.Array):
-            return None
     return frame.with_columns(converted) if converted else frame
 
 
@@ -263,13 +268,29 @@ def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
         raise describe_database_error(error, table_name) from None
 
 
-def staging_table(conn: Connection, name: str, frame: pl.DataFrame, keys: Sequence[str]) -> Table:
+def staging_table(
+    conn: Connection,
+    name: str,
+    frame: pl.DataFrame,
+    keys: Sequence[str],
+    like: Table | None = None,
+) -> Table:
     """Load a frame into a temporary table for joins; returns it as a `Table` of its own
-    `MetaData` (made per call, so that no temporary table is ever part of `schema`)."""
+    `MetaData` (made per call, so that no temporary table is ever part of `schema`).
+
+    A column of `like` (the table the rows are for) gives its type to the staged column of
+    the same name, so that `UPDATE ... FROM` the staged rows assigns values of the target's
+    types on PostgreSQL."""
+
+    def column_type(column: str) -> Any:
+        if like is not None and column in like.c:
+            return like.c[column].type
+        return _sql_type(frame.schema[column])
+
     tmp = Table(
         f"tmp_{name}",
         MetaData(),
-        *(Column(c, _sql_type(frame.schema[c])) for c in frame.columns),
+        *(Column(c, column_type(c)) for c in frame.columns),
         prefixes=["TEMPORARY"],
     )
     conn.execute(DropTable(tmp, if_exists=True))
@@ -280,7 +301,7 @@ def staging_table(conn: Connection, name: str, frame: pl.DataFrame, keys: Sequen
         if is_postgresql(conn):
             _copy_into(conn, tmp.name, frame)
         else:
-            _sqlite_executemany(conn, tmp.name, frame)
+            _sqlite_executemany(conn, tmp.name, _sqlite_stored(frame))
     return tmp
 
 
@@ -305,8 +326,8 @@ def _sql_type(dtype: pl.DataType) -> Any:
         return Boolean()
     if dtype == pl.Date:
         return Date()
-    if dtype == pl.Datetime:
-        return DateTime()
+    if isinstance(dtype, pl.Datetime):
+        return DateTime(timezone=dtype.time_zone is not None)
     return Text()
 
 

@@ -7,14 +7,14 @@ import uuid
 from dataclasses import dataclass, field
 
 import polars as pl
-from sqlalchemy import Connection, and_, bindparam, update
+from sqlalchemy import Connection, update
 
 from rentree.contracts.content import (
     UTC_DATETIME,
     primary_key,
     table,
 )
-from rentree.infra.db import insert_frame
+from rentree.infra.db import insert_frame, staging_table
 from rentree.infra.naming import reports_prefix, school_year_of
 from rentree.infra.reports import WrittenReport, write_report
 from rentree.infra.runs import record_run
@@ -86,13 +86,12 @@ def _apply_table(conn: Connection, plan: TablePlan, now: dt.datetime) -> None:
     if name == "users" and "updated_at" not in values:
         values.append("updated_at")
         changed = changed.with_columns(pl.lit(now, dtype=UTC_DATETIME).alias("updated_at"))
-    statement = (
+    staged = staging_table(conn, f"changed_{name}", changed, key, like=tbl)
+    conn.execute(
         update(tbl)
-        .where(and_(*(tbl.c[k] == bindparam(f"k_{k}") for k in key)))
-        .values({c: bindparam(f"v_{c}") for c in values})
+        .where(*(tbl.c[k] == staged.c[k] for k in key))
+        .values({c: staged.c[c] for c in values})
     )
-    renamed = changed.rename({**{k: f"k_{k}" for k in key}, **{c: f"v_{c}" for c in values}})
-    conn.execute(statement, renamed.to_dicts())
 
 
 def new_run_id(now: dt.datetime) -> str:
