@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import polars as pl
 import pytest
 from sqlalchemy import Engine
 
 from rentree.infra.db import make_engine, truncate_all, upgrade
 from rentree.infra.storage import LocalStore, ObjectStore, S3Store
+from tests.content_builders import inserted, small_region
 
 POSTGRES_URL = os.environ.get("RENTREE_TEST_POSTGRES_URL")
 
@@ -46,6 +48,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         with eng.begin() as conn:
             truncate_all(conn)
         yield eng
+
+
+@pytest.fixture
+def small_region_rows(engine: Engine) -> dict[str, pl.DataFrame]:
+    """content_builders' two-school region in the test's database, as inserted."""
+    return inserted(engine, small_region())
 
 
 @pytest.fixture(scope="session")

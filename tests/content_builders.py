@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from rentree.infra import schema
 from rentree.infra.db import insert_frame, read_table
@@ -104,6 +104,14 @@ def insert_content(conn: Connection, content: dict[str, pl.DataFrame]) -> None:
     """Insert each frame into the table of the same name."""
     for name, frame in content.items():
         insert_frame(conn, schema.metadata.tables[name], frame)
+
+
+def inserted(engine: Engine, content: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """`content` inserted in one transaction; returned, for the test to compute what it
+    expects from the rows without the code under test."""
+    with engine.begin() as conn:
+        insert_content(conn, content)
+    return content
 
 
 def cp_a(year: str, audience: str) -> str:

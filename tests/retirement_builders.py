@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
+from polars.testing import assert_frame_equal
 from sqlalchemy import Connection, Engine
 
 from rentree.infra import schema
 from rentree.infra.db import read_table
 from rentree.infra.naming import class_group_id, class_id
-from rentree.tasks.rules.retirement.apply import apply_retirement
+from rentree.tasks.rules.retirement.apply import apply_retirement, undo_retirement
 from rentree.tasks.rules.retirement.plan import RetirementPlan, plan_retirement
 from rentree.tasks.rules.retirement.rules import RetirementRules
 from tests.content_builders import NEW, U2, pairs_frame, shares_frame, small_region
@@ -101,6 +102,28 @@ def directory(conn: Connection) -> dict[str, pl.DataFrame]:
         frame = read_table(conn, schema.metadata.tables[name])
         frames[name] = frame.sort(frame.columns, nulls_last=True)
     return frames
+
+
+def undo_each_stage_gives_back(engine: Engine) -> dict[str, int]:
+    """Notice (day 90), deactivation (104) and retirement (180) runs, then on day 181 the
+    retirement and the deactivation undone, checking after each undo that the directory is
+    exactly as it was before that stage; returns the retirement undo's counts."""
+    run_once(engine, days_after_mark(90), "notice")
+    with engine.connect() as conn:
+        before_deactivation = directory(conn)
+    run_once(engine, days_after_mark(104), "deactivate")
+    with engine.connect() as conn:
+        before_retirement = directory(conn)
+    run_once(engine, days_after_mark(180), "retire")
+    now = at(days_after_mark(181))
+    with engine.begin() as conn:
+        undone = undo_retirement(conn, "retire", now)
+        for name, frame in directory(conn).items():
+            assert_frame_equal(frame, before_retirement[name], check_dtypes=False)
+        undo_retirement(conn, "deactivate", now)
+        for name, frame in directory(conn).items():
+            assert_frame_equal(frame, before_deactivation[name], check_dtypes=False)
+    return undone
 
 
 def ids(frame: pl.DataFrame, column: str = "external_id") -> set[Any]:

@@ -4,6 +4,7 @@ people, closed-year scolarité groups), and the bookmarks themselves stay untouc
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from sqlalchemy import Engine
 
 from rentree.infra.naming import class_group_id, class_id, school_group_id
@@ -13,16 +14,12 @@ from tests.content_builders import (
     NEW,
     U1,
     cp_a,
-    insert_content,
-    small_region,
     sorted_table,
 )
 
 
+@pytest.mark.usefixtures("small_region_rows")
 def test_members_that_left_are_listed_and_bookmarks_are_unchanged(engine: Engine) -> None:
-    content = small_region()
-    with engine.begin() as conn:
-        insert_content(conn, content)
     with engine.connect() as conn:
         before = sorted_table(conn, "bookmarks", ["bookmark_id"])
         members_before = sorted_table(

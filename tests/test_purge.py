@@ -26,8 +26,6 @@ from tests.content_builders import (
     CLOSING,
     U1,
     U2,
-    insert_content,
-    small_region,
     sorted_table,
 )
 
@@ -57,14 +55,6 @@ def expected_purged(content: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=content["shares"].schema).sort(SHARE_KEY)
 
 
-@pytest.fixture
-def region(engine: Engine) -> dict[str, pl.DataFrame]:
-    content = small_region()
-    with engine.begin() as conn:
-        insert_content(conn, content)
-    return content
-
-
 def purge(engine: Engine, run_id: str = "run-1", keep_for_members: bool = False) -> dict[str, int]:
     with engine.begin() as conn:
         plan = plan_share_purge(conn, CLOSING)
@@ -72,12 +62,12 @@ def purge(engine: Engine, run_id: str = "run-1", keep_for_members: bool = False)
 
 
 def test_purge_removes_closing_year_scolarite_group_shares_only(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         shares_before = sorted_table(conn, "shares", SHARE_KEY)
         resources_before = sorted_table(conn, "resources", RESOURCE_KEY)
-    purged = expected_purged(region)
+    purged = expected_purged(small_region_rows)
     assert purged.height == 6
 
     counts = purge(engine)
@@ -87,7 +77,7 @@ def test_purge_removes_closing_year_scolarite_group_shares_only(
     with engine.connect() as conn:
         shares_after = sorted_table(conn, "shares", SHARE_KEY)
         resources_after = sorted_table(conn, "resources", RESOURCE_KEY)
-    closing = closing_group_ids(region)
+    closing = closing_group_ids(small_region_rows)
     assert shares_after.filter(
         (pl.col("recipient_kind") == "group") & pl.col("recipient_id").is_in(list(closing))
     ).is_empty()
@@ -96,7 +86,7 @@ def test_purge_removes_closing_year_scolarite_group_shares_only(
 
 
 def test_purge_journals_and_logs_every_removed_share(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     purge(engine)
     with engine.connect() as conn:
@@ -106,14 +96,14 @@ def test_purge_journals_and_logs_every_removed_share(
             .select_from(schema.change_log)
             .where(schema.change_log.c.run_id == "run-1", schema.change_log.c.operation == "purge")
         ).scalar_one()
-    assert journal.select(*SHARE_KEY, "rights").equals(expected_purged(region))
+    assert journal.select(*SHARE_KEY, "rights").equals(expected_purged(small_region_rows))
     assert journal["derived"].to_list() == [False] * journal.height
     assert set(journal["school_year"]) == {CLOSING}
     assert logged == journal.height
 
 
 def test_undo_restores_exactly_the_removed_rows(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         before = sorted_table(conn, "shares", SHARE_KEY)
@@ -123,43 +113,45 @@ def test_undo_restores_exactly_the_removed_rows(
     with engine.connect() as conn:
         after = sorted_table(conn, "shares", SHARE_KEY)
         journal = sorted_table(conn, "purge_journal", SHARE_KEY)
-    assert restored == expected_purged(region).height
+    assert restored == expected_purged(small_region_rows).height
     assert after.equals(before)
     assert journal["undone_at"].null_count() == 0
 
 
-def test_undo_twice_is_harmless(engine: Engine, region: dict[str, pl.DataFrame]) -> None:
-    purge(engine)
-    with engine.begin() as conn:
-        undo_share_purge(conn, "run-1", LATER)
-    with engine.connect() as conn:
-        once = sorted_table(conn, "shares", SHARE_KEY)
-    with engine.begin() as conn:
-        assert undo_share_purge(conn, "run-1", LATER) == 0
-    with engine.connect() as conn:
-        assert sorted_table(conn, "shares", SHARE_KEY).equals(once)
-
-
-def test_undo_of_a_run_that_removed_nothing_changes_nothing(
-    engine: Engine, region: dict[str, pl.DataFrame]
-) -> None:
+def undo_changes_nothing(engine: Engine, run_id: str) -> None:
+    """Undoing `run_id` now restores no share and leaves the shares as they are."""
     with engine.connect() as conn:
         before = sorted_table(conn, "shares", SHARE_KEY)
     with engine.begin() as conn:
-        assert undo_share_purge(conn, "nope", LATER) == 0
+        assert undo_share_purge(conn, run_id, LATER) == 0
     with engine.connect() as conn:
         assert sorted_table(conn, "shares", SHARE_KEY).equals(before)
 
 
+def test_undo_twice_is_harmless(engine: Engine, small_region_rows: dict[str, pl.DataFrame]) -> None:
+    purge(engine)
+    with engine.begin() as conn:
+        undo_share_purge(conn, "run-1", LATER)
+    undo_changes_nothing(engine, "run-1")
+
+
+def test_undo_of_a_run_that_removed_nothing_changes_nothing(
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
+) -> None:
+    undo_changes_nothing(engine, "nope")
+
+
 def test_applying_twice_under_one_run_id_is_refused(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     purge(engine)
     with engine.begin() as conn, pytest.raises(PurgeRunError, match="already purged"):
         apply_share_purge(conn, plan_share_purge(conn, CLOSING), "run-1", NOW)
 
 
-def test_a_second_purge_finds_nothing_left(engine: Engine, region: dict[str, pl.DataFrame]) -> None:
+def test_a_second_purge_finds_nothing_left(
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
+) -> None:
     purge(engine)
     with engine.connect() as conn:
         assert plan_share_purge(conn, CLOSING).total == 0
@@ -185,12 +177,12 @@ def expected_member_shares(content: dict[str, pl.DataFrame]) -> set[tuple[str, s
 
 
 def test_keep_for_members_shares_read_only_to_the_members_and_undo_removes_them(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         before = sorted_table(conn, "shares", SHARE_KEY)
     counts = purge(engine, keep_for_members=True)
-    expected = expected_member_shares(region)
+    expected = expected_member_shares(small_region_rows)
     assert ("doc-1", "s1") not in expected  # s1 already had a contrib share: kept, no duplicate
     with engine.connect() as conn:
         after = sorted_table(conn, "shares", SHARE_KEY)
@@ -209,7 +201,7 @@ def test_keep_for_members_shares_read_only_to_the_members_and_undo_removes_them(
 
 
 def test_a_purge_above_the_threshold_is_held(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         plan = plan_share_purge(conn, CLOSING)
@@ -221,7 +213,7 @@ def test_a_purge_above_the_threshold_is_held(
 
 
 def test_pre_purge_notice_lists_exactly_the_shares_the_purge_removes(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         notice = pre_purge_notice(conn, CLOSING)
@@ -233,12 +225,12 @@ def test_pre_purge_notice_lists_exactly_the_shares_the_purge_removes(
     assert (
         listed
         == removed
-        == set(expected_purged(region).select("resource_id", "recipient_id").rows())
+        == set(expected_purged(small_region_rows).select("resource_id", "recipient_id").rows())
     )
 
 
 def test_pre_purge_notice_places_each_share_under_its_owners_schools(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         notice = pre_purge_notice(conn, CLOSING)
@@ -258,7 +250,7 @@ def test_pre_purge_notice_places_each_share_under_its_owners_schools(
 
 
 def test_pre_purge_notice_is_written_formula_safe(
-    engine: Engine, store: ObjectStore, region: dict[str, pl.DataFrame]
+    engine: Engine, store: ObjectStore, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         keys = write_pre_purge_notice(conn, store, "reports/2023-2024/freeze/run-9/", CLOSING)
@@ -277,7 +269,7 @@ def test_pre_purge_notice_is_written_formula_safe(
 
 
 def test_purge_preview_counts_per_school_and_app(
-    engine: Engine, store: ObjectStore, region: dict[str, pl.DataFrame]
+    engine: Engine, store: ObjectStore, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     with engine.connect() as conn:
         plan = plan_share_purge(conn, CLOSING)

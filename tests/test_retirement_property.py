@@ -9,19 +9,14 @@ from datetime import timedelta
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 from sqlalchemy import Engine
 
 from rentree.infra.db import truncate_all
-from rentree.tasks.rules.retirement.apply import undo_retirement
 from tests.content_builders import insert_content, shares_frame
 from tests.retirement_builders import (
     MARK,
-    at,
-    days_after_mark,
-    directory,
     retirement_region,
-    run_once,
+    undo_each_stage_gives_back,
 )
 
 _REGION = retirement_region()
@@ -61,17 +56,4 @@ def test_undo_of_each_stage_gives_the_directory_back(
     with engine.begin() as conn:
         truncate_all(conn)
         insert_content(conn, content)
-    run_once(engine, days_after_mark(90), "notice")
-    with engine.connect() as conn:
-        before_deactivation = directory(conn)
-    run_once(engine, days_after_mark(104), "deactivate")
-    with engine.connect() as conn:
-        before_retirement = directory(conn)
-    run_once(engine, days_after_mark(180), "retire")
-    with engine.begin() as conn:
-        undo_retirement(conn, "retire", at(days_after_mark(181)))
-        for name, frame in directory(conn).items():
-            assert_frame_equal(frame, before_retirement[name], check_dtypes=False)
-        undo_retirement(conn, "deactivate", at(days_after_mark(181)))
-        for name, frame in directory(conn).items():
-            assert_frame_equal(frame, before_deactivation[name], check_dtypes=False)
+    undo_each_stage_gives_back(engine)

@@ -24,7 +24,6 @@ from tests.content_builders import (
     U2,
     insert_content,
     resources_frame,
-    small_region,
     users_frame,
 )
 
@@ -56,14 +55,6 @@ def schools_of(content: dict[str, pl.DataFrame]) -> dict[str, set[str]]:
     return links
 
 
-@pytest.fixture
-def region(engine: Engine) -> dict[str, pl.DataFrame]:
-    content = small_region()
-    with engine.begin() as conn:
-        insert_content(conn, content)
-    return content
-
-
 def report_of(
     engine: Engine, settings: Settings | None = None, with_charts: bool = False
 ) -> StorageReport:
@@ -72,10 +63,10 @@ def report_of(
 
 
 def test_per_user_figures_equal_the_inventory_sums(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     report = report_of(engine)
-    expected = expected_per_user(region)
+    expected = expected_per_user(small_region_rows)
     got = {row["user_external_id"]: row for row in report.users.iter_rows(named=True)}
     assert set(got) == set(expected)
     for user, areas in expected.items():
@@ -85,11 +76,11 @@ def test_per_user_figures_equal_the_inventory_sums(
 
 
 def test_per_school_figures_count_a_user_in_each_of_their_schools(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     report = report_of(engine)
-    per_user = expected_per_user(region)
-    links = schools_of(region)
+    per_user = expected_per_user(small_region_rows)
+    links = schools_of(small_region_rows)
     for uai in (U1, U2):
         members = [u for u in per_user if uai in links.get(u, set())]
         row = report.schools.filter(pl.col("structure_uai") == uai).row(0, named=True)
@@ -104,10 +95,10 @@ def test_per_school_figures_count_a_user_in_each_of_their_schools(
 
 
 def test_region_figures_count_each_user_once(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     report = report_of(engine)
-    sizes = region["resources"]
+    sizes = small_region_rows["resources"]
     row = report.region.row(0, named=True)
     assert row["users"] == sizes["owner_external_id"].n_unique()
     assert row["total_bytes"] == sum(sizes["size_bytes"])
@@ -123,7 +114,7 @@ def test_region_figures_count_each_user_once(
 
 
 def test_quota_use_takes_the_user_quota_or_the_profile_default(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     settings = Settings(quota_staff_bytes=1000 * MIB, quota_family_bytes=4 * MIB)
     users = report_of(engine, settings).users
@@ -138,13 +129,13 @@ def test_quota_use_takes_the_user_quota_or_the_profile_default(
 
 
 def test_users_above_80_percent_of_their_quota_are_listed(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
-    per_user = expected_per_user(region)
+    per_user = expected_per_user(small_region_rows)
     quotas = {
         row["external_id"]: row["quota_bytes"]
         or (2 * 1024**3 if row["profile"] in ("Teacher", "Personnel") else 500 * MIB)
-        for row in region["users"].iter_rows(named=True)
+        for row in small_region_rows["users"].iter_rows(named=True)
     }
     expected = {
         u for u, areas in per_user.items() if u in quotas and sum(areas.values()) > 0.8 * quotas[u]
@@ -185,7 +176,7 @@ def test_top_users_per_school_are_the_50_largest_in_order(engine: Engine) -> Non
 
 
 def test_charts_are_png_files_and_no_figure_stays_open(
-    engine: Engine, region: dict[str, pl.DataFrame]
+    engine: Engine, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     import matplotlib.pyplot as plt
 
@@ -204,7 +195,7 @@ def test_an_empty_inventory_gives_empty_figures_and_charts(engine: Engine) -> No
 
 
 def test_the_report_is_written_as_csv_parquet_and_png(
-    engine: Engine, store: ObjectStore, region: dict[str, pl.DataFrame]
+    engine: Engine, store: ObjectStore, small_region_rows: dict[str, pl.DataFrame]
 ) -> None:
     report = report_of(engine, with_charts=True)
     keys = write_storage_report(store, "reports/2024-2025/storage-report/run-1/", report)
