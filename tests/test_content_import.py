@@ -170,6 +170,16 @@ def local_store(tmp_path: Path) -> LocalStore:
     return store
 
 
+def imported_good_inventory(engine: Engine, tmp_path: Path) -> tuple[LocalStore, Path]:
+    """The directory seeded and the good inventory imported once: the store and the folder
+    the inventory was read from."""
+    seed_directory(engine)
+    store = local_store(tmp_path)
+    folder = write_inventory(tmp_path / "inv", good_inventory())
+    run_import(engine, folder, store)
+    return store, folder
+
+
 def table_rows(engine: Engine, name: str) -> int:
     with engine.connect() as conn:
         return int(
@@ -392,9 +402,7 @@ def test_csv_with_either_separator_is_read(engine: Engine, tmp_path: Path, sep: 
 
 
 def test_a_csv_export_imports_back_unchanged(engine: Engine, tmp_path: Path) -> None:
-    seed_directory(engine)
-    store = local_store(tmp_path)
-    run_import(engine, write_inventory(tmp_path / "inv", good_inventory()), store)
+    store, _ = imported_good_inventory(engine, tmp_path)
     with engine.connect() as conn:
         write_export(conn, tmp_path / "out", "csv")
     assert "'=SOMME(A1)" in (tmp_path / "out" / "users.csv").read_text(encoding="utf-8")

@@ -16,11 +16,8 @@ from rentree.tasks.content.purge.undo import undo_share_purge
 from tests.test_content_import import (
     CLOSING_GROUP,
     counts,
-    good_inventory,
-    local_store,
+    imported_good_inventory,
     run_import,
-    seed_directory,
-    write_inventory,
 )
 
 NOW = datetime(2024, 9, 20, 2, 0, tzinfo=UTC)
@@ -37,10 +34,7 @@ def shares(engine: Engine) -> set[tuple[str, str, str]]:
 def test_an_inventory_imported_again_after_a_purge_skips_the_purged_shares(
     engine: Engine, tmp_path: Path
 ) -> None:
-    seed_directory(engine)
-    store = local_store(tmp_path)
-    folder = write_inventory(tmp_path / "inv", good_inventory())
-    run_import(engine, folder, store)
+    store, folder = imported_good_inventory(engine, tmp_path)
     assert PURGED in shares(engine)
     with engine.begin() as conn:
         plan = plan_share_purge(conn, "2023-2024")
@@ -70,10 +64,7 @@ def test_an_inventory_imported_again_after_a_purge_skips_the_purged_shares(
 def test_after_an_undo_a_share_deleted_since_is_imported_again(
     engine: Engine, tmp_path: Path
 ) -> None:
-    seed_directory(engine)
-    store = local_store(tmp_path)
-    folder = write_inventory(tmp_path / "inv", good_inventory())
-    run_import(engine, folder, store)
+    store, folder = imported_good_inventory(engine, tmp_path)
     with engine.begin() as conn:
         apply_share_purge(conn, plan_share_purge(conn, "2023-2024"), "purge-1", NOW)
         undo_share_purge(conn, "purge-1", NOW)
