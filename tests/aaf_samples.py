@@ -74,6 +74,10 @@ def document(
 # -- records of each type -------------------------------------------------------------------
 
 
+def _names(last: str, first: str) -> dict[str, Values]:
+    return {"ENTPersonNom": last, "ENTPersonPrenom": first}
+
+
 def school(
     external_id: str = "S1",
     uai: str = "0590001A",
@@ -88,8 +92,7 @@ def school(
         "ENTStructureCodePostal": "59000",
         "ENTEcoleCommune": "Lille",
     }
-    attributes.update(more)
-    return record("EtabEducNat", external_id, attributes)
+    return record("EtabEducNat", external_id, {**attributes, **more})
 
 
 def staff(
@@ -100,15 +103,13 @@ def staff(
     **more: Values,
 ) -> str:
     attributes: dict[str, Values] = {
-        "ENTPersonNom": last,
-        "ENTPersonPrenom": first,
+        **_names(last, first),
         "ENTPersonDateNaissance": "12/03/1980",
         "ENTPersonMail": f"{first.lower()}.{last.lower()}@ac-lille.fr",
         "ENTPersonStructRattach": list(structs),
         "ENTPersonFonctions": [f"{s}$ENS$ENSEIGNEMENT$$" for s in structs],
     }
-    attributes.update(more)
-    return record("PersEducNat", external_id, attributes)
+    return record("PersEducNat", external_id, {**attributes, **more})
 
 
 def student(
@@ -125,31 +126,27 @@ def student(
 ) -> str:
     attributes: dict[str, Values] = {
         "ENTEleveINE": ine,
-        "ENTPersonNom": last,
-        "ENTPersonPrenom": first,
+        **_names(last, first),
         "ENTPersonDateNaissance": birth,
         "ENTPersonStructRattach": struct,
         "ENTPersonClasses": f"{struct}$x$y${class_code}$Classe {class_code}",
         "ENTEleveNiveau": level,
         "ENTEleveAutoriteParentale": [f"{r}$1" for r in relatives],
     }
-    attributes.update(more)
-    return record("Eleve", external_id, attributes)
+    return record("Eleve", external_id, {**attributes, **more})
 
 
 def relative(
     external_id: str = "R1", last: str = "Dupont", first: str = "Marc", **more: Values
 ) -> str:
     attributes: dict[str, Values] = {
-        "ENTPersonNom": last,
-        "ENTPersonPrenom": first,
+        **_names(last, first),
         "ENTPersonMail": "marc.dupont@example.org",
         "ENTPersRelEleveTelMobile": "+33 6 12 34 56 78",
         "ENTPersonCodePostal": "59000",
         "ENTPersonVille": "Lille",
     }
-    attributes.update(more)
-    return record("PersRelEleve", external_id, attributes)
+    return record("PersRelEleve", external_id, {**attributes, **more})
 
 
 def name(file_type: str, date: str = "20240902", chunk: int = 0, mode: str = "Complet") -> str:
