@@ -19,7 +19,7 @@ from rentree.flows.run.task_runner import make_task_runner
 from rentree.flows.staff_import import staff_import
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.settings import load_settings
-from rentree.infra.storage import LocalStore
+from rentree.infra.storage import LocalStore, ObjectStore
 from rentree.infra.workspace import open_workspace
 from rentree.synthetic import generate_region
 from rentree.synthetic.landing import land_delivery
@@ -43,6 +43,28 @@ def parse_on_dask(year: str, delivery: str, address: str) -> tuple[Any, int, Any
         ws.engine.dispose()
 
 
+def land_first_delivery(tmp_path: Path, store: ObjectStore | None = None) -> dict[str, Any]:
+    """A tiny region's first delivery landed in small chunks (many files, each one task) in
+    `store`, or the workspace's; returns that delivery's manifest entry."""
+    region = generate_region("tiny", tmp_path / "region", chunk_size=60)
+    manifest: dict[str, Any] = region.manifest
+    first: dict[str, Any] = manifest["deliveries"][0]
+    if store is not None:
+        land_delivery(store, region.out, manifest, first["delivery"])
+        return first
+    ws = open_workspace(load_settings())
+    land_delivery(ws.store, region.out, manifest, first["delivery"])
+    ws.engine.dispose()
+    return first
+
+
+def local_cluster(processes: bool = False) -> LocalCluster:
+    """Two Dask workers of one thread each (in this process, or processes of their own)."""
+    return LocalCluster(
+        n_workers=2, processes=processes, threads_per_worker=1, dashboard_address=None
+    )
+
+
 def test_task_runner_follows_the_setting() -> None:
     assert isinstance(make_task_runner(load_settings(task_runner="threads")), ThreadPoolTaskRunner)
     assert isinstance(
@@ -61,19 +83,13 @@ def test_delivery_parsed_on_a_local_dask_cluster(
     flow_store: LocalStore,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    # Small chunks: the closing year's delivery is many files, each one task.
-    region = generate_region("tiny", tmp_path / "region", chunk_size=60)
-    manifest: dict[str, Any] = region.manifest
-    first = manifest["deliveries"][0]
-    ws = open_workspace(load_settings())
-    land_delivery(ws.store, region.out, manifest, first["delivery"])
-    with LocalCluster(
-        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
-    ) as cluster:
+    first = land_first_delivery(tmp_path)
+    with local_cluster() as cluster:
         staged, checked, runner_type = parse_on_dask(
             first["school_year"], first["delivery"], cluster.scheduler_address
         )
         workers_used = len(cluster.scheduler.workers)
+    ws = open_workspace(load_settings())
     with ws.engine.connect() as conn:
         serial = stage_delivery(
             conn, ws.store, first["school_year"], first["delivery"], load_settings()
@@ -95,15 +111,8 @@ def test_import_flow_runs_its_file_checks_on_dask(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    region = generate_region("tiny", tmp_path / "region", chunk_size=60)
-    manifest: dict[str, Any] = region.manifest
-    first = manifest["deliveries"][0]
-    ws = open_workspace(load_settings())
-    land_delivery(ws.store, region.out, manifest, first["delivery"])
-    ws.engine.dispose()
-    with LocalCluster(
-        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
-    ) as cluster:
+    first = land_first_delivery(tmp_path)
+    with local_cluster() as cluster:
         monkeypatch.setenv("RENTREE_TASK_RUNNER", "dask")
         monkeypatch.setenv("RENTREE_DASK_ADDRESS", cluster.scheduler_address)
         outcome = staff_import(year=first["school_year"], wait_for_approval=False)
@@ -146,16 +155,11 @@ def test_workers_get_storage_keys_and_need_no_shared_folder(
     engine: Engine, moto_endpoint: str, tmp_path: Path, prefect_harness: None
 ) -> None:
     store = make_s3_store(moto_endpoint)
-    region = generate_region("tiny", tmp_path / "region", chunk_size=60)
-    manifest: dict[str, Any] = region.manifest
-    first = manifest["deliveries"][0]
-    land_delivery(store, region.out, manifest, first["delivery"])
+    first = land_first_delivery(tmp_path, store)
     os.environ["RENTREE_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
     try:
         # worker processes of their own: nothing of this process's memory or temp folders
-        with LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-        ) as cluster:
+        with local_cluster(processes=True) as cluster:
             staged, sent, worker_pids = stage_with_keys(
                 first["school_year"],
                 first["delivery"],
