@@ -47,6 +47,18 @@ def held_delivery(engine: Engine, store: ObjectStore) -> tuple[str, list[str]]:
     return outcome.hold_id, keys
 
 
+def held_file_statuses(engine: Engine) -> set[str]:
+    """The ledger statuses of the files of the delivery `held_delivery` holds."""
+    with engine.connect() as conn:
+        return set(
+            conn.scalars(
+                select(schema.feed_files.c.status).where(
+                    schema.feed_files.c.extraction_date == date(2024, 9, 9)
+                )
+            )
+        )
+
+
 def missing_people(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return set(
@@ -100,15 +112,7 @@ def test_hold_approval_applies_exactly_the_change_set(engine: Engine, store: Obj
     assert missing_people(engine) == set(held.users_missing["external_id"])
     assert not any(store.exists(k) for k in keys)
     assert all(store.exists(archive_key(NEW, parse_feed_name(k))) for k in keys)
-    with engine.connect() as conn:
-        statuses = set(
-            conn.scalars(
-                select(schema.feed_files.c.status).where(
-                    schema.feed_files.c.extraction_date == date(2024, 9, 9)
-                )
-            )
-        )
-    assert statuses == {"applied"}
+    assert held_file_statuses(engine) == {"applied"}
     land(store, NEW, family_delivery("20240909", range(20)))
     assert run(engine, store, NEW, "20240909").status == "already_applied"
 
@@ -138,15 +142,7 @@ def test_hold_approval_rechecks_when_directory_moved(engine: Engine, store: Obje
     assert decision.hold.status == "approved" and decision.hold.decided_by == "bob"
     assert decision.outcome is not None and decision.outcome.status == "applied"
     assert not store.list(landing_prefix(NEW))
-    with engine.connect() as conn:
-        assert (
-            conn.scalar(
-                select(schema.feed_files.c.status).where(
-                    schema.feed_files.c.extraction_date == date(2024, 9, 9)
-                )
-            )
-            == "applied"
-        )
+    assert held_file_statuses(engine) == {"applied"}
 
 
 def test_hold_rejection_quarantines(engine: Engine, store: ObjectStore) -> None:
@@ -162,15 +158,7 @@ def test_hold_rejection_quarantines(engine: Engine, store: ObjectStore) -> None:
     after = directory(engine)
     for name in before:
         assert before[name].equals(after[name]), name
-    with engine.connect() as conn:
-        statuses = set(
-            conn.scalars(
-                select(schema.feed_files.c.status).where(
-                    schema.feed_files.c.extraction_date == date(2024, 9, 9)
-                )
-            )
-        )
-    assert statuses == {"quarantined"}
+    assert held_file_statuses(engine) == {"quarantined"}
     assert count(engine, schema.change_log) > 0  # the first delivery's, untouched
 
 
