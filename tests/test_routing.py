@@ -9,7 +9,7 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from rentree.infra import schema
-from rentree.infra.db import insert_frame
+from rentree.infra.db import insert_frame, select_frame
 from rentree.infra.naming import held_key, landing_prefix
 from rentree.infra.storage import ObjectStore, sha256_of
 from rentree.tasks.intake.routing import hold_files, move_files, release_held, route_delivery
@@ -26,20 +26,14 @@ FAMILY = ("EtabEducNat", "Eleve", "PersRelEleve")
 
 
 def held_rows(engine: Engine) -> pl.DataFrame:
+    files = schema.feed_files.c
+    query = select(files.file_name, files.status, files.held_rule, files.reason)
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                schema.feed_files.c.file_name,
-                schema.feed_files.c.status,
-                schema.feed_files.c.held_rule,
-                schema.feed_files.c.reason,
-            ).order_by(schema.feed_files.c.file_name)
-        ).all()
-    return pl.DataFrame(
-        [tuple(r) for r in rows],
-        schema=["file_name", "status", "held_rule", "reason"],
-        orient="row",
-    )
+        return select_frame(
+            conn,
+            query.order_by(files.file_name),
+            dict.fromkeys(("file_name", "status", "held_rule", "reason"), pl.String),
+        )
 
 
 def hold(engine: Engine, store: ObjectStore, year: str, delivery: str, types: tuple[str, ...]):
