@@ -63,6 +63,11 @@ def relatives(*ids: str) -> list[str]:
     return [aaf.relative(r, f"Nom{r}", f"Parent{r}") for r in ids]
 
 
+def families(pupils: Sequence[str], *relative_ids: str) -> dict[str, Sequence[str]]:
+    """A complete family delivery's files: both schools, these pupils, these relatives."""
+    return {"EtabEducNat": SCHOOLS, "Eleve": pupils, "PersRelEleve": relatives(*relative_ids)}
+
+
 def land(
     store: LocalStore, year: str, day: str, files: dict[str, Sequence[str]], mode: str = "Complet"
 ) -> None:
@@ -98,16 +103,7 @@ def store(tmp_path: Path) -> LocalStore:
 
 
 def closing_year(engine: Engine, store: LocalStore) -> None:
-    land(
-        store,
-        CLOSING,
-        "20230911",
-        {
-            "EtabEducNat": SCHOOLS,
-            "Eleve": CLOSING_PUPILS,
-            "PersRelEleve": relatives("R1", "R2", "R3", "R4"),
-        },
-    )
+    land(store, CLOSING, "20230911", families(CLOSING_PUPILS, "R1", "R2", "R3", "R4"))
     imported(engine, store, CLOSING, "20230911", datetime(2023, 9, 11, 2, tzinfo=UTC))
 
 
@@ -174,12 +170,7 @@ def until_the_late_entries(engine: Engine, store: LocalStore) -> tuple[str, list
         pupil("E4", INES["E4"], SB, "MS-A", "MS", "10/02/2020", "R4"),
         pupil("E7", "1000000007B", SB, "PS-A", "PS", "10/02/2021", "R4"),
     ]
-    land(
-        store,
-        NEW,
-        "20240903",
-        {"EtabEducNat": SCHOOLS, "Eleve": first, "PersRelEleve": relatives("R1", "R2", "R4")},
-    )
+    land(store, NEW, "20240903", families(first, "R1", "R2", "R4"))
     outcome = imported(engine, store, NEW, "20240903", SEPTEMBER)
     assert outcome.late_entries == 1
     assert rows(engine, "SELECT missing_since IS NOT NULL FROM users WHERE external_id = 'E3'") == [
@@ -203,16 +194,7 @@ def test_late_re_registration_keeps_the_account_and_applies_the_late_entries(
         pupil("ONDE-77", INES["E3"], SA, "CP-A", "CP", "10/02/2018", "R3"),
         pupil("E5", "1000000005A", SA, "CP-A", "CP", "10/02/2018", "R5"),
     ]
-    land(
-        store,
-        NEW,
-        "20240910",
-        {
-            "EtabEducNat": SCHOOLS,
-            "Eleve": late,
-            "PersRelEleve": relatives("R1", "R2", "R3", "R4", "R5"),
-        },
-    )
+    land(store, NEW, "20240910", families(late, "R1", "R2", "R3", "R4", "R5"))
     outcome = imported(engine, store, NEW, "20240910", LATE)
     assert outcome.counts["users_created"] == 2  # E5 and R5, nobody else
     assert outcome.counts["identities_linked"] == 1
@@ -262,12 +244,7 @@ def test_a_run_for_the_late_school_only_brings_the_re_registered_pupil_back(
     and the teacher's pending attachment applies (R1, R10, R12)."""
     _, first = until_the_late_entries(engine, store)
     late = [*first, pupil("ONDE-77", INES["E3"], SA, "CP-A", "CP", "10/02/2018", "R3")]
-    families = {
-        "EtabEducNat": SCHOOLS,
-        "Eleve": late,
-        "PersRelEleve": relatives("R1", "R2", "R3", "R4"),
-    }
-    land(store, NEW, "20240910", families)
+    land(store, NEW, "20240910", families(late, "R1", "R2", "R3", "R4"))
     outcome = import_delivery(
         engine, store, SETTINGS, NEW, "20240910", run_id="late", now=LATE, schools=[UA]
     )
@@ -320,16 +297,7 @@ def test_an_ine_moved_between_two_ids_refuses_both_records_with_the_reason(
         pupil("NEW-1", INES["E1"], SA, "CE1-A", "CE1", "10/02/2016", "R1"),
         *CLOSING_PUPILS[1:],
     ]
-    land(
-        store,
-        CLOSING,
-        "20231002",
-        {
-            "EtabEducNat": SCHOOLS,
-            "Eleve": pupils,
-            "PersRelEleve": relatives("R1", "R2", "R3", "R4"),
-        },
-    )
+    land(store, CLOSING, "20231002", families(pupils, "R1", "R2", "R3", "R4"))
     before = rows(engine, "SELECT * FROM users WHERE external_id = 'E1'")
     outcome = imported(engine, store, CLOSING, "20231002", SEPTEMBER)
     assert "2 record(s) refused" in outcome.reason
