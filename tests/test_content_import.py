@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 from rentree.cli import app
 from rentree.contracts.content import INVENTORY_TABLES, primary_key
 from rentree.infra import schema
-from rentree.infra.db import insert_frame, read_table
+from rentree.infra.db import read_table
 from rentree.infra.storage import LocalStore, ObjectStore
 from rentree.tasks.content.export import write_export
 from rentree.tasks.content.inventory.apply import ContentImport, import_content
 from rentree.tasks.content.inventory.read import read_inventory
+from tests.frame_builders import insert_tables
 
 SCHOOL = "0590001A"
 CLOSING_GROUP = "2023-2024:0590001A:2023-2024:0590001A:CP-A:students"
@@ -26,44 +27,33 @@ CLOSING_GROUP = "2023-2024:0590001A:2023-2024:0590001A:CP-A:students"
 
 def seed_directory(engine: Engine) -> None:
     """What the feeds brought: a school, a teacher, a pupil, a closing-year scolarité group."""
-    with engine.begin() as conn:
-        insert_frame(
-            conn,
-            schema.structures,
-            pl.DataFrame(
-                {"external_id": ["E1"], "uai": [SCHOOL], "name": ["École"], "type": ["primaire"]}
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.users,
-            pl.DataFrame(
-                {
-                    "external_id": ["T1", "S1"],
-                    "profile": ["Teacher", "Student"],
-                    "source": ["feed", "feed"],
-                    "identity": ["academic_sso", "local"],
-                    "login": [None, "lea.martin"],
-                    "first_name": ["Marc", "Léa"],
-                    "last_name": ["Dupont", "Martin"],
-                    "activation_state": ["none", "active"],
-                }
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.groups,
-            pl.DataFrame(
-                {
-                    "group_id": [CLOSING_GROUP],
-                    "kind": ["scolarite"],
-                    "school_year": ["2023-2024"],
-                    "structure_uai": [SCHOOL],
-                    "audience": ["students"],
-                    "name": ["CP-A élèves"],
-                }
-            ),
-        )
+    insert_tables(
+        engine,
+        structures={
+            "external_id": ["E1"],
+            "uai": [SCHOOL],
+            "name": ["École"],
+            "type": ["primaire"],
+        },
+        users={
+            "external_id": ["T1", "S1"],
+            "profile": ["Teacher", "Student"],
+            "source": ["feed", "feed"],
+            "identity": ["academic_sso", "local"],
+            "login": [None, "lea.martin"],
+            "first_name": ["Marc", "Léa"],
+            "last_name": ["Dupont", "Martin"],
+            "activation_state": ["none", "active"],
+        },
+        groups={
+            "group_id": [CLOSING_GROUP],
+            "kind": ["scolarite"],
+            "school_year": ["2023-2024"],
+            "structure_uai": [SCHOOL],
+            "audience": ["students"],
+            "name": ["CP-A élèves"],
+        },
+    )
 
 
 def good_inventory() -> dict[str, pl.DataFrame]:

@@ -17,72 +17,50 @@ from typer.testing import CliRunner
 from rentree.cli import app
 from rentree.contracts.content import EXPORT_TABLES, MINIMUM_COLUMNS
 from rentree.infra import schema
-from rentree.infra.db import insert_frame
 from rentree.infra.naming import STORAGE_ROOTS, snapshot_prefix
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.content.export import write_export, write_snapshot
+from tests.frame_builders import insert_tables
 
 # Inserted out of order on purpose: the export sorts them (byte order of UTF-8).
 USER_IDS = ["u-b", "U-A", "u-é", "u-a", "u-Z", "u-10", "u-9"]
 
 
 def seed(engine: Engine) -> None:
-    with engine.begin() as conn:
-        insert_frame(
-            conn,
-            schema.structures,
-            pl.DataFrame(
-                {
-                    "external_id": ["E2", "E1"],
-                    "uai": ["0590002B", "0590001A"],
-                    "name": ["École d'Été", "=Jean-Moulin"],
-                    "type": ["maternelle", "primaire"],
-                    "missing_since": [None, date(2024, 9, 2)],
-                }
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.users,
-            pl.DataFrame(
-                {
-                    "external_id": USER_IDS,
-                    "profile": ["Student"] * len(USER_IDS),
-                    "source": ["feed"] * len(USER_IDS),
-                    "identity": ["local"] * len(USER_IDS),
-                    "login": [f"login.{i}" for i in range(len(USER_IDS))],
-                    "first_name": ["Zoé", "Ève", "Noël", "Anaïs", "Chloé", "Léo", "Inès"],
-                    "last_name": ["Dupont"] * len(USER_IDS),
-                    "activation_state": ["pending"] * len(USER_IDS),
-                    "activation_code": [f"K7QZ{i}W9X" for i in range(len(USER_IDS))],
-                    "created_at": [datetime(2024, 9, 2, 8, i, tzinfo=UTC) for i in range(7)],
-                }
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.user_structures,
-            pl.DataFrame(
-                {
-                    "user_external_id": ["u-b", "u-a"],
-                    "structure_uai": ["0590001A", "0590001A"],
-                    "source": ["feed", "feed"],
-                    "director": [False, True],
-                }
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.shares,
-            pl.DataFrame(
-                {
-                    "resource_id": ["r2", "r1", "r1", "r1"],
-                    "recipient_kind": ["user", "user", "group", "bookmark"],
-                    "recipient_id": ["u-a", "u-b", "g1", "b1"],
-                    "rights": ["read", "read", "contrib", "manage"],
-                }
-            ),
-        )
+    insert_tables(
+        engine,
+        structures={
+            "external_id": ["E2", "E1"],
+            "uai": ["0590002B", "0590001A"],
+            "name": ["École d'Été", "=Jean-Moulin"],
+            "type": ["maternelle", "primaire"],
+            "missing_since": [None, date(2024, 9, 2)],
+        },
+        users={
+            "external_id": USER_IDS,
+            "profile": ["Student"] * len(USER_IDS),
+            "source": ["feed"] * len(USER_IDS),
+            "identity": ["local"] * len(USER_IDS),
+            "login": [f"login.{i}" for i in range(len(USER_IDS))],
+            "first_name": ["Zoé", "Ève", "Noël", "Anaïs", "Chloé", "Léo", "Inès"],
+            "last_name": ["Dupont"] * len(USER_IDS),
+            "activation_state": ["pending"] * len(USER_IDS),
+            "activation_code": [f"K7QZ{i}W9X" for i in range(len(USER_IDS))],
+            "created_at": [datetime(2024, 9, 2, 8, i, tzinfo=UTC) for i in range(7)],
+        },
+        user_structures={
+            "user_external_id": ["u-b", "u-a"],
+            "structure_uai": ["0590001A", "0590001A"],
+            "source": ["feed", "feed"],
+            "director": [False, True],
+        },
+        shares={
+            "resource_id": ["r2", "r1", "r1", "r1"],
+            "recipient_kind": ["user", "user", "group", "bookmark"],
+            "recipient_id": ["u-a", "u-b", "g1", "b1"],
+            "rights": ["read", "read", "contrib", "manage"],
+        },
+    )
 
 
 def files(folder: Path) -> dict[str, bytes]:

@@ -7,70 +7,50 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import polars as pl
 import pytest
 from sqlalchemy import Engine, insert
 from typer.testing import CliRunner
 
 from rentree.cli import app
 from rentree.infra import schema
-from rentree.infra.db import insert_frame
 from rentree.tasks.content.status import directory_status
+from tests.frame_builders import insert_tables
 
 T0 = datetime(2025, 9, 1, 2, 0, tzinfo=UTC)
 
 
 def _fill(engine: Engine) -> None:
-    with engine.begin() as conn:
-        insert_frame(
-            conn,
-            schema.school_years,
-            pl.DataFrame(
-                {"school_year": ["2024-2025", "2025-2026"], "phase": ["frozen", "switched"]}
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.runs,
-            pl.DataFrame(
-                {
-                    "run_id": [f"n{i}" for i in range(5)] + ["f0"],
-                    "flow": ["nightly"] * 5 + ["freeze"],
-                    "school_year": ["2025-2026"] * 5 + ["2024-2025"],
-                    "started_at": [T0 + timedelta(days=i) for i in range(5)] + [T0],
-                    "status": ["completed"] * 6,
-                    "dry_run": [False] * 6,
-                }
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.holds,
-            pl.DataFrame(
-                {
-                    "hold_id": ["h1", "h2"],
-                    "school_year": ["2025-2026"] * 2,
-                    "kind": ["delivery", "delivery"],
-                    "delivery": ["20250903", "20250822"],
-                    "status": ["pending", "approved"],
-                    "reason": ["a third of 0590001A's pupils are missing", "old"],
-                    "created_at": [T0, T0],
-                }
-            ),
-        )
-        insert_frame(
-            conn,
-            schema.late_entries,
-            pl.DataFrame(
-                {
-                    "school_year": ["2025-2026", "2025-2026"],
-                    "structure_uai": ["0590001A", "0590002B"],
-                    "level": ["CP", "PS"],
-                    "detected_at": [T0, T0],
-                    "resolved_at": [None, T0],
-                }
-            ),
-        )
+    insert_tables(
+        engine,
+        school_years={
+            "school_year": ["2024-2025", "2025-2026"],
+            "phase": ["frozen", "switched"],
+        },
+        runs={
+            "run_id": [f"n{i}" for i in range(5)] + ["f0"],
+            "flow": ["nightly"] * 5 + ["freeze"],
+            "school_year": ["2025-2026"] * 5 + ["2024-2025"],
+            "started_at": [T0 + timedelta(days=i) for i in range(5)] + [T0],
+            "status": ["completed"] * 6,
+            "dry_run": [False] * 6,
+        },
+        holds={
+            "hold_id": ["h1", "h2"],
+            "school_year": ["2025-2026"] * 2,
+            "kind": ["delivery", "delivery"],
+            "delivery": ["20250903", "20250822"],
+            "status": ["pending", "approved"],
+            "reason": ["a third of 0590001A's pupils are missing", "old"],
+            "created_at": [T0, T0],
+        },
+        late_entries={
+            "school_year": ["2025-2026", "2025-2026"],
+            "structure_uai": ["0590001A", "0590002B"],
+            "level": ["CP", "PS"],
+            "detected_at": [T0, T0],
+            "resolved_at": [None, T0],
+        },
+    )
 
 
 def test_status_lists_the_last_runs_of_each_flow(engine: Engine) -> None:
@@ -145,8 +125,9 @@ def test_status_shows_failed_deliveries_and_holds_under_their_academy(engine: En
     """In a region of several academies, the same delivery date of two academies is two
     deliveries: each is shown under its academy, and a hold names its academy."""
     _fill(engine)
-    files = pl.DataFrame(
-        {
+    insert_tables(
+        engine,
+        feed_files={
             "content_hash": ["a" * 64, "b" * 64, "c" * 64],
             "file_name": ["ENT_Complet_20250902_Eleve_0000.xml"] * 2
             + ["ENT_Complet_20250902_PersRelEleve_0000.xml"],
@@ -157,12 +138,11 @@ def test_status_shows_failed_deliveries_and_holds_under_their_academy(engine: En
             "chunk": [0, 0, 0],
             "status": ["failed"] * 3,
             "recorded_at": [T0] * 3,
-            "reason": ["Lille's apply failed.", "Amiens' apply failed.", "Amiens' apply failed."],
+            "reason": ["Lille's apply failed."] + ["Amiens' apply failed."] * 2,
             "academy": ["09", "20", "20"],
-        }
+        },
     )
     with engine.begin() as conn:
-        insert_frame(conn, schema.feed_files, files)
         conn.execute(
             insert(schema.holds).values(
                 hold_id="h20",
