@@ -38,6 +38,11 @@ def run(engine: Engine, staged: StagedDelivery, today: date = date(2024, 9, 5)) 
     return cs
 
 
+def pupils_on_4_september(*pupils: dict[str, Any], **options: Any) -> StagedDelivery:
+    """The new year's family delivery of 4 September holding only these pupils."""
+    return delivery(NEW, date(2024, 9, 4), {"Eleve": list(pupils)}, **options)
+
+
 def plan(engine: Engine, staged: StagedDelivery, today: date = date(2024, 9, 5)) -> ChangeSet:
     with engine.connect() as conn:
         return plan_delivery(conn, staged, today=today)
@@ -166,10 +171,8 @@ def test_r2_existing_students_keep_their_login(engine: Engine) -> None:
     before = rows(engine, "SELECT external_id, login, activation_code FROM users ORDER BY 1")
     run(
         engine,
-        delivery(
-            NEW,
-            date(2024, 9, 4),
-            {"Eleve": [student("E1", "1111111111A", "Durand-Roy", "Élodie", "SA", "CM1", "CM1")]},
+        pupils_on_4_september(
+            student("E1", "1111111111A", "Durand-Roy", "Élodie", "SA", "CM1", "CM1"),
             mode="Delta",
         ),
     )
@@ -182,15 +185,9 @@ def test_r3_login_gets_numeric_suffix_when_taken(engine: Engine) -> None:
     closing_families(engine)
     cs = run(
         engine,
-        delivery(
-            NEW,
-            date(2024, 9, 4),
-            {
-                "Eleve": [
-                    student("E8", "8888888888A", "DURAND", "Elodie", "SA", "CP-A", "CP"),
-                    student("E9", "9999999999A", "Durand", "Élodie", "SB", "PS", "PS"),
-                ]
-            },
+        pupils_on_4_september(
+            student("E8", "8888888888A", "DURAND", "Elodie", "SA", "CP-A", "CP"),
+            student("E9", "9999999999A", "Durand", "Élodie", "SB", "PS", "PS"),
             mode="Delta",
         ),
     )
@@ -339,10 +336,8 @@ def test_family_import_moves_students_and_builds_classes_and_groups(engine: Engi
 
 def test_r11_absent_from_complete_is_marked_missing_then_back(engine: Engine) -> None:
     closing_families(engine)
-    new_year = delivery(
-        NEW,
-        date(2024, 9, 4),
-        {"Eleve": [student("E2", "2222222222B", "Petit", "Léo", "SA", "CE1", "CE1")]},
+    new_year = pupils_on_4_september(
+        student("E2", "2222222222B", "Petit", "Léo", "SA", "CE1", "CE1")
     )
     cs = run(engine, new_year, today=date(2024, 9, 4))
     missing = {r["external_id"]: r for r in cs.users_missing.iter_rows(named=True)}
@@ -385,10 +380,8 @@ def test_r11_absent_from_complete_is_marked_missing_then_back(engine: Engine) ->
 
 def test_r11_rejected_records_are_not_marked_missing(engine: Engine) -> None:
     closing_families(engine)
-    staged = delivery(
-        NEW,
-        date(2024, 9, 4),
-        {"Eleve": [student("E2", "2222222222B", "Petit", "Léo", "SA", "CE1", "CE1")]},
+    staged = pupils_on_4_september(
+        student("E2", "2222222222B", "Petit", "Léo", "SA", "CE1", "CE1"),
         rejected=["E1"],
     )
     cs = plan(engine, staged)
@@ -399,11 +392,7 @@ def test_r11_unexpected_missing_is_not_an_expected_leaver(engine: Engine) -> Non
     closing_families(engine)
     cs = plan(
         engine,
-        delivery(
-            NEW,
-            date(2024, 9, 4),
-            {"Eleve": [student("E1", "1111111111A", "Durand", "Élodie", "SA", "CM2", "CM2")]},
-        ),
+        pupils_on_4_september(student("E1", "1111111111A", "Durand", "Élodie", "SA", "CM2", "CM2")),
     )
     missing = dict(cs.users_missing.select("external_id", "expected_leaver").iter_rows())
     assert missing == {"E2": False, "E3": True}
@@ -551,10 +540,8 @@ def test_apply_logs_every_change_and_records_files(engine: Engine) -> None:
 
 def test_r11_missing_marks_limited_to_the_schools_of_a_partial_import(engine: Engine) -> None:
     closing_families(engine)
-    staged = delivery(
-        NEW,
-        date(2024, 9, 4),
-        {"Eleve": [student("E1", "1111111111A", "Durand", "Élodie", "SA", "CM2", "CM2")]},
+    staged = pupils_on_4_september(
+        student("E1", "1111111111A", "Durand", "Élodie", "SA", "CM2", "CM2")
     )
     with engine.connect() as conn:
         cs = plan_delivery(conn, staged, today=date(2024, 9, 4), schools=[B])
