@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, Literal
 
 import pandera.errors
 import pandera.polars as pa
@@ -65,13 +65,18 @@ def present(column: str, is_list: bool = False) -> pl.Expr:
     return pl.col(column).list.len() > 0 if is_list else pl.col(column).is_not_null()
 
 
-def rule_check(
-    file_type: FeedType | None, column: str, rule: str, passes: Callable[[], pl.Expr]
-) -> Any:
+# In a check shared by several feed types' models: the feed type of the model validating,
+# which each of them names in its `Config.name`.
+OWN_TYPE: Final = "own"
+CheckType = FeedType | Literal["own"] | None
+
+
+def rule_check(file_type: CheckType, column: str, rule: str, passes: Callable[[], pl.Expr]) -> Any:
     """A Pandera check named after its rule; a null result (absent value) passes."""
 
     def check(cls: Any, data: PolarsData) -> pl.LazyFrame:
-        holds = ~applies(file_type, column) | passes().fill_null(True)
+        own = cls.__config__.name if file_type == OWN_TYPE else file_type
+        holds = ~applies(own, column) | passes().fill_null(True)
         return data.lazyframe.select(holds.fill_null(True).alias(column))
 
     check.__doc__ = rule
@@ -79,7 +84,7 @@ def rule_check(
     return pa.check(column, name=rule)(check)
 
 
-def required(file_type: FeedType | None, column: str, is_list: bool = False) -> Any:
+def required(file_type: CheckType, column: str, is_list: bool = False) -> Any:
     return rule_check(file_type, column, "required", lambda: present(column, is_list))
 
 
@@ -98,7 +103,7 @@ def one_of(file_type: FeedType, column: str, rule: str, allowed: tuple[str, ...]
     return rule_check(file_type, column, rule, lambda: pl.col(column).is_in(allowed))
 
 
-def at_most(file_type: FeedType | None, column: str, chars: int, is_list: bool = False) -> Any:
+def at_most(file_type: CheckType, column: str, chars: int, is_list: bool = False) -> Any:
     def passes() -> pl.Expr:
         if is_list:
             return pl.col(column).list.eval(pl.element().str.len_chars() <= chars).list.all()
@@ -148,6 +153,20 @@ class RecordContract(pa.DataFrameModel):
     class Config:
         strict = False
         coerce = False
+
+
+class PersonContract(RecordContract):
+    """What the person feeds (staff, pupils, relatives) share: the names (ENTPersonNom,
+    ENTPersonPrenom), required and at most 200 characters. Each model names its feed type
+    in `Config.name`, so that a modify record is checked on a name only where it replaces it."""
+
+    last_name: str = pa.Field(nullable=True)
+    first_name: str = pa.Field(nullable=True)
+
+    last_name_required = required(OWN_TYPE, "last_name")
+    last_name_too_long = at_most(OWN_TYPE, "last_name", 200)
+    first_name_required = required(OWN_TYPE, "first_name")
+    first_name_too_long = at_most(OWN_TYPE, "first_name", 200)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ import polars as pl
 
 from rentree.contracts.base import (
     FeedContract,
-    RecordContract,
+    PersonContract,
     at_most,
     matches,
-    required,
 )
 from rentree.contracts.staff import EMAIL_PATTERN
 from rentree.contracts.structures import without_parts
@@ -21,11 +20,12 @@ T: FeedType = "PersRelEleve"
 PHONE_PATTERN = r"^\+?[0-9 .\-()]*[0-9][0-9 .\-()]*$"
 
 
-class RelativeContract(RecordContract):
+class RelativeContract(PersonContract):
     """A relative: names are required; contact values are optional."""
 
-    last_name: str = pa.Field(nullable=True)
-    first_name: str = pa.Field(nullable=True)
+    class Config:
+        name = T
+
     email: str = pa.Field(nullable=True)
     mobile: str = pa.Field(nullable=True)
     address: str = pa.Field(nullable=True)
@@ -33,10 +33,6 @@ class RelativeContract(RecordContract):
     city: str = pa.Field(nullable=True)
     student_ids: list[str]
 
-    last_name_required = required(T, "last_name")
-    last_name_too_long = at_most(T, "last_name", 200)
-    first_name_required = required(T, "first_name")
-    first_name_too_long = at_most(T, "first_name", 200)
     email_format = matches(T, "email", "email", EMAIL_PATTERN)
     email_too_long = at_most(T, "email", 254)
     mobile_format = matches(T, "mobile", "phone", PHONE_PATTERN)

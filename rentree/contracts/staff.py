@@ -7,14 +7,13 @@ import polars as pl
 
 from rentree.contracts.base import (
     FeedContract,
-    RecordContract,
+    PersonContract,
     at_most,
     matches,
     one_of,
     parsed_date,
     present,
     real_date,
-    required,
     rule_check,
 )
 from rentree.infra.naming import FeedType
@@ -27,11 +26,12 @@ TEACHER_CATEGORY = {"O": True, "true": True, "N": False, "false": False}
 TEACHING_FUNCTIONS = ("ENS", "DOC")
 
 
-class StaffContract(RecordContract):
+class StaffContract(PersonContract):
     """A staff member: names and at least one structure are required."""
 
-    last_name: str = pa.Field(nullable=True)
-    first_name: str = pa.Field(nullable=True)
+    class Config:
+        name = T
+
     birth_date: str = pa.Field(nullable=True)
     email: str = pa.Field(nullable=True)
     struct_ids: list[str]
@@ -41,10 +41,6 @@ class StaffContract(RecordContract):
     director_of: list[str]
     teacher_category: str = pa.Field(nullable=True)
 
-    last_name_required = required(T, "last_name")
-    last_name_too_long = at_most(T, "last_name", 200)
-    first_name_required = required(T, "first_name")
-    first_name_too_long = at_most(T, "first_name", 200)
     birth_date_real = real_date(T, "birth_date")
     email_format = matches(T, "email", "email", EMAIL_PATTERN)
     email_too_long = at_most(T, "email", 254)

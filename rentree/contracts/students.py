@@ -7,7 +7,7 @@ import polars as pl
 
 from rentree.contracts.base import (
     FeedContract,
-    RecordContract,
+    PersonContract,
     at_most,
     matches,
     one_of,
@@ -64,12 +64,13 @@ def _every_class_in_own_structure() -> pl.Expr:
     )
 
 
-class StudentContract(RecordContract):
+class StudentContract(PersonContract):
     """A pupil: INE, names, birth date, one structure, a class of it and a level."""
 
+    class Config:
+        name = T
+
     ine: str = pa.Field(nullable=True)
-    last_name: str = pa.Field(nullable=True)
-    first_name: str = pa.Field(nullable=True)
     birth_date: str = pa.Field(nullable=True)
     struct_ids: list[str]
     classes: list[str]
@@ -81,10 +82,6 @@ class StudentContract(RecordContract):
 
     ine_required = required(T, "ine")
     ine_format = matches(T, "ine", "ine_format", INE_PATTERN)
-    last_name_required = required(T, "last_name")
-    last_name_too_long = at_most(T, "last_name", 200)
-    first_name_required = required(T, "first_name")
-    first_name_too_long = at_most(T, "first_name", 200)
     birth_date_required = required(T, "birth_date")
     birth_date_real = real_date(T, "birth_date")
     birth_date_age = rule_check(T, "birth_date", "age_2_to_14", _age_in_range)
