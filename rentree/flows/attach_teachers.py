@@ -17,9 +17,10 @@ from rentree.flows.run.artifacts import (
     publish_summary,
     publish_table,
 )
-from rentree.flows.run.context import RunContext, new_year_of, open_run, run_transaction
+from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.planned import plan_then_apply
 from rentree.tasks.rules.attachment_requests import (
     REQUEST_COLUMNS,
     no_requests,
@@ -27,7 +28,9 @@ from rentree.tasks.rules.attachment_requests import (
     write_attachment_reports,
 )
 from rentree.tasks.rules.attachments import (
+    AttachmentPlan,
     AttachmentResult,
+    plan_attachments,
     request_attachments,
     school_team_requests,
 )
@@ -53,35 +56,43 @@ def load_requests(
     return pl.concat(frames).unique(maintain_order=True)
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+def plan(ctx: RunContext, requests: pl.DataFrame) -> AttachmentPlan:
+    """R10 on every request, reads only."""
+    with ctx.workspace.engine.connect() as conn:
+        return plan_attachments(conn, requests)
+
+
 @task(cache_policy=NO_CACHE)
-def decide(ctx: RunContext, requests: pl.DataFrame) -> AttachmentResult:
-    """R10 on every request in one transaction (rolled back on a dry run)."""
-    with run_transaction(ctx) as conn:
+def attach(ctx: RunContext, requests: pl.DataFrame) -> AttachmentResult:
+    """Decide again under the guard (the directory may have moved) and apply, in one
+    transaction."""
+    with ctx.workspace.engine.begin() as conn:
         return request_attachments(conn, requests, ctx.run_id, datetime.now(UTC))
 
 
-def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) -> dict[str, Any]:
-    """Reports, artifacts and summary of attachment results (shared with family-import)."""
-    keys = write_attachment_reports(ctx.store, ctx.reports_prefix(), result)
-    publish_links(ctx, keys)
+def attachment_sections(result: AttachmentResult) -> list[tuple[str, str]]:
     counts = result.counts()
     refused = result.not_attached().head(50).to_dicts()
-    publish_summary(
-        ctx,
-        title,
-        [
-            (
-                "Outcome",
-                f"{counts['attached']} attached, {counts['pending']} kept pending (R10: applied "
-                f"by itself once a student arrives), {counts['refused']} refused.",
-            ),
-            ("Not attached, and why", markdown_table(refused) if refused else ""),
-        ],
-    )
+    return [
+        (
+            "Outcome",
+            f"{counts['attached']} attached, {counts['pending']} kept pending (R10: applied "
+            f"by itself once a student arrives), {counts['refused']} refused.",
+        ),
+        ("Not attached, and why", markdown_table(refused) if refused else ""),
+    ]
+
+
+def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) -> dict[str, Any]:
+    """Reports, artifacts and summary of attachment results."""
+    keys = write_attachment_reports(ctx.store, ctx.reports_prefix(), result)
+    publish_links(ctx, keys)
+    publish_summary(ctx, title, attachment_sections(result))
     publish_table(
         ctx, "not-attached", result.not_attached(), "Requests kept pending or refused, and why"
     )
-    return {**counts, "reports": keys}
+    return {**result.counts(), "reports": keys}
 
 
 @phase_flow(PHASE)
@@ -106,7 +117,8 @@ def attach_teachers(
         requests: A short list of [teacher id, class id] pairs, e.g. [["T1",
             "2025-2026:0590001A:CP-A"]].
         school: The UAI of a school: its whole teaching team to every class of the year.
-        dry_run: Decide every request but attach nothing.
+        dry_run: Decide every request and write the reports, but attach nothing and keep
+            nothing pending.
     """
     with open_run(PHASE, year, dry_run=dry_run, resolve_year=new_year_of) as ctx:
         wanted = load_requests(ctx, requests_key, requests, school)
@@ -116,9 +128,23 @@ def attach_teachers(
                 "Teacher attachments",
                 "No attachment request: give requests_key, requests or school.",
             )
-        with directory_guard(ctx):
-            result = decide(ctx, wanted)
-        ctx.summary = report_attachments(ctx, result, f"Teacher attachments {ctx.school_year}")
-        if not result.refused.is_empty():
-            ctx.status = "rejected"
-        return ctx.result()
+        planned = plan(ctx, wanted)
+        title = f"Teacher attachments {ctx.school_year}"
+        keys = write_attachment_reports(ctx.store, ctx.reports_prefix(), planned.result())
+        return plan_then_apply(
+            ctx,
+            title,
+            planned,
+            lambda _: apply(ctx, wanted, title),
+            reports=keys,
+            sections=attachment_sections(planned.result()),
+        )
+
+
+def apply(ctx: RunContext, wanted: pl.DataFrame, title: str) -> dict[str, Any]:
+    with directory_guard(ctx):
+        result = attach(ctx, wanted)
+    ctx.summary = report_attachments(ctx, result, title)
+    if not result.refused.is_empty():
+        ctx.status = "rejected"
+    return ctx.result()

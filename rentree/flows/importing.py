@@ -26,7 +26,6 @@ from rentree.flows.run.context import (
     RunContext,
     new_year_of,
     open_run,
-    run_transaction,
 )
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.staging import FileCheckMapper
@@ -35,9 +34,16 @@ from rentree.infra.reports import write_report
 from rentree.tasks.imports.decisions import approve_hold, reject_hold
 from rentree.tasks.imports.outcome import ImportOutcome
 from rentree.tasks.imports.pending import import_pending
-from rentree.tasks.rules.attachments import AttachmentResult, apply_pending_attachments
+from rentree.tasks.planned import apply_unless_dry_run
+from rentree.tasks.rules.attachments import (
+    AttachmentPlan,
+    AttachmentResult,
+    apply_pending_attachments,
+    pending_requests,
+    plan_attachments,
+)
 from rentree.tasks.rules.holds import HoldError, get_hold
-from rentree.tasks.rules.late_entries import late_entry_watch
+from rentree.tasks.rules.late_entries import late_entry_watch, open_late_entries
 from rentree.tasks.rules.years import current_years
 
 # A run asks about each hold once; this bounds the rounds of "import, hold, decide".
@@ -101,11 +107,20 @@ def settle_hold(
 
 @task(cache_policy=NO_CACHE, task_run_name="follow-ups {year}")
 def follow_ups(ctx: RunContext, year: str) -> tuple[AttachmentResult, pl.DataFrame]:
-    """R10 pending attachments, then R12 late-entry watch, in one transaction."""
+    """R10 pending attachments, then R12 late-entry watch, in one transaction; a dry run
+    plans the attachments and reads the watch list as it stands (`tasks.planned`)."""
     now = datetime.now(UTC)
-    with run_transaction(ctx) as conn:
-        attachments = apply_pending_attachments(conn, year, ctx.run_id, now)
-        return attachments, late_entry_watch(conn, year, now)
+    with ctx.workspace.engine.connect() as conn:
+        planned = plan_attachments(conn, pending_requests(conn, year))
+        watched = open_late_entries(conn, year)
+
+    def apply(plan: AttachmentPlan) -> tuple[AttachmentResult, pl.DataFrame]:
+        with ctx.workspace.engine.begin() as conn:
+            attachments = apply_pending_attachments(conn, year, ctx.run_id, now)
+            return attachments, late_entry_watch(conn, year, now)
+
+    applied = apply_unless_dry_run(planned, apply, dry_run=ctx.dry_run)
+    return applied or (planned.result(), watched)
 
 
 def hold_form(hold_id: str, ctx: RunContext) -> str:

@@ -14,8 +14,10 @@ from rentree.flows.run.artifacts import nothing_done, publish_summary
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.planned import plan_then_apply
 from rentree.infra.settings import Settings
-from rentree.tasks.rules.years import detect_onde_switch, record_onde_switch, year_state
+from rentree.tasks.rules.year_plans import SwitchPlan, plan_onde_switch
+from rentree.tasks.rules.years import record_onde_switch
 
 PHASE = "onde-switch"
 ONDE_SWITCHED = "rentree.onde.switched"
@@ -44,13 +46,11 @@ def switch_event(year: str, source: str) -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def look_for_switch(ctx: RunContext) -> tuple[bool, bool]:
-    """(already recorded, detected now): reads the landing and held folders and the year."""
+def plan(ctx: RunContext, confirm: bool) -> SwitchPlan:
+    """Reads only: the year's state, the landing and held folders."""
     assert ctx.school_year is not None
     with ctx.workspace.engine.connect() as conn:
-        state = year_state(conn, ctx.school_year)
-        already = state is not None and state.switched
-        return already, already or detect_onde_switch(ctx.store, conn, ctx.school_year)
+        return plan_onde_switch(conn, ctx.store, ctx.school_year, confirm=confirm)
 
 
 @task(cache_policy=NO_CACHE)
@@ -58,6 +58,18 @@ def record_switch(ctx: RunContext, source: str) -> None:
     assert ctx.school_year is not None
     with ctx.workspace.engine.begin() as conn:
         record_onde_switch(conn, ctx.school_year, source, datetime.now(UTC))  # type: ignore[arg-type]
+
+
+def apply(ctx: RunContext, planned: SwitchPlan) -> dict[str, Any]:
+    """Record the switch and announce it (when the plan records it)."""
+    if planned.records:
+        with directory_guard(ctx):
+            record_switch(ctx, planned.source)
+        emit_event(**switch_event(planned.school_year, planned.source))
+    message = planned.message(applied=True)
+    ctx.summary.update(newly_recorded=planned.records, message=message)
+    publish_summary(ctx, f"ONDE switch of {planned.school_year}", [("Outcome", message)])
+    return ctx.result()
 
 
 @phase_flow(PHASE)
@@ -72,8 +84,6 @@ def onde_switch(
     `rentree.onde.switched`, which starts family-import.
 
     Args:
-        year: School year, written YYYY-YYYY (e.g. 2025-2026); empty: the year being imported
-            (the closing year's successor).
         confirm: Record the switch now, on the operator's word, even if no complete pupils file
             is in landing/ yet.
         dry_run: Say whether the switch would be recorded, record nothing.
@@ -88,30 +98,11 @@ def onde_switch(
             return nothing_done(
                 ctx, "ONDE switch", "The directory holds no school year.", switched=False
             )
-        already, detected = look_for_switch(ctx)
-        switched = already or detected or confirm
-        source = "detected" if detected else "operator"
-        newly = switched and not already
-        if newly and not dry_run:
-            with directory_guard(ctx):
-                record_switch(ctx, source)
-            emit_event(**switch_event(ctx.school_year, source))
-        if already:
-            message = f"The ONDE switch of {ctx.school_year} was already recorded."
-        elif newly:
-            verb = "would be recorded" if dry_run else "is recorded"
-            message = f"The ONDE switch of {ctx.school_year} {verb} ({source})."
-        else:
-            message = (
-                f"No complete Eleve or PersRelEleve file of {ctx.school_year} in landing/ yet: "
-                "the switch has not happened; an operator can confirm it with `confirm`."
-            )
-        ctx.summary = {
-            "school_year": ctx.school_year,
-            "switched": switched,
-            "newly_recorded": newly and not dry_run,
-            "source": source if switched else None,
-            "message": message,
-        }
-        publish_summary(ctx, f"ONDE switch of {ctx.school_year}", [("Outcome", message)])
-        return ctx.result()
+        planned = plan(ctx, confirm)
+        return plan_then_apply(
+            ctx,
+            f"ONDE switch of {ctx.school_year}",
+            planned,
+            lambda p: apply(ctx, p),
+            sections=[("Plan", planned.message(applied=False))],
+        )

@@ -13,18 +13,24 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
+from rentree.flows.run.approval import (
+    approval_form_text,
+    ask_and_settle,
+    decided_by,
+    pending_hold_of,
+)
 from rentree.flows.run.artifacts import (
     markdown_table,
-    publish_links,
     publish_summary,
     publish_table,
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.planned import plan_then_apply
 from rentree.infra.runs import run_exists
-from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, get_hold, pending_holds
+from rentree.tasks.planned import UndoPlan
+from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, pending_holds
 from rentree.tasks.rules.retirement.apply import (
     RetirementRunError,
     apply_retirement,
@@ -181,77 +187,91 @@ def retire_missing(
             region_ratio=region_ratio,
         )
         if undo_run_id:
-            try:
-                with directory_guard(ctx):
-                    counts = {} if dry_run else undo(ctx, undo_run_id, today)
-            except RetirementRunError as exc:
-                return _end(ctx, "rejected", "Refused", str(exc))
-            ctx.summary = {"undone_run": undo_run_id, **counts}
-            publish_summary(
+            return plan_then_apply(
                 ctx,
                 f"Undo of retire-missing run {undo_run_id}",
-                [("Applied", markdown_table([counts]) if counts else "Dry run: nothing put back.")],
+                UndoPlan(undo_run_id),
+                lambda p: apply_undo(ctx, p, today),
             )
-            return ctx.result()
         plan, reasons, keys = preview(ctx, rules, today)
-        publish_links(ctx, keys)
         publish_table(ctx, "per-school", plan.per_school, "People in each step, per school")
-        ctx.summary = {**plan.summary(), "reports": keys}
         sections = [("Plan", markdown_table([plan.summary() | {"grace_days": ""}]))]
-        if dry_run:
-            publish_summary(ctx, f"{TITLE} (preview)", sections)
-            return ctx.result()
-        if hold_id is not None:
-            with ctx.workspace.engine.connect() as conn:
-                try:
-                    known = get_hold(conn, hold_id)
-                except HoldError as exc:
-                    return _end(ctx, "rejected", "Refused", str(exc))
-            if known.status != "pending" or known.kind != HOLD_KIND:
-                return _end(
-                    ctx,
-                    "rejected",
-                    "Refused",
-                    f"The hold {hold_id} is a {known.kind} hold, {known.status}: not a pending "
-                    "retirement; `rentree status` lists the pending holds.",
-                )
-            reasons = [known.reason]
-        if not reasons:
-            with directory_guard(ctx):
-                counts = apply(ctx, rules, today, None)
-        else:
-            held_as = hold_id or hold(ctx, plan, reasons)
-            settled = ask_and_settle(
+        asked = (hold_id, approve, wait_for_approval)
+        return plan_then_apply(
+            ctx,
+            TITLE,
+            plan,
+            lambda p: apply_or_hold(ctx, p, rules, today, reasons, sections, *asked),
+            reports=keys,
+            sections=sections,
+        )
+
+
+def apply_undo(ctx: RunContext, planned: UndoPlan, today: date | None) -> dict[str, Any]:
+    try:
+        with directory_guard(ctx):
+            counts = undo(ctx, planned.run_id, today)
+    except RetirementRunError as exc:
+        return _end(ctx, "rejected", "Refused", str(exc))
+    ctx.summary.update(counts)
+    publish_summary(
+        ctx, f"Undo of retire-missing run {planned.run_id}", [("Applied", markdown_table([counts]))]
+    )
+    return ctx.result()
+
+
+def apply_or_hold(
+    ctx: RunContext,
+    plan: RetirementPlan,
+    rules: RetirementRules,
+    today: date | None,
+    reasons: list[str],
+    sections: list[tuple[str, str]],
+    hold_id: str | None,
+    approve: bool | None,
+    wait_for_approval: bool,
+) -> dict[str, Any]:
+    """Apply now, or hold the run above a threshold and settle the operator's decision."""
+    if hold_id is not None:
+        try:
+            reasons = [pending_hold_of(ctx, hold_id, HOLD_KIND, "retirement").reason]
+        except HoldError as exc:
+            return _end(ctx, "rejected", "Refused", str(exc))
+    if not reasons:
+        with directory_guard(ctx):
+            counts = apply(ctx, rules, today, None)
+    else:
+        held_as = hold_id or hold(ctx, plan, reasons)
+        settled = ask_and_settle(
+            ctx,
+            approve=approve,
+            wait_for_approval=wait_for_approval,
+            form_description=approval_form_text(TITLE, reasons, plan.summary()),
+            settle=lambda decision: (
+                apply(ctx, rules, today, held_as) if decision.approve else reject(ctx, held_as)
+            ),
+        )
+        if settled is None:
+            return _end(
                 ctx,
-                approve=approve,
-                wait_for_approval=wait_for_approval,
-                form_description=approval_form_text(TITLE, reasons, plan.summary()),
-                settle=lambda decision: (
-                    apply(ctx, rules, today, held_as) if decision.approve else reject(ctx, held_as)
-                ),
+                "held",
+                "Held",
+                f"The run is held ({' '.join(reasons)}) as {held_as}: nobody deactivated or "
+                f"retired. Approve it by running retire-missing with hold_id={held_as} "
+                "and approve=true.",
+                hold_id=held_as,
+                pending_holds=[held_as],
             )
-            if settled is None:
-                return _end(
-                    ctx,
-                    "held",
-                    "Held",
-                    f"The run is held ({' '.join(reasons)}) as {held_as}: nobody deactivated or "
-                    f"retired. Approve it by running retire-missing with hold_id={held_as} "
-                    "and approve=true.",
-                    hold_id=held_as,
-                    pending_holds=[held_as],
-                )
-            if settled.result is None:
-                return _end(
-                    ctx,
-                    "rejected",
-                    "Rejected",
-                    f"The run held as {held_as} was rejected: nobody deactivated or retired.",
-                    hold_id=held_as,
-                    comment=settled.decision.comment,
-                )
-            counts, hold_id = settled.result, held_as
-        ctx.summary.update(counts, hold_id=hold_id)
-        sections.append(("Applied", _applied_sentence(counts, ctx.run_id)))
-        publish_summary(ctx, TITLE, sections)
-        return ctx.result()
+        if settled.result is None:
+            return _end(
+                ctx,
+                "rejected",
+                "Rejected",
+                f"The run held as {held_as} was rejected: nobody deactivated or retired.",
+                hold_id=held_as,
+                comment=settled.decision.comment,
+            )
+        counts, hold_id = settled.result, held_as
+    ctx.summary.update(counts, hold_id=hold_id)
+    publish_summary(ctx, TITLE, [*sections, ("Applied", _applied_sentence(counts, ctx.run_id))])
+    return ctx.result()

@@ -10,17 +10,22 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rentree.flows.run.approval import approval_form_text, ask_and_settle, decided_by
+from rentree.flows.run.approval import (
+    approval_form_text,
+    ask_and_settle,
+    decided_by,
+    pending_hold_of,
+)
 from rentree.flows.run.artifacts import (
     markdown_table,
     nothing_done,
-    publish_links,
     publish_summary,
     publish_table,
 )
 from rentree.flows.run.context import RunContext, closing_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.planned import plan_then_apply
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
 from rentree.tasks.content.purge.apply import apply_share_purge
@@ -32,7 +37,8 @@ from rentree.tasks.content.purge.plan import (
 )
 from rentree.tasks.content.purge.report import write_purge_preview
 from rentree.tasks.content.purge.undo import undo_share_purge
-from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, get_hold
+from rentree.tasks.planned import UndoPlan
+from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold
 from rentree.tasks.rules.years import advance_phase, step_back_phase
 
 PHASE = "share-purge"
@@ -126,7 +132,8 @@ def share_purge(
     Args:
         year: Closing school year whose groups' shares are purged, written YYYY-YYYY; empty: the
             latest frozen year.
-        dry_run: Preview: write the exact list of shares the purge removes, remove nothing.
+        dry_run: Preview: write the exact list of shares the purge removes (or, with
+            undo_run_id, say which run would be undone), remove nothing.
         keep_for_members: Turn each purged group share into read-only shares to the group's
             members of the time (millions at region scale).
         undo_run_id: The run id of a share purge to undo: puts back exactly what it removed.
@@ -142,83 +149,103 @@ def share_purge(
                 ctx, "Share purge", "No school year is frozen: there is nothing to purge yet."
             )
         if undo_run_id:
-            try:
-                with directory_guard(ctx):
-                    restored = 0 if dry_run else undo(ctx, undo_run_id)
-            except PurgeRunError as exc:
-                return refuse(ctx, str(exc))
-            ctx.summary = {"undone_run": undo_run_id, "shares_restored": restored}
-            publish_summary(
+            return plan_then_apply(
                 ctx,
                 f"Undo of share purge run {undo_run_id}",
-                [("Applied", f"{restored} shares put back.")],
+                UndoPlan(undo_run_id),
+                lambda p: apply_undo(ctx, p),
             )
-            return ctx.result()
         plan, keys = preview(ctx)
-        publish_links(ctx, keys)
         publish_table(ctx, "per-school", plan.per_school, "Shares to purge per school")
-        ctx.summary = {**plan.summary(), "reports": keys}
         sections = [("Preview", markdown_table([plan.summary() | {"per_app": ""}]))]
-        if dry_run:
-            publish_summary(ctx, f"Share purge of {ctx.school_year} (preview)", sections)
-            return ctx.result()
-        reason = purge_needs_hold(plan, ctx.settings) if hold_id is None else None
-        if hold_id is not None:
-            with ctx.workspace.engine.connect() as conn:
-                try:
-                    known = get_hold(conn, hold_id)
-                except HoldError as exc:
-                    return refuse(ctx, str(exc))
-            if known.status != "pending" or known.kind != "share_purge":
-                return refuse(
-                    ctx,
-                    f"The hold {hold_id} is a {known.kind} hold, {known.status}: not a pending "
-                    "share purge; `rentree status` lists the pending holds.",
-                )
-            reason = known.reason
-        if reason is None:
-            with directory_guard(ctx):
-                counts = purge(ctx, keep_for_members, None)
-        else:
-            held_as = hold_id or hold(ctx, plan, reason)
-            settled = ask_and_settle(
-                ctx,
-                approve=approve,
-                wait_for_approval=wait_for_approval,
-                form_description=approval_form_text(
-                    f"Share purge of {ctx.school_year}", [reason], plan.summary()
-                ),
-                settle=lambda decision: (
-                    purge(ctx, keep_for_members, held_as, decided_by(decision))
-                    if decision.approve
-                    else reject(ctx, held_as, decided_by(decision))
-                ),
-            )
-            if settled is None:
-                ctx.status = "held"
-                message = (
-                    f"The purge is held ({reason}) as {held_as}: nothing removed. Approve it "
-                    f"later by running share-purge with hold_id={held_as} and approve=true."
-                )
-                ctx.summary.update(hold_id=held_as, message=message)
-                publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Held", message)])
-                return ctx.result()
-            if settled.result is None:
-                ctx.status = "rejected"
-                message = f"The purge held as {held_as} was rejected: nothing removed."
-                comment = settled.decision.comment
-                ctx.summary.update(hold_id=held_as, message=message, comment=comment)
-                publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Rejected", message)])
-                return ctx.result()
-            counts, hold_id = settled.result, held_as
-        ctx.summary.update(counts, hold_id=hold_id)
-        sections.append(
-            (
-                "Applied",
-                f"{counts['shares_removed']} shares removed (R5), "
-                f"{counts['member_shares_created']} read-only shares kept for members; undo "
-                f"with undo_run_id={ctx.run_id}.",
-            )
+        return plan_then_apply(
+            ctx,
+            f"Share purge of {ctx.school_year}",
+            plan,
+            lambda p: apply(
+                ctx, p, sections, keep_for_members, hold_id, approve, wait_for_approval
+            ),
+            reports=keys,
+            sections=sections,
         )
-        publish_summary(ctx, f"Share purge of {ctx.school_year}", sections)
-        return ctx.result()
+
+
+def apply_undo(ctx: RunContext, planned: UndoPlan) -> dict[str, Any]:
+    try:
+        with directory_guard(ctx):
+            restored = undo(ctx, planned.run_id)
+    except PurgeRunError as exc:
+        return refuse(ctx, str(exc))
+    ctx.summary["shares_restored"] = restored
+    publish_summary(
+        ctx,
+        f"Undo of share purge run {planned.run_id}",
+        [("Applied", f"{restored} shares put back.")],
+    )
+    return ctx.result()
+
+
+def apply(
+    ctx: RunContext,
+    plan: PurgePlan,
+    sections: list[tuple[str, str]],
+    keep_for_members: bool,
+    hold_id: str | None,
+    approve: bool | None,
+    wait_for_approval: bool,
+) -> dict[str, Any]:
+    """Purge now, or hold the purge above the threshold and settle the operator's decision."""
+    assert ctx.school_year is not None
+    reason = purge_needs_hold(plan, ctx.settings) if hold_id is None else None
+    if hold_id is not None:
+        try:
+            reason = pending_hold_of(ctx, hold_id, "share_purge", "share purge").reason
+        except HoldError as exc:
+            return refuse(ctx, str(exc))
+    if reason is None:
+        with directory_guard(ctx):
+            counts = purge(ctx, keep_for_members, None)
+    else:
+        held_as = hold_id or hold(ctx, plan, reason)
+        settled = ask_and_settle(
+            ctx,
+            approve=approve,
+            wait_for_approval=wait_for_approval,
+            form_description=approval_form_text(
+                f"Share purge of {ctx.school_year}", [reason], plan.summary()
+            ),
+            settle=lambda decision: (
+                purge(ctx, keep_for_members, held_as, decided_by(decision))
+                if decision.approve
+                else reject(ctx, held_as, decided_by(decision))
+            ),
+        )
+        if settled is None:
+            ctx.status = "held"
+            message = (
+                f"The purge is held ({reason}) as {held_as}: nothing removed. Approve it "
+                f"later by running share-purge with hold_id={held_as} and approve=true."
+            )
+            ctx.summary.update(hold_id=held_as, message=message)
+            publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Held", message)])
+            return ctx.result()
+        if settled.result is None:
+            ctx.status = "rejected"
+            message = f"The purge held as {held_as} was rejected: nothing removed."
+            comment = settled.decision.comment
+            ctx.summary.update(hold_id=held_as, message=message, comment=comment)
+            publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Rejected", message)])
+            return ctx.result()
+        counts, hold_id = settled.result, held_as
+    ctx.summary.update(counts, hold_id=hold_id)
+    sections = [
+        *sections,
+        (
+            "Applied",
+            f"{counts['shares_removed']} shares removed (R5), "
+            f"{counts['member_shares_created']} read-only shares kept for members; undo "
+            f"with undo_run_id={ctx.run_id}.",
+        ),
+    ]
+    publish_summary(ctx, f"Share purge of {ctx.school_year}", sections)
+    return ctx.result()

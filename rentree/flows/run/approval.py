@@ -18,6 +18,7 @@ from pydantic import Field
 from rentree.flows.run.artifacts import markdown_table
 from rentree.flows.run.context import RunContext, current_flow_run_id, run_logger
 from rentree.flows.run.guard import directory_guard
+from rentree.tasks.rules.holds import Hold, HoldError, get_hold
 
 T = TypeVar("T")
 
@@ -156,6 +157,19 @@ _FIRST = (
     ("records_refused", "records refused"),
 )
 _NOT_SHOWN = frozenset({"fingerprint", "file_hashes", "school_year", "delivery", "empty"})
+
+
+def pending_hold_of(ctx: RunContext, hold_id: str, kind: str, what: str) -> Hold:
+    """The pending hold of `kind` an operator named; HoldError (one sentence) for an unknown
+    id, a hold of another kind (`what` names the right one) or one already decided."""
+    with ctx.workspace.engine.connect() as conn:
+        hold = get_hold(conn, hold_id)
+    if hold.status != "pending" or hold.kind != kind:
+        raise HoldError(
+            f"The hold {hold_id} is a {hold.kind} hold, {hold.status}: not a pending {what}; "
+            "`rentree status` lists the pending holds."
+        )
+    return hold
 
 
 def approval_form_text(

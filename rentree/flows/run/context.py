@@ -18,7 +18,6 @@ from uuid import uuid4
 from prefect import get_client, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.exceptions import MissingContextError
-from sqlalchemy import Connection
 
 from rentree.infra import naming
 from rentree.infra.db import write_when_free
@@ -221,20 +220,3 @@ def closing_year_of(ws: Workspace) -> str | None:
     """The closing year: the latest frozen one."""
     with ws.engine.connect() as conn:
         return current_years(conn)[0]
-
-
-@contextmanager
-def run_transaction(ctx: RunContext) -> Iterator[Connection]:
-    """One transaction, committed at the end unless the run is a dry run (then rolled back,
-    as on any error): a preview computes exactly what a real run would, and changes nothing."""
-    with ctx.workspace.engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            yield conn
-        except BaseException:
-            transaction.rollback()
-            raise
-        if ctx.dry_run:
-            transaction.rollback()
-        else:
-            transaction.commit()

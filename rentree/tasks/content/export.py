@@ -16,7 +16,7 @@ from typing import Literal
 
 import polars as pl
 import pyarrow.parquet as pq
-from sqlalchemy import Column, Connection, String, select
+from sqlalchemy import Column, Connection, String, func, select
 
 from rentree.contracts.content import (
     EXPORT_TABLES,
@@ -82,6 +82,14 @@ def _in_byte_order(conn: Connection, column: Column[object]) -> object:
     if is_postgresql(conn) and isinstance(column.type, String):
         return column.collate("C")
     return column
+
+
+def table_row_counts(conn: Connection) -> dict[str, int]:
+    """The rows of each table of the export, as an export written now would count them."""
+    return {
+        name: int(conn.execute(select(func.count()).select_from(table(name))).scalar_one())
+        for name in EXPORT_TABLES
+    }
 
 
 def table_batches(

@@ -28,6 +28,7 @@ from rentree.tasks.imports.plan import DeliveryPlan, plan_import
 from rentree.tasks.imports.steps import Step, StepListener, no_steps
 from rentree.tasks.intake.landing import Delivery, find_delivery
 from rentree.tasks.intake.stage import FileMapper
+from rentree.tasks.planned import apply_unless_dry_run
 
 
 def import_delivery(
@@ -81,10 +82,12 @@ def import_delivery(
                 retry_failed=retry_failed,
                 steps=steps,
             )
-            moves = None
-            if not dry_run:
-                steps(landed.delivery, Step.HOLD if plan.hold_reasons else Step.APPLY)
-                moves = carry_out(conn, store, plan, run_id=run_id, now=now)
+
+            def apply(planned: DeliveryPlan) -> list[tuple[str, str]]:
+                steps(landed.delivery, Step.HOLD if planned.hold_reasons else Step.APPLY)
+                return carry_out(conn, store, planned, run_id=run_id, now=now)
+
+            moves = apply_unless_dry_run(plan, apply, dry_run=dry_run)
     except Exception as exc:
         # checked, then failed: set aside; before the checks (storage, connection): raised
         if plan is None or plan.staged is None or dry_run or transient(exc):

@@ -100,6 +100,31 @@ def request_attachments(
     conn: Connection, requests: pl.DataFrame, run_id: str, now: datetime
 ) -> AttachmentResult:
     """Decide and apply teacher-class attachment requests (R10), inside the caller's transaction."""
+    return apply_attachments(conn, plan_attachments(conn, requests), run_id, now)
+
+
+@dataclass(frozen=True)
+class AttachmentPlan:
+    """Each request decided under R10 (reads only): its `outcome` (attach, attached, pending,
+    refused) and its `reason`."""
+
+    decided: pl.DataFrame
+
+    def result(self) -> AttachmentResult:
+        columns = [*_REQUEST_SCHEMA, "reason"]
+        outcome = pl.col("outcome")
+        return AttachmentResult(
+            attached=self.decided.filter(outcome.is_in(["attach", "attached"])).select(columns),
+            pending=self.decided.filter(outcome == "pending").select(columns),
+            refused=self.decided.filter(outcome == "refused").select(columns),
+        )
+
+    def summary(self) -> dict[str, int]:
+        return self.result().counts()
+
+
+def plan_attachments(conn: Connection, requests: pl.DataFrame) -> AttachmentPlan:
+    """Decide teacher-class attachment requests under R10, writing nothing."""
     wanted = (
         requests.select(
             pl.col("teacher_external_id").cast(pl.String).str.strip_chars(),
@@ -110,8 +135,7 @@ def request_attachments(
         .sort("teacher_external_id", "class_external_id")
     )
     if wanted.is_empty():
-        empty = pl.DataFrame(schema=_RESULT_SCHEMA)
-        return AttachmentResult(attached=empty, pending=empty, refused=empty)
+        return AttachmentPlan(pl.DataFrame(schema={**_RESULT_SCHEMA, "outcome": pl.String}))
     asked = staging_table(conn, "attach_requests", wanted, ["class_external_id"])
     decided = read_frame(
         conn,
@@ -179,6 +203,17 @@ def request_attachments(
             "school_year"
         ),
     )
+    return AttachmentPlan(decided)
+
+
+def apply_attachments(
+    conn: Connection, plan: AttachmentPlan, run_id: str, now: datetime
+) -> AttachmentResult:
+    """Carry out the plan in the caller's transaction: the links made, the pending requests
+    kept (and those decided otherwise taken off the pending list)."""
+    decided = plan.decided
+    if decided.is_empty():
+        return plan.result()
     to_attach = decided.filter(pl.col("outcome") == "attach")
     _attach(conn, to_attach, run_id, now)
     pending = decided.filter(pl.col("outcome") == "pending")
@@ -188,12 +223,7 @@ def request_attachments(
     if done.height:
         finished = staging_table(conn, "attach_done", done, ["class_external_id"])
         conn.execute(delete(pending_attachments).where(_same_request(finished)))
-    columns = [*_REQUEST_SCHEMA, "reason"]
-    return AttachmentResult(
-        attached=decided.filter(pl.col("outcome").is_in(["attach", "attached"])).select(columns),
-        pending=pending.select(columns),
-        refused=decided.filter(pl.col("outcome") == "refused").select(columns),
-    )
+    return plan.result()
 
 
 def _decision_query(asked: Table) -> Select[Any]:
@@ -386,15 +416,18 @@ def apply_pending_attachments(
 ) -> AttachmentResult:
     """R10, by itself: the year's pending requests are decided again; those whose class now
     has a student are attached and leave the list."""
+    return request_attachments(conn, pending_requests(conn, year), run_id, now)
+
+
+def pending_requests(conn: Connection, year: str) -> pl.DataFrame:
+    """The year's requests kept pending (R10)."""
     p = pending_attachments.c
     pending = read_frame(
         conn,
         select(p.teacher_external_id, p.class_external_id).where(p.school_year == year),
         schema_overrides=_REQUEST_SCHEMA,
     )
-    if pending.is_empty():
-        pending = pl.DataFrame(schema=_REQUEST_SCHEMA)
-    return request_attachments(conn, pending, run_id, now)
+    return pending if pending.height else pl.DataFrame(schema=_REQUEST_SCHEMA)
 
 
 def school_team_requests(conn: Connection, uai: str, year: str) -> pl.DataFrame:

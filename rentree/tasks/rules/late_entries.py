@@ -92,6 +92,12 @@ def late_entry_watch(conn: Connection, year: str, now: datetime) -> pl.DataFrame
     arrived = known.filter(pl.col("resolved_at").is_null()).join(late, on=_KEY, how="anti")
     _set_resolved(conn, year, still, None)
     _set_resolved(conn, year, arrived, now)
+    return open_late_entries(conn, year)
+
+
+def open_late_entries(conn: Connection, year: str) -> pl.DataFrame:
+    """The year's watch list as it stands (R12): the entries not resolved."""
+    e = late_entries.c
     return read_frame(
         conn,
         select(e.school_year, e.structure_uai, e.level, e.detected_at)

@@ -19,8 +19,14 @@ from rentree.infra.naming import reports_prefix, school_year_of
 from rentree.infra.reports import WrittenReport, write_report
 from rentree.infra.runs import record_run
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.content.inventory.plan import PURGED_SCHEMA, TablePlan, plan_content_import
+from rentree.tasks.content.inventory.plan import (
+    PURGED_SCHEMA,
+    ContentPlan,
+    TablePlan,
+    plan_content_import,
+)
 from rentree.tasks.content.inventory.read import InventoryFile
+from rentree.tasks.planned import apply_unless_dry_run
 from rentree.tasks.rules.years import current_years
 
 FLOW_NAME = "content-import"
@@ -111,9 +117,12 @@ def import_content(
     now = now or dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     plan = plan_content_import(conn, inventory)
-    if not dry_run:
-        for table_plan in plan.tables:
+
+    def apply(planned: ContentPlan) -> None:
+        for table_plan in planned.tables:
             _apply_table(conn, table_plan, now)
+
+    apply_unless_dry_run(plan, apply, dry_run=dry_run)
     outcome = ContentImport(
         run_id=run_id,
         dry_run=dry_run,

@@ -135,7 +135,11 @@ def _retirement_targets(ids: ColumnElement[str]) -> list[tuple[Table, ColumnElem
             _in(pending_attachments.c.teacher_external_id, ids),
             "pending_attachments",
         ),
-        (retirement_notices, _in(retirement_notices.c.user_external_id, ids), "notices"),
+        (
+            retirement_notices,
+            _in(retirement_notices.c.user_external_id, ids),
+            "notices_removed",
+        ),
         (users, _in(users.c.external_id, ids), "retired"),
     ]
 
