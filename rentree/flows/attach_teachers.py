@@ -20,7 +20,7 @@ from rentree.flows.run.artifacts import (
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
-from rentree.flows.run.planned import plan_then_apply
+from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.tasks.rules.attachment_requests import (
     REQUEST_COLUMNS,
     no_requests,
@@ -28,7 +28,6 @@ from rentree.tasks.rules.attachment_requests import (
     write_attachment_reports,
 )
 from rentree.tasks.rules.attachments import (
-    AttachmentPlan,
     AttachmentResult,
     plan_attachments,
     request_attachments,
@@ -54,13 +53,6 @@ def load_requests(
         with ctx.workspace.engine.connect() as conn:
             frames.append(school_team_requests(conn, school, ctx.school_year))
     return pl.concat(frames).unique(maintain_order=True)
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def plan(ctx: RunContext, requests: pl.DataFrame) -> AttachmentPlan:
-    """R10 on every request, reads only."""
-    with ctx.workspace.engine.connect() as conn:
-        return plan_attachments(conn, requests)
 
 
 @task(cache_policy=NO_CACHE)
@@ -128,9 +120,12 @@ def attach_teachers(
                 "Teacher attachments",
                 "No attachment request: give requests_key, requests or school.",
             )
-        planned = plan(ctx, wanted)
+        planned, keys = plan_and_report(
+            ctx,
+            lambda conn: plan_attachments(conn, wanted),
+            lambda store, prefix, p: write_attachment_reports(store, prefix, p.result()),
+        )
         title = f"Teacher attachments {ctx.school_year}"
-        keys = write_attachment_reports(ctx.store, ctx.reports_prefix(), planned.result())
         return plan_then_apply(
             ctx,
             title,

@@ -19,21 +19,12 @@ from rentree.flows.run.artifacts import (
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
-from rentree.flows.run.planned import plan_then_apply
+from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.tasks.content.export import write_snapshot
 from rentree.tasks.rules.year_plans import FreezePlan, plan_freeze, write_freeze_reports
 from rentree.tasks.rules.years import freeze_year
 
 PHASE = "freeze"
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def plan(ctx: RunContext) -> tuple[FreezePlan, list[str]]:
-    """The plan (reads only) and the owners' reports (R6 notice, R13 bookmarks)."""
-    assert ctx.school_year is not None
-    with ctx.workspace.engine.connect() as conn:
-        planned = plan_freeze(conn, ctx.school_year, date.today())
-    return planned, write_freeze_reports(ctx.store, ctx.reports_prefix(), planned)
 
 
 @task(cache_policy=NO_CACHE)
@@ -89,7 +80,10 @@ def freeze(year: str | None = None, dry_run: bool = False) -> dict[str, Any]:
             return nothing_done(
                 ctx, "Freeze", "The directory holds no school year: nothing to freeze."
             )
-        planned, keys = plan(ctx)
+        year = ctx.school_year
+        planned, keys = plan_and_report(
+            ctx, lambda conn: plan_freeze(conn, year, date.today()), write_freeze_reports
+        )
         rows = [{"table": t, "rows": n} for t, n in planned.snapshot_rows.items()]
         publish_table(ctx, "snapshot", pl.DataFrame(rows), "Rows per table in the freeze snapshot")
         sections = [

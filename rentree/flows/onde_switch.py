@@ -14,7 +14,7 @@ from rentree.flows.run.artifacts import nothing_done, publish_summary
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
-from rentree.flows.run.planned import plan_then_apply
+from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.infra.settings import Settings
 from rentree.tasks.rules.year_plans import SwitchPlan, plan_onde_switch
 from rentree.tasks.rules.years import record_onde_switch
@@ -43,14 +43,6 @@ def switch_event(year: str, source: str) -> dict[str, Any]:
         },
         "payload": {"year": year, "source": source},
     }
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def plan(ctx: RunContext, confirm: bool) -> SwitchPlan:
-    """Reads only: the year's state, the landing and held folders."""
-    assert ctx.school_year is not None
-    with ctx.workspace.engine.connect() as conn:
-        return plan_onde_switch(conn, ctx.store, ctx.school_year, confirm=confirm)
 
 
 @task(cache_policy=NO_CACHE)
@@ -98,7 +90,10 @@ def onde_switch(
             return nothing_done(
                 ctx, "ONDE switch", "The directory holds no school year.", switched=False
             )
-        planned = plan(ctx, confirm)
+        year = ctx.school_year
+        planned, _ = plan_and_report(
+            ctx, lambda conn: plan_onde_switch(conn, ctx.store, year, confirm=confirm)
+        )
         return plan_then_apply(
             ctx,
             f"ONDE switch of {ctx.school_year}",

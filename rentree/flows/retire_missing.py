@@ -27,7 +27,7 @@ from rentree.flows.run.artifacts import (
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
-from rentree.flows.run.planned import plan_then_apply
+from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.infra.runs import run_exists
 from rentree.tasks.planned import UndoPlan
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, pending_holds
@@ -48,18 +48,6 @@ from rentree.tasks.rules.retirement.rules import RetirementRules, clock
 PHASE = "retire-missing"
 HOLD_KIND = "retirement"
 TITLE = "Retirement of missing people"
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def preview(
-    ctx: RunContext, rules: RetirementRules, today: date | None
-) -> tuple[RetirementPlan, list[str], list[str]]:
-    """The plan, its hold reasons (reads only) and its reports, the notice first."""
-    day, now = clock(today)
-    with ctx.workspace.engine.connect() as conn:
-        plan = plan_retirement(conn, rules, day, now, ctx.school_year)
-        reasons = retirement_hold_reasons(conn, plan)
-    return plan, reasons, write_retirement_plan(ctx.store, ctx.reports_prefix(), plan)
 
 
 @task(cache_policy=NO_CACHE)
@@ -193,7 +181,13 @@ def retire_missing(
                 UndoPlan(undo_run_id),
                 lambda p: apply_undo(ctx, p, today),
             )
-        plan, reasons, keys = preview(ctx, rules, today)
+        day, now = clock(today)
+        year = ctx.school_year
+        plan, keys = plan_and_report(
+            ctx,
+            lambda conn: plan_retirement(conn, rules, day, now, year),
+            write_retirement_plan,
+        )
         publish_table(ctx, "per-school", plan.per_school, "People in each step, per school")
         sections = [("Plan", markdown_table([plan.summary() | {"grace_days": ""}]))]
         asked = (hold_id, approve, wait_for_approval)
@@ -201,7 +195,7 @@ def retire_missing(
             ctx,
             TITLE,
             plan,
-            lambda p: apply_or_hold(ctx, p, rules, today, reasons, sections, *asked),
+            lambda p: apply_or_hold(ctx, p, rules, today, sections, *asked),
             reports=keys,
             sections=sections,
         )
@@ -225,13 +219,14 @@ def apply_or_hold(
     plan: RetirementPlan,
     rules: RetirementRules,
     today: date | None,
-    reasons: list[str],
     sections: list[tuple[str, str]],
     hold_id: str | None,
     approve: bool | None,
     wait_for_approval: bool,
 ) -> dict[str, Any]:
     """Apply now, or hold the run above a threshold and settle the operator's decision."""
+    with ctx.workspace.engine.connect() as conn:
+        reasons = retirement_hold_reasons(conn, plan)
     if hold_id is not None:
         try:
             reasons = [pending_hold_of(ctx, hold_id, HOLD_KIND, "retirement").reason]

@@ -25,7 +25,7 @@ from rentree.flows.run.artifacts import (
 from rentree.flows.run.context import RunContext, closing_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import phase_flow
-from rentree.flows.run.planned import plan_then_apply
+from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
 from rentree.tasks.content.purge.apply import apply_share_purge
@@ -42,15 +42,6 @@ from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold
 from rentree.tasks.rules.years import advance_phase, step_back_phase
 
 PHASE = "share-purge"
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
-def preview(ctx: RunContext) -> tuple[PurgePlan, list[str]]:
-    """The plan (reads only) and its preview reports: retried on connection/storage errors."""
-    assert ctx.school_year is not None
-    with ctx.workspace.engine.connect() as conn:
-        plan = plan_share_purge(conn, ctx.school_year)
-    return plan, write_purge_preview(ctx.store, ctx.reports_prefix(), plan)
 
 
 @task(cache_policy=NO_CACHE)
@@ -155,7 +146,10 @@ def share_purge(
                 UndoPlan(undo_run_id),
                 lambda p: apply_undo(ctx, p),
             )
-        plan, keys = preview(ctx)
+        year = ctx.school_year
+        plan, keys = plan_and_report(
+            ctx, lambda conn: plan_share_purge(conn, year), write_purge_preview
+        )
         publish_table(ctx, "per-school", plan.per_school, "Shares to purge per school")
         sections = [("Preview", markdown_table([plan.summary() | {"per_app": ""}]))]
         return plan_then_apply(

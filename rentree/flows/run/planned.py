@@ -8,8 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Connection
+
 from rentree.flows.run.artifacts import publish_links, publish_summary
 from rentree.flows.run.context import RunContext
+from rentree.infra.storage import ObjectStore
 from rentree.tasks.planned import Plan, apply_unless_dry_run
 
 P = TypeVar("P", bound=Plan)
@@ -36,3 +41,17 @@ def plan_then_apply(
     ctx.summary["message"] = f"Dry run of {title}: the plan is reported, nothing was applied."
     publish_summary(ctx, title, [*sections, ("Dry run", ctx.summary["message"])])
     return ctx.result()
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], task_run_name="plan")
+def plan_and_report(
+    ctx: RunContext,
+    plan: Callable[[Connection], P],
+    report: Callable[[ObjectStore, str, P], list[str]] | None = None,
+) -> tuple[P, list[str]]:
+    """The run's plan, computed on a connection that writes nothing, and its report files
+    under the run's reports (`report`); connection and storage failures are retried."""
+    with ctx.workspace.engine.connect() as conn:
+        planned = plan(conn)
+    keys = report(ctx.store, ctx.reports_prefix(), planned) if report is not None else []
+    return planned, keys
