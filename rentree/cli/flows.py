@@ -192,6 +192,8 @@ def serve() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(run)
+    from rentree.cli.run_options import RunCommand
+
+    app.command(cls=RunCommand)(run)
     app.command()(demo)
     app.command()(serve)

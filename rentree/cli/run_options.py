@@ -9,6 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from typer.core import TyperCommand
+
 from rentree.cli.common import fail, workspace
 from rentree.flows.registry import FLOWS
 
@@ -40,22 +42,22 @@ def flow_parameters(
     function = registry.flow_by_name(flow.value)
     wanted = registry.parameters_of(function)
     school_param = "schools" if "schools" in wanted else "school"
-    used = {
-        "--year": ("year", year is not None),
-        "--dry-run": ("dry_run", dry_run),
-        "--school": (school_param, bool(schools)),
-        "--hold-id": ("hold_id", hold_id is not None),
-        "--approve/--reject": ("approve", approve is not None),
-        "--undo": ("undo_run_id", undo is not None),
-        "--keep-for-members": ("keep_for_members", keep_for_members),
-        "--confirm": ("confirm", confirm),
-        "--today": ("today", today is not None),
-        "--requests": ("requests_key", requests is not None),
-        "--retry-failed": ("retry_failed", retry_failed),
+    given = {
+        "year": year is not None,
+        "dry_run": dry_run,
+        school_param: bool(schools),
+        "hold_id": hold_id is not None,
+        "approve": approve is not None,
+        "undo_run_id": undo is not None,
+        "keep_for_members": keep_for_members,
+        "confirm": confirm,
+        "today": today is not None,
+        "requests_key": requests is not None,
+        "retry_failed": retry_failed,
     }
-    for option, (name, given) in used.items():
-        if given and name not in wanted:
-            fail(f"{option}: {flow.value} does not take this option; leave it out.")
+    for name, is_given in given.items():
+        if is_given and name not in wanted:
+            fail(f"{OPTION_OF[name]}: {flow.value} does not take this option; leave it out.")
     if school_param == "school" and len(schools) > 1:
         fail(f"--school: {flow.value} takes one school; give --school once.")
     options: dict[str, Callable[[], Any]] = {
@@ -106,3 +108,53 @@ def check_options(flow: FlowName, params: dict[str, Any]) -> None:
             check_flow_options(conn, ws.store, flow.value, params)
         except OptionError as exc:
             fail(str(exc))
+
+
+# The `rentree run` option of each flow parameter a terminal can give.
+OPTION_OF = {
+    "year": "--year",
+    "dry_run": "--dry-run",
+    "schools": "--school",
+    "school": "--school",
+    "hold_id": "--hold-id",
+    "approve": "--approve/--reject",
+    "undo_run_id": "--undo",
+    "keep_for_members": "--keep-for-members",
+    "confirm": "--confirm",
+    "today": "--today",
+    "requests_key": "--requests",
+    "retry_failed": "--retry-failed",
+}
+
+
+class RunCommand(TyperCommand):
+    """`rentree run FLOW --help`: the command's help, then the flow's own parameters with
+    the descriptions its run form shows (read from the flow, never listed again)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # --help is answered while the arguments are parsed: keep them to find the flow
+        ctx.meta["rentree_run_args"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        super().format_help(ctx, formatter)
+        name = next((a for a in ctx.meta.get("rentree_run_args", []) if a in FLOWS), None)
+        if name is None:
+            return
+        from rentree.flows.registry import flow_by_name
+
+        flow = flow_by_name(name)
+        rows = [
+            (
+                f"{OPTION_OF.get(parameter, '(run form only)')}  [{parameter}]",
+                str(schema.get("description", "")),
+            )
+            for parameter, schema in flow.parameters.properties.items()
+        ]
+        with formatter.section(f"{name} (its parameters, as its run form shows them)"):
+            formatter.write_text(" ".join(flow.description.split("\n\n")[0].split()))
+            formatter.write_paragraph()
+            if rows:
+                formatter.write_dl(rows)
+            else:
+                formatter.write_text("It takes no parameter.")

@@ -19,7 +19,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.phase import SchoolYear, Uai, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.tasks.rules.attachment_requests import (
     REQUEST_COLUMNS,
@@ -89,10 +89,10 @@ def report_attachments(ctx: RunContext, result: AttachmentResult, title: str) ->
 
 @phase_flow(PHASE)
 def attach_teachers(
-    year: str | None = None,
+    year: SchoolYear | None = None,
     requests_key: str | None = None,
     requests: list[list[str]] | None = None,
-    school: str | None = None,
+    school: Uai | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Attach teachers to classes (R10): from a CSV in the store (`requests_key`, header

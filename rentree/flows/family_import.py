@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rentree.flows.importing import HoldAsk, import_flow
-from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.phase import SchoolYear, Uai, phase_flow
 from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
 
 PHASE = "family-import"
@@ -15,9 +15,9 @@ PHASE = "family-import"
 
 @phase_flow(PHASE)
 def family_import(
-    year: str | None = None,
+    year: SchoolYear | None = None,
     dry_run: bool = False,
-    schools: list[str] | None = None,
+    schools: list[Uai] | None = None,
     hold_id: str | None = None,
     approve: bool | None = None,
     wait_for_approval: bool = True,

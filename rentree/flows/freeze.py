@@ -18,7 +18,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.tasks.content.export import write_snapshot
 from rentree.tasks.rules.year_plans import FreezePlan, plan_freeze, write_freeze_reports
@@ -65,7 +65,7 @@ def apply(ctx: RunContext, planned: FreezePlan, sections: list[tuple[str, str]])
 
 
 @phase_flow(PHASE)
-def freeze(year: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+def freeze(year: SchoolYear | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Close a school year (default: the current one) for changes, snapshot it, and write
     the pre-purge notice and the bookmark clean-up report for the owners.
 

@@ -13,7 +13,7 @@ from prefect.events import emit_event
 from rentree.flows.run.artifacts import nothing_done, publish_summary
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.infra.settings import Settings
 from rentree.tasks.rules.year_plans import SwitchPlan, plan_onde_switch
@@ -66,7 +66,7 @@ def apply(ctx: RunContext, planned: SwitchPlan) -> dict[str, Any]:
 
 @phase_flow(PHASE)
 def onde_switch(
-    year: str | None = None,
+    year: SchoolYear | None = None,
     confirm: bool = False,
     dry_run: bool = False,
     only_in_window: bool = False,

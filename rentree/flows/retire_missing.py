@@ -26,7 +26,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.infra.runs import run_exists
 from rentree.tasks.planned import UndoPlan
@@ -127,7 +127,7 @@ def _applied_sentence(counts: dict[str, int], run_id: str) -> str:
 
 @phase_flow(PHASE)
 def retire_missing(
-    year: str | None = None,
+    year: SchoolYear | None = None,
     dry_run: bool = False,
     today: date | None = None,
     deactivate_after_days: int | None = None,

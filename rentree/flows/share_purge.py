@@ -24,7 +24,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, closing_year_of, open_run
 from rentree.flows.run.guard import directory_guard
-from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
@@ -107,7 +107,7 @@ def refuse(ctx: RunContext, sentence: str) -> dict[str, Any]:
 
 @phase_flow(PHASE)
 def share_purge(
-    year: str | None = None,
+    year: SchoolYear | None = None,
     dry_run: bool = False,
     keep_for_members: bool = False,
     undo_run_id: str | None = None,

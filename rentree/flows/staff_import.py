@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rentree.flows.importing import HoldAsk, import_flow
-from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.tasks.imports.outcome import STAFF_TYPES
 
 PHASE = "staff-import"
@@ -13,7 +13,7 @@ PHASE = "staff-import"
 
 @phase_flow(PHASE)
 def staff_import(
-    year: str | None = None,
+    year: SchoolYear | None = None,
     dry_run: bool = False,
     hold_id: str | None = None,
     approve: bool | None = None,

@@ -16,7 +16,9 @@ Mode = Literal["Complet", "Delta"]
 _FEED_NAME = re.compile(
     r"^(?P<prefix>.*)_(?P<mode>Complet|Delta)_(?P<date>\d{8})_(?P<type>[A-Za-z]+)_(?P<chunk>\d{4})\.xml$"
 )
-_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
+# A school year as written everywhere: two consecutive years, e.g. 2025-2026.
+SCHOOL_YEAR_PATTERN = r"^[0-9]{4}-[0-9]{4}$"
+_SCHOOL_YEAR = re.compile(r"^([0-9]{4})-([0-9]{4})$")
 # A school's national id: seven digits and a letter (UAI, "unité administrative immatriculée").
 UAI_PATTERN = r"^[0-9]{7}[A-Z]$"
 

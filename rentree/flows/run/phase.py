@@ -8,16 +8,26 @@ from __future__ import annotations
 import inspect
 import textwrap
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow
+from pydantic import Field
 
 from rentree.flows.run.context import run_name
 from rentree.flows.run.states import operator_states
+from rentree.infra.naming import SCHOOL_YEAR_PATTERN, UAI_PATTERN
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# The parameter types the run form edits: the pattern is in the form's schema (the UI and the
+# API refuse another value for a run of a deployment), not a pydantic check, so that a direct
+# call is refused by the flow itself, in one sentence (`tasks.rules.options`).
+SchoolYear = Annotated[
+    str, Field(json_schema_extra={"pattern": SCHOOL_YEAR_PATTERN, "examples": ["2025-2026"]})
+]
+Uai = Annotated[str, Field(json_schema_extra={"pattern": UAI_PATTERN, "examples": ["0590001A"]})]
 
 # The parameters several flows take, as an operator reads them in the run form. A flow
 # whose docstring describes one of them keeps its own words.
