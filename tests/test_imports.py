@@ -357,3 +357,36 @@ def test_staff_import_reads_no_pupil_file(engine: Engine, store: ObjectStore) ->
         engine, store, SETTINGS, CLOSING, imports.FAMILY_IMPORT_TYPES, run_id="r2"
     )
     assert [o.status for o in family] == ["quarantined"], [o.reason for o in family]
+
+
+def test_the_same_bytes_as_two_feed_types_are_two_files_of_the_ledger(
+    engine: Engine, store: ObjectStore
+) -> None:
+    """Two empty Delta files (Eleve, PersRelEleve) are the very same bytes: each is
+    recorded and archived, neither taken for the other (ledger key: academy, type, bytes)."""
+    land(store, NEW, family_delivery("20240902", range(2)))
+    assert run(engine, store, NEW, "20240902").status == "applied"
+    empty = aaf.document([])
+    day = "20240909"
+    keys = land(
+        store,
+        NEW,
+        {
+            aaf.name("Eleve", day, mode="Delta"): empty,
+            aaf.name("PersRelEleve", day, mode="Delta"): empty,
+        },
+    )
+    applied = run(engine, store, NEW, day)
+    assert applied.status == "applied", applied.reason
+    with engine.connect() as conn:
+        names = set(
+            conn.scalars(
+                select(schema.feed_files.c.file_name).where(
+                    schema.feed_files.c.status == "applied",
+                    schema.feed_files.c.extraction_date
+                    == select(func.max(schema.feed_files.c.extraction_date)).scalar_subquery(),
+                )
+            )
+        )
+    assert names == {k.rsplit("/", 1)[-1] for k in keys}
+    assert not any(store.exists(k) for k in keys)

@@ -1,11 +1,16 @@
 """A real `rentree run family-import` killed (SIGKILL) at moments seen from outside - in the
 middle of its apply transaction, right after its commit - leaves the directory wholly before
-or wholly after the delivery, and blocks nothing: the next run (Prefect's embedded server, as
-on an operator's machine) gets the directory's slot at once, records the killed run as
-interrupted, and converges (SQLite and PostgreSQL).
+or wholly after the delivery, and blocks nothing: the next run gets the directory's slot at
+once (it frees the killed run's lease), records the run killed mid-apply as interrupted and
+the one killed after its commit as applied with its counts, finishes the latter's moves and
+reports, and converges (SQLite and PostgreSQL).
+
+Two profiles: the fast one runs in `make test` (a few pupils, the runs pointed at the
+session's Prefect test server); `make faults` runs the long one (more pupils, each run with
+Prefect's embedded server in a fresh home, as on an operator's machine: minutes).
 
 No hook in the product: the moments are read from the database (SQLite's write-ahead log
-growing, PostgreSQL's directory lock held; the ledger's applied rows after the commit).
+growing, PostgreSQL's rows being written; the ledger's applied rows after the commit).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,35 +30,41 @@ from sqlalchemy import Engine, func, select, text
 
 from rentree.infra import schema
 from rentree.infra.db import make_engine
-from rentree.infra.naming import landing_prefix
+from rentree.infra.naming import landing_prefix, reports_prefix
 from rentree.infra.runs import shown_status
 from rentree.infra.storage import LocalStore
 from tests.sync_builders import NEW
 from tests.test_imports import family_delivery, land
 
-# Each run starts Prefect's embedded server in a subprocess (minutes on a shared machine):
-# `make faults` runs this file; the default suite skips it.
-pytestmark = [
-    pytest.mark.flows,
-    pytest.mark.skipif(
-        not os.environ.get("RENTREE_FAULT_TESTS"),
-        reason="kills real subprocess runs (minutes): run it with `make faults`",
-    ),
-]
+pytestmark = pytest.mark.flows
 
 DAY = "20240902"
-PUPILS = 800  # enough for the apply to last while it is watched
 RUN_SECONDS = 420
+LONG = bool(os.environ.get("RENTREE_FAULT_TESTS"))
 
 
-def _env(url: str, root: Path, home: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Profile:
+    pupils: int  # enough for the apply to last while it is watched
+    # SQLite: the WAL grown this much past its size at the run's start (the test's own
+    # migrations, the run's small writes) means the apply's transaction is being written
+    wal_bytes: int
+
+
+FAST = Profile(pupils=400, wal_bytes=150_000)
+SLOW = Profile(pupils=800, wal_bytes=1_000_000)
+
+
+def _env(url: str, root: Path, home: Path, api_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RENTREE_"))}
     env.update(
         RENTREE_DATABASE_URL=url,
         RENTREE_STORAGE_URL=str(root),
-        PREFECT_HOME=str(home),  # a fresh home: Prefect's embedded server, nothing standing
+        PREFECT_HOME=str(home),  # a fresh home: nothing of another run's
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
+    if api_url:
+        env["PREFECT_API_URL"] = api_url  # a standing server: no embedded one to start
     return env
 
 
@@ -79,7 +91,7 @@ def _applied(engine: Engine) -> bool:
     return bool(found)
 
 
-def _in_apply(engine: Engine, wal: Path) -> Callable[[], bool]:
+def _in_apply(engine: Engine, wal: Path, wal_bytes: int) -> Callable[[], bool]:
     """The apply transaction is running: SQLite's WAL grows past the run's own small writes;
     PostgreSQL's directory lock is held by a session writing rows."""
     if engine.dialect.name == "postgresql":
@@ -98,7 +110,8 @@ def _in_apply(engine: Engine, wal: Path) -> Callable[[], bool]:
                 )
 
         return locked
-    return lambda: wal.exists() and wal.stat().st_size > 1_000_000
+    start = wal.stat().st_size if wal.exists() else 0
+    return lambda: wal.exists() and wal.stat().st_size > start + wal_bytes
 
 
 def _kill_when(process: subprocess.Popen[bytes], seen: Callable[[], bool]) -> bool:
@@ -128,38 +141,70 @@ def _run(env: dict[str, str]) -> tuple[int, str]:
     return process.returncode, out.decode("utf-8", "replace")
 
 
-def test_a_killed_import_leaves_the_directory_before_or_after_and_blocks_nothing(
-    engine: Engine, tmp_path: Path
+def _killed_runs_converge(
+    engine: Engine, tmp_path: Path, profile: Profile, api: str | None
 ) -> None:
     url = engine.url.render_as_string(hide_password=False)
     root = tmp_path / "storage"
     store = LocalStore(root)
     store.ensure_layout()
-    keys = land(store, NEW, family_delivery(DAY, range(PUPILS)))
-    env = _env(url, root, tmp_path / "prefect")
+    pupils = profile.pupils
+    keys = land(store, NEW, family_delivery(DAY, range(pupils)))
+    env = _env(url, root, tmp_path / "prefect", api)
     watched = make_engine(url)
     wal = Path(str(watched.url.database) + "-wal")
-    killed_runs = 0
-    for moment in (_in_apply(watched, wal), lambda: _applied(watched)):
+    killed: list[str] = []
+    for name, moment in (
+        ("mid-apply", _in_apply(watched, wal, profile.wal_bytes)),
+        ("after the commit", lambda: _applied(watched)),
+    ):
         process = _start(env)
         if not _kill_when(process, moment):
             continue  # finished before the moment was seen: nothing to judge
-        killed_runs += 1
+        killed.append(name)
         users = _users(watched)
         # wholly before (nothing committed, no file archived) or wholly after
-        assert users in (0, 2 * PUPILS), users
+        assert users in (0, 2 * pupils), users
         if users == 0:
             assert not store.list("archive/") and all(store.exists(k) for k in keys)
-    assert killed_runs, "no moment was seen before the runs ended"
+    assert killed, "no moment was seen before the runs ended"
+    with watched.connect() as conn:
+        rows = conn.execute(select(schema.runs)).all()
+    applied = [r for r in rows if r.status == "applied"]
+    if "after the commit" in killed:
+        # killed after its commit: applied, with its counts, in the apply's own transaction
+        (run,) = applied
+        assert run.summary["counts"]["users_created"] == 2 * pupils
     # the next run is not blocked by the killed ones' slot, and converges
     code, out = _run(env)
     assert code == 0, out
     assert "Traceback" not in out
-    assert _users(watched) == 2 * PUPILS
+    assert _users(watched) == 2 * pupils
     assert not store.list(landing_prefix(NEW)) and len(store.list("archive/")) == len(keys)
+    for run in applied:
+        # the reports of the run killed after its commit are there (written by it or now)
+        assert store.exists(f"{reports_prefix(NEW, 'family-import', run.run_id)}outcome_{DAY}.txt")
     with watched.connect() as conn:
         rows = conn.execute(select(schema.runs.c.status, schema.runs.c.summary)).all()
     statuses = sorted(shown_status(r.status, r.summary) for r in rows)
-    assert statuses.count("interrupted") == killed_runs, statuses
+    assert statuses.count("interrupted") + statuses.count("applied") == len(killed), statuses
     assert "running" not in statuses
     watched.dispose()
+
+
+@pytest.mark.skipif(LONG, reason="`make faults` runs the long profile instead")
+def test_a_killed_import_leaves_the_directory_before_or_after_and_blocks_nothing(
+    engine: Engine, tmp_path: Path, prefect_harness: None
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    _killed_runs_converge(engine, tmp_path, FAST, PREFECT_API_URL.value())
+
+
+@pytest.mark.skipif(
+    not LONG, reason="kills real runs with their embedded server (minutes): `make faults`"
+)
+def test_a_killed_import_with_its_embedded_server_blocks_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _killed_runs_converge(engine, tmp_path, SLOW, None)

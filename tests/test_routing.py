@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from rentree.infra import schema
 from rentree.infra.db import insert_frame, select_frame
-from rentree.infra.naming import held_key, landing_prefix
+from rentree.infra.naming import held_key, landing_prefix, ledger_hash
 from rentree.infra.storage import ObjectStore, sha256_of
 from rentree.tasks.intake.routing import hold_files, move_files, release_held, route_delivery
 from rentree.tasks.rules.years import (
@@ -131,7 +131,7 @@ def test_ordering_older_delivery_is_held(engine: Engine, store: ObjectStore) -> 
             pl.DataFrame(
                 [
                     {
-                        "content_hash": sha256_of(store, applied),
+                        "content_hash": ledger_hash(None, "PersEducNat", sha256_of(store, applied)),
                         "file_name": applied.rsplit("/", 1)[-1],
                         "school_year": NEW,
                         "file_type": "PersEducNat",

@@ -1,7 +1,9 @@
 """No error path shows a record's values: every way the apply and the content import can fail
 is made to happen, then the console, the Prefect logs, state and artifacts, Prefect's result
 storage, the reports and `runs.summary` are searched for the activation codes, INEs and names
-of the records involved (SQLite and PostgreSQL)."""
+of the records involved (SQLite and PostgreSQL). An error raised inside a task (a library's
+text quoting rows, an OS error naming a file after a person) is looked for in the task runs'
+logs and states too: the task's boundary translates it before Prefect records it."""
 
 from __future__ import annotations
 
@@ -12,12 +14,19 @@ import polars as pl
 import pytest
 from flows_harness import flow_store  # noqa: F401
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, FlowRunFilter, LogFilter
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+    LogFilterTaskRunId,
+)
 from prefect.settings import PREFECT_HOME, PREFECT_LOCAL_STORAGE_PATH
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from typer.testing import CliRunner
 
 from rentree.cli import app
+from rentree.flows import importing
 from rentree.infra import schema
 from rentree.infra.storage import LocalStore
 from rentree.tasks.content.inventory import apply as inventory
@@ -101,6 +110,17 @@ def _everything_said(engine: Engine, store: LocalStore, output: str) -> str:
                     log_filter=LogFilter(flow_run_id={"any_": [run.id]})  # type: ignore[arg-type]
                 )
             ]
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in flow_runs]))
+        )
+        said += [str(t.state.message if t.state else "") for t in task_runs]
+        said += [str(t.state.data if t.state else "") for t in task_runs]
+        said += [
+            log.message
+            for log in client.read_logs(
+                log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[t.id for t in task_runs]))
+            )
+        ]
         said += [
             str(a.data) + str(a.description)
             for a in client.read_artifacts(
@@ -119,24 +139,61 @@ def _everything_said(engine: Engine, store: LocalStore, output: str) -> str:
     return "\n".join(said)
 
 
-@pytest.mark.parametrize("fault", [_library_error_in_apply, _database_refusal_in_apply])
-def test_a_failed_apply_says_no_value(
+def _import_with(
+    fault: Any, store: LocalStore, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    """A family import of a small delivery with `fault` made to happen: its exit code and
+    everything said, which holds no secret and no traceback."""
+    land(store, NEW, family_delivery(DAY, PUPILS))
+    fault(monkeypatch)
+    result = CliRunner().invoke(app, ["run", "family-import", "--year", NEW])
+    assert "Traceback" not in result.output
+    said = _everything_said(engine, store, result.output)
+    leaked = sorted({s for s in SECRETS if s and s in said})
+    assert not leaked, leaked
+    return result.exit_code, said
+
+
+def _library_error_in_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(conn: Connection, *_args: Any, **_kwargs: Any) -> None:
+        raise _quoting_error(conn)
+
+    monkeypatch.setattr(importing, "late_entry_watch", failing)
+
+
+def _os_error_in_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(*_args: Any, **_kwargs: Any) -> None:
+        raise FileNotFoundError(2, "No such file or directory", "exports/Nom1_Prénom1.csv")
+
+    monkeypatch.setattr(importing, "late_entry_watch", failing)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        _library_error_in_apply,
+        _database_refusal_in_apply,
+        _library_error_in_task,
+        _os_error_in_task,
+    ],
+)
+def test_a_failure_says_no_value(
     flow_store: LocalStore,  # noqa: F811
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
     fault: Any,
 ) -> None:
-    land(flow_store, NEW, family_delivery(DAY, PUPILS))
-    fault(monkeypatch)
-    result = CliRunner().invoke(app, ["run", "family-import", "--year", NEW])
-    assert result.exit_code == 1, result.output  # done, with a delivery set aside
-    assert "set aside" in result.output and "Traceback" not in result.output
-    said = _everything_said(engine, flow_store, result.output)
-    assert "set aside" in said
-    leaked = sorted({s for s in SECRETS if s and s in said})
-    assert not leaked, leaked
+    code, said = _import_with(fault, flow_store, engine, monkeypatch)
     with engine.connect() as conn:
-        assert conn.scalar(select(schema.users.c.external_id).limit(1)) is None
+        users = conn.scalar(select(func.count()).select_from(schema.users))
+        statuses = list(conn.scalars(select(schema.runs.c.status)))
+    if fault in (_library_error_in_apply, _database_refusal_in_apply):
+        # in the apply: the delivery is set aside, the run done (exit 1), nothing applied
+        assert code == 1 and "set aside" in said and users == 0, said
+    else:
+        # in the follow-ups task, after the delivery's commit: the run failed (exit 2), said
+        # by the error's kind, and stays applied
+        assert code == 2 and "Error" in said and statuses == ["applied"], (statuses, said)
 
 
 def test_a_failed_content_import_says_no_value(

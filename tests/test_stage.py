@@ -24,7 +24,7 @@ from aaf_samples import (
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from rentree.infra import schema
-from rentree.infra.naming import landing_key, landing_prefix, quarantine_prefix
+from rentree.infra.naming import landing_key, landing_prefix, ledger_hash, quarantine_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.intake.landing import list_deliveries, stray_files
@@ -118,7 +118,9 @@ def test_valid_delivery_is_handed_over_untouched(engine: Engine, store: ObjectSt
     assert outcome.problems.is_empty()
     by_name = {f.feed.name: f for f in outcome.files}
     for file_name, content in files.items():
-        assert by_name[file_name].content_hash == hashlib.sha256(content).hexdigest()
+        assert by_name[file_name].content_hash == ledger_hash(
+            None, file_name.split("_")[3], hashlib.sha256(content).hexdigest()
+        )
         assert by_name[file_name].key == landing_key(YEAR, file_name)
     assert len(store.list(landing_prefix(YEAR))) == 4
     with engine.connect() as conn:
@@ -177,7 +179,9 @@ def test_already_applied_delivery_is_recognised(engine: Engine, store: ObjectSto
             insert(schema.feed_files),
             [
                 {
-                    "content_hash": hashlib.sha256(content).hexdigest(),
+                    "content_hash": ledger_hash(
+                        None, file_name.split("_")[3], hashlib.sha256(content).hexdigest()
+                    ),
                     "file_name": file_name,
                     "school_year": YEAR,
                     "file_type": file_name.split("_")[3],

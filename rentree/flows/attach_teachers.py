@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.artifacts import (
@@ -21,6 +20,7 @@ from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import SchoolYear, Uai, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
+from rentree.flows.run.tasks import safe_task
 from rentree.tasks.rules.attachment_requests import (
     REQUEST_COLUMNS,
     no_requests,
@@ -37,7 +37,7 @@ from rentree.tasks.rules.attachments import (
 PHASE = "attach-teachers"
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+@safe_task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
 def load_requests(
     ctx: RunContext, requests_key: str | None, pairs: list[list[str]] | None, school: str | None
 ) -> pl.DataFrame:
@@ -55,7 +55,7 @@ def load_requests(
     return pl.concat(frames).unique(maintain_order=True)
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def attach(ctx: RunContext, requests: pl.DataFrame) -> AttachmentResult:
     """Decide again under the guard (the directory may have moved) and apply, in one
     transaction."""

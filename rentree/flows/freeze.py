@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.artifacts import (
@@ -20,6 +19,7 @@ from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
+from rentree.flows.run.tasks import safe_task
 from rentree.tasks.content.export import write_snapshot
 from rentree.tasks.rules.year_plans import FreezePlan, plan_freeze, write_freeze_reports
 from rentree.tasks.rules.years import freeze_year
@@ -27,7 +27,7 @@ from rentree.tasks.rules.years import freeze_year
 PHASE = "freeze"
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def close_year(ctx: RunContext) -> dict[str, Any]:
     """R7: a domain change in one transaction; no retry (it is transactional)."""
     assert ctx.school_year is not None
@@ -36,7 +36,7 @@ def close_year(ctx: RunContext) -> dict[str, Any]:
     return {"phase": state.phase, "frozen_at": state.frozen_at}
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+@safe_task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
 def snapshot(ctx: RunContext, planned: FreezePlan) -> dict[str, Any]:
     """The directory export under snapshots/ (storage and connection failures are retried)."""
     with ctx.workspace.engine.connect() as conn:

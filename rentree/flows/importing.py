@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.import_report import PhaseOutcome, report_phase
@@ -28,6 +27,7 @@ from rentree.flows.run.context import (
     open_run,
 )
 from rentree.flows.run.guard import directory_guard
+from rentree.flows.run.tasks import safe_task
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.naming import change_set_part_key, change_set_summary_key
 from rentree.infra.reports import write_report
@@ -105,7 +105,7 @@ def settle_hold(
     }
 
 
-@task(cache_policy=NO_CACHE, task_run_name="follow-ups {year}")
+@safe_task(cache_policy=NO_CACHE, task_run_name="follow-ups {year}")
 def follow_ups(ctx: RunContext, year: str) -> tuple[AttachmentResult, pl.DataFrame]:
     """R10 pending attachments, then R12 late-entry watch, in one transaction; a dry run
     plans the attachments and reads the watch list as it stands (`tasks.planned`)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
@@ -15,6 +14,7 @@ from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
+from rentree.flows.run.tasks import safe_task
 from rentree.infra.settings import Settings
 from rentree.tasks.rules.year_plans import SwitchPlan, plan_onde_switch
 from rentree.tasks.rules.years import record_onde_switch
@@ -45,7 +45,7 @@ def switch_event(year: str, source: str) -> dict[str, Any]:
     }
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def record_switch(ctx: RunContext, source: str) -> None:
     assert ctx.school_year is not None
     with ctx.workspace.engine.begin() as conn:

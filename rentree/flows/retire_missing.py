@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.approval import (
@@ -28,6 +27,7 @@ from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
+from rentree.flows.run.tasks import safe_task
 from rentree.infra.runs import run_exists
 from rentree.tasks.planned import UndoPlan
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, pending_holds
@@ -50,7 +50,7 @@ HOLD_KIND = "retirement"
 TITLE = "Retirement of missing people"
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def apply(
     ctx: RunContext, rules: RetirementRules, today: date | None, hold_id: str | None
 ) -> dict[str, int]:
@@ -63,7 +63,7 @@ def apply(
         return apply_retirement(conn, plan, ctx.run_id, now)
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def undo(ctx: RunContext, run_id: str, today: date | None) -> dict[str, int]:
     _, now = clock(today)
     with ctx.workspace.engine.begin() as conn:
@@ -80,7 +80,7 @@ def undo(ctx: RunContext, run_id: str, today: date | None) -> dict[str, int]:
         return undo_retirement(conn, run_id, now)
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def hold(ctx: RunContext, plan: RetirementPlan, reasons: list[str]) -> str:
     """A pending hold with the plan's summary; an older pending one is superseded by it."""
     now = datetime.now(UTC)
@@ -101,7 +101,7 @@ def hold(ctx: RunContext, plan: RetirementPlan, reasons: list[str]) -> str:
         )
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def reject(ctx: RunContext, hold_id: str) -> None:
     with ctx.workspace.engine.begin() as conn:
         decide_hold(conn, hold_id, "rejected", decided_by(), datetime.now(UTC))

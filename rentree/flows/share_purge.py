@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rentree.flows.run.approval import (
@@ -26,6 +25,7 @@ from rentree.flows.run.context import RunContext, closing_year_of, open_run
 from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
+from rentree.flows.run.tasks import safe_task
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
 from rentree.tasks.content.purge.apply import apply_share_purge
@@ -44,7 +44,7 @@ from rentree.tasks.rules.years import advance_phase, step_back_phase
 PHASE = "share-purge"
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def purge(
     ctx: RunContext, keep_for_members: bool, hold_id: str | None, who: str = ""
 ) -> dict[str, int]:
@@ -60,7 +60,7 @@ def purge(
     return counts
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def undo(ctx: RunContext, run_id: str) -> int:
     with ctx.workspace.engine.begin() as conn:
         if not run_exists(conn, run_id, PHASE):
@@ -74,7 +74,7 @@ def undo(ctx: RunContext, run_id: str) -> int:
         return restored
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def hold(ctx: RunContext, plan: PurgePlan, reason: str) -> str:
     assert ctx.school_year is not None
     with ctx.workspace.engine.begin() as conn:
@@ -91,7 +91,7 @@ def hold(ctx: RunContext, plan: PurgePlan, reason: str) -> str:
         )
 
 
-@task(cache_policy=NO_CACHE)
+@safe_task(cache_policy=NO_CACHE)
 def reject(ctx: RunContext, hold_id: str, who: str) -> None:
     with ctx.workspace.engine.begin() as conn:
         decide_hold(conn, hold_id, "rejected", who, datetime.now(UTC))

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import unmapped
 
 from rentree.flows.run.artifacts import Progress
 from rentree.flows.run.task_runner import make_task_runner
+from rentree.flows.run.tasks import safe_task
 from rentree.infra.naming import FeedNameError, parse_feed_name
 from rentree.infra.settings import Settings
 from rentree.tasks.intake.validate import (
@@ -30,7 +30,7 @@ from rentree.tasks.intake.validate import (
 FileChecker = Callable[[StoredFile, str, CheckContext], FileCheck]
 
 
-@task(name="check-file", cache_policy=NO_CACHE, task_run_name="check {file_name}")
+@safe_task(name="check-file", cache_policy=NO_CACHE, task_run_name="check {file_name}")
 def check_file_task(
     file: StoredFile, file_name: str, context: CheckContext, check: FileChecker = check_stored_file
 ) -> FileCheck:

@@ -8,7 +8,6 @@ import base64
 from typing import Any
 
 import polars as pl
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -20,6 +19,7 @@ from rentree.flows.run.artifacts import (
 )
 from rentree.flows.run.context import RunContext, new_year_of, open_run
 from rentree.flows.run.phase import phase_flow
+from rentree.flows.run.tasks import safe_task
 from rentree.infra.reports import write_report
 from rentree.tasks.content.bookmarks import bookmark_cleanup_report
 from rentree.tasks.content.storage_report import storage_report as compute_storage_report
@@ -30,7 +30,7 @@ from rentree.tasks.rules.years import current_years
 PHASE = "storage-report"
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+@safe_task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
 def write_reports(ctx: RunContext) -> tuple[dict[str, Any], pl.DataFrame, list[str]]:
     """Reads the directory and writes the report files: connection and storage errors retry."""
     prefix = ctx.reports_prefix()

@@ -214,13 +214,15 @@ def academy_id_prefix(academy: str) -> str:
     return f"{academy}{ACADEMY_ID_SEPARATOR}"
 
 
-def ledger_hash(academy: str | None, content_hash: str) -> str:
-    """The key of a file's content in the ledger: its sha256, or, in a region of several
-    academies, a digest of the academy and that sha256 (two academies may deliver the very
-    same bytes: a staff file naming the same ids, and each must be applied)."""
-    if academy is None:
-        return content_hash
-    return hashlib.sha256(f"{academy}\0{content_hash}".encode()).hexdigest()
+def ledger_hash(academy: str | None, file_type: str, content_hash: str) -> str:
+    """The key of a file in the ledger: a digest of its academy (in a region of several),
+    its feed type and its bytes' sha256. The very same bytes may come as two files that must
+    each be applied: from two academies (a staff file naming the same ids), or as two feed
+    types (two empty Delta files). Migration 0005 turned the earlier keys into these."""
+    key = content_hash
+    if academy is not None:
+        key = hashlib.sha256(f"{academy}\0{content_hash}".encode()).hexdigest()
+    return hashlib.sha256(f"{file_type}\0{key}".encode()).hexdigest()
 
 
 def scoped_feed_id(academy: str | None, feed_id: str) -> str:

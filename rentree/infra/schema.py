@@ -208,7 +208,8 @@ shares = Table(
 feed_files = Table(
     "feed_files",
     metadata,
-    Column("content_hash", String(64), primary_key=True),  # sha256 of the bytes
+    # naming.ledger_hash: a digest of the academy, the feed type and the bytes' sha256
+    Column("content_hash", String(64), primary_key=True),
     Column("file_name", String(300), nullable=False),
     Column("school_year", String(9), nullable=False),
     Column("file_type", String(14), nullable=False),

@@ -3,7 +3,10 @@
 The slot of `rentree-directory` is held under a Prefect lease that the run renews while it
 lives. A run that stops without releasing it (killed, machine down) blocks nobody for long:
 
-- on a standing Prefect server, the server frees the slot when the lease ends (at most
+- the run records its lease's id in its `runs` row: the next run releases the lease of a
+  run whose process is gone at once, on any Prefect server (only that lease: another
+  workspace's runs on a shared server keep theirs);
+- on a standing Prefect server, the server also frees the slot when the lease ends (at most
   `RENTREE_DIRECTORY_LEASE_SECONDS` plus Prefect's check interval);
 - with Prefect's embedded server (no `PREFECT_API_URL`: `rentree run`, `rentree demo`) no
   server outlives the run to do so: the next run reclaims the slot at once when no run that
@@ -18,15 +21,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import timedelta
+from uuid import UUID
 
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-from prefect.concurrency.sync import concurrency
+from prefect.concurrency._leases import maintain_concurrency_lease
+from prefect.concurrency._sync import (
+    acquire_concurrency_slots_with_lease,
+    release_concurrency_slots_with_lease,
+)
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.settings import PREFECT_API_URL
 
 from rentree.flows.run.context import RunContext, run_logger
-from rentree.infra.runs import claim_directory, directory_claimants, mark_interrupted
+from rentree.infra.runs import (
+    claim_directory,
+    directory_claimants,
+    mark_interrupted,
+    stopped_leases,
+)
 
 # The one global concurrency limit every run that changes the directory holds (limit 1).
 DIRECTORY_LIMIT = "rentree-directory"
@@ -50,10 +63,18 @@ def reclaim_stopped_holders(ctx: RunContext) -> list[dict[str, object]]:
     with ctx.workspace.engine.begin() as conn:
         stopped = mark_interrupted(conn)
         alive = directory_claimants(conn, besides=ctx.run_id)
+        leases = stopped_leases(conn)
+        for run_id in leases:
+            claim_directory(conn, run_id, False)
     if stopped:
         run_logger().warning(
             "Runs stopped before they finished, recorded as interrupted: %s.", ", ".join(stopped)
         )
+    for run_id, lease in leases.items():
+        # the lease may have ended already (the server freed it): nothing left to free
+        with suppress(Exception):
+            release_concurrency_slots_with_lease(UUID(lease))
+            say(f"The directory's slot held by the stopped run {run_id} is free again.")
     if not alive and embedded_server():
         with get_client(sync_client=True) as client:
             limit = client.read_global_concurrency_limit_by_name(DIRECTORY_LIMIT)
@@ -84,6 +105,32 @@ def say(sentence: str) -> None:
 
 
 @contextmanager
+def _directory_slot(
+    ctx: RunContext, *, timeout_seconds: float, lease_duration: float
+) -> Iterator[None]:
+    """The slot, under a lease renewed while the run lives, its id recorded in the run's row.
+
+    Prefect's `concurrency()` does the same but keeps the lease's id to itself; its parts are
+    used here so that a later run can free the lease of a run that was killed."""
+    acquired = acquire_concurrency_slots_with_lease(
+        [DIRECTORY_LIMIT],
+        1,
+        timeout_seconds=timeout_seconds,
+        lease_duration=lease_duration,
+        strict=True,
+    )
+    try:
+        with ctx.workspace.engine.begin() as conn:
+            claim_directory(conn, ctx.run_id, True, lease=str(acquired.lease_id))
+        with maintain_concurrency_lease(
+            acquired.lease_id, lease_duration, raise_on_lease_renewal_failure=True
+        ):
+            yield
+    finally:
+        release_concurrency_slots_with_lease(acquired.lease_id)
+
+
+@contextmanager
 def directory_guard(ctx: RunContext) -> Iterator[None]:
     """Hold the one slot of `rentree-directory` while the run changes the directory.
 
@@ -104,10 +151,8 @@ def directory_guard(ctx: RunContext) -> Iterator[None]:
                 alive = reclaim_stopped_holders(ctx)
                 try:
                     held.enter_context(
-                        concurrency(
-                            DIRECTORY_LIMIT,
-                            occupy=1,
-                            strict=True,
+                        _directory_slot(
+                            ctx,
                             timeout_seconds=settings.directory_wait_notice_seconds,
                             lease_duration=settings.directory_lease_seconds,
                         )

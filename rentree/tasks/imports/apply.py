@@ -5,7 +5,9 @@
 order for a rejection), a hold (its change set in the store), or the change set with what
 follows it (pending teacher attachments R10, late-entry watch R12). Once the caller has
 committed, `finish_import` moves the other files (held/, archive/) and writes the run's
-reports, so a failure anywhere leaves the directory and the files as they were. A dry run
+reports, so a failure before the commit leaves the directory and the files as they were, and
+one after it leaves the delivery applied, the run recorded `applied` in the apply's own
+transaction (`tasks.imports.completion`), for the next run to finish. A dry run
 writes the run's reports only: landing/, quarantine/ and the database stay untouched.
 """
 
@@ -14,13 +16,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, Engine, delete
 
 from rentree.infra.errors import safe_sentence
 from rentree.infra.naming import archive_key, not_used_archive_key
 from rentree.infra.reports import write_report
 from rentree.infra.schema import feed_files
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.imports.completion import committed_delivery, reports_done
 from rentree.tasks.imports.outcome import (
     ImportOutcome,
     count_sentence,
@@ -102,6 +105,14 @@ def carry_out(
             (k, not_used_archive_key(year, delivery, k, academy)) for k in plan.staged.not_used
         ]
         outcome.reason = f"{outcome.reason} {plan.staged.note}"
+    if outcome.status == "applied" and plan.change_set is not None:
+        # in this transaction: a kill or a failure after the commit leaves the run applied
+        committed_delivery(conn, plan.change_set, outcome, run_id=run_id, prefix=plan.prefix)
+    elif outcome.status == "already_applied" and plan.archive:
+        outcome.reason = (
+            f"{outcome.reason} Its files were still in landing/ (the run that applied it "
+            "stopped before moving them): they go to archive/ now."
+        )
     return moves
 
 
@@ -132,12 +143,16 @@ def apply_planned(
 
 
 def finish_import(
+    engine: Engine,
     store: ObjectStore,
     plan: DeliveryPlan,
     moves: list[tuple[str, str]] | None,
+    *,
+    run_id: str,
 ) -> ImportOutcome:
     """After the commit: the files moved (`moves`; None for a dry run, which moves nothing),
-    then the run's reports."""
+    then the run's reports. A failure here leaves the delivery applied: the next run moves
+    the files left behind and writes the reports not written (`tasks.imports.completion`)."""
     outcome, delivery = plan.outcome, plan.landed.delivery
     if moves is None:
         _dry_run(store, plan)
@@ -163,8 +178,12 @@ def finish_import(
             )
     except Exception as exc:
         outcome.reason = (
-            f"{outcome.reason} Its reports could not all be written ({safe_sentence(exc)})."
+            f"{outcome.reason} Its reports could not all be written ({safe_sentence(exc)}); "
+            "the next run writes them."
         )
+    else:
+        if moves is not None and outcome.status == "applied" and plan.change_set is not None:
+            reports_done(engine, run_id, outcome)
     return outcome
 
 

@@ -23,6 +23,7 @@ from rentree.infra.reports import write_report, write_text
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore, sha256_of
 from rentree.tasks.imports.apply import apply_planned, carry_out, finish_import
+from rentree.tasks.imports.completion import committed_delivery, reports_done
 from rentree.tasks.imports.outcome import (
     HoldDecision,
     ImportOutcome,
@@ -78,11 +79,15 @@ def approve_hold(
             f"The hold {hold_id} cannot be approved: {missing[0]} is no longer in the store; "
             "reject the hold and ask for the delivery again."
         )
+    prefix = reports_prefix(
+        year, phase_of(summary.get("complete", {}) or FEED_TYPES), run_id, academy
+    )
     with engine.begin() as conn:
         directory_lock(conn)
         if directory_fingerprint(conn, year) == hold.fingerprint:
             steps(hold.delivery, Step.APPLY)
             as_held = _apply_as_held(conn, store, hold, keys, decided_by, run_id, now)
+            committed_delivery(conn, as_held[1], as_held[0], run_id=run_id, prefix=prefix)
             decided = decide_hold(conn, hold_id, "approved", decided_by, now)
         else:
             # the directory moved: the import step again, then applied (approved) or held
@@ -110,18 +115,18 @@ def approve_hold(
             decided = decide_hold(conn, hold_id, status, decided_by, now)
     steps(hold.delivery, Step.FINISH)
     if as_held is None:
-        outcome = finish_import(store, plan, moves)
+        outcome = finish_import(engine, store, plan, moves, run_id=run_id)
         steps(hold.delivery, Step.DONE)
         return HoldDecision(decided, outcome)
     outcome, change_set = as_held
-    # committed: now the files may move (storage.md)
+    # committed: now the files may move (storage.md); a failure from here on leaves the run
+    # applied, and the next run finishes the moves and the reports
     if change_set.file_hashes:
         move_files(store, [(k, archive_key(year, parse_feed_name(k), academy)) for k in keys])
-    phase = phase_of(summary.get("complete", {}) or FEED_TYPES)
-    prefix = reports_prefix(year, phase, run_id, academy)
     outcome.report_keys += write_outcome_reports(
         store, prefix, outcome, change_set, change_set.refused
     )
+    reports_done(engine, run_id, outcome)
     steps(hold.delivery, Step.DONE)
     return HoldDecision(decided, outcome)
 
@@ -139,7 +144,7 @@ def _apply_as_held(
     assert hold.delivery is not None and hold.change_set_key is not None
     change_set = ChangeSet.read(store, hold.change_set_key)
     academy = (hold.summary or {}).get("academy")
-    given = {ledger_hash(academy, sha256_of(store, k)) for k in keys}
+    given = {ledger_hash(academy, parse_feed_name(k).file_type, sha256_of(store, k)) for k in keys}
     if not set(change_set.file_hashes) <= given:
         raise HoldError(
             f"The files of the hold {hold.hold_id} changed since it was computed; "
@@ -186,7 +191,7 @@ def reject_hold(
     )
     files = files_frame(
         (
-            (feed, ledger_hash(academy, sha256_of(store, key)))
+            (feed, ledger_hash(academy, feed.file_type, sha256_of(store, key)))
             for key, feed in zip(keys, feeds, strict=True)
         ),
         academy,

@@ -95,6 +95,6 @@ def import_delivery(
         outcome = set_aside(engine, plan.outcome, plan.staged, exc, run_id=run_id, now=now)
     else:
         steps(landed.delivery, Step.FINISH)
-        outcome = finish_import(store, plan, moves)
+        outcome = finish_import(engine, store, plan, moves, run_id=run_id)
     steps(landed.delivery, Step.DONE)
     return outcome

@@ -51,7 +51,9 @@ def behind_failed(
     files = landed.of_types(types)
     own = failed.get(delivery)
     if own is not None:
-        hashes = {ledger_hash(landed.academy, sha256_of(store, f.key)) for f in files}
+        hashes = {
+            ledger_hash(landed.academy, f.feed.file_type, sha256_of(store, f.key)) for f in files
+        }
         if not retry_failed and hashes - applied_hashes(conn, sorted(hashes)) <= own.hashes:
             return "failed", (
                 f"The delivery {delivery} of {year} stays set aside: {own.reason} Run the import "

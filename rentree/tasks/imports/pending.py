@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from rentree.infra.db import directory_lock
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore
+from rentree.tasks.imports.completion import complete_reports
 from rentree.tasks.imports.delivery import import_delivery
 from rentree.tasks.imports.outcome import ImportOutcome, with_structures
 from rentree.tasks.imports.steps import StepListener, no_steps
@@ -99,6 +100,11 @@ def _import_pending_of(
         outcomes += [
             ImportOutcome(school_year=year, delivery="-", status="quarantined", reason=note)
             for note in notes
+        ]
+        # the reports a run that applied a delivery did not write (killed, store down)
+        outcomes += [
+            ImportOutcome(school_year=year, delivery="-", status="already_applied", reason=note)
+            for note in complete_reports(engine, store, year, academy, now=now)
         ]
     return outcomes + [
         import_delivery(

@@ -178,7 +178,8 @@ def _yyyymmdd(value: date | str) -> str:
 
 def _all_applied(conn: Connection, store: ObjectStore, landed: Delivery, file_type: str) -> bool:
     hashes = [
-        ledger_hash(landed.academy, sha256_of(store, f.key)) for f in landed.of_types([file_type])
+        ledger_hash(landed.academy, f.feed.file_type, sha256_of(store, f.key))
+        for f in landed.of_types([file_type])
     ]
     return bool(hashes) and applied_hashes(conn, hashes) == set(hashes)
 
@@ -202,7 +203,7 @@ def hold_files(
     year, academy = route.school_year, route.academy
     landed = landed or find_delivery(store, year, route.delivery, academy)
     files = [(f.key, f.feed) for f in landed.of_types(held_types)]
-    hashes = [ledger_hash(academy, sha256_of(store, key)) for key, _ in files]
+    hashes = [ledger_hash(academy, feed.file_type, sha256_of(store, key)) for key, feed in files]
     applied = applied_hashes(conn, hashes)
     frame = files_frame(
         (

@@ -163,7 +163,7 @@ def stage_delivery(
             f"of the delivery {delivery}; nothing to stage."
         )
     # hashed as they stream from the store: files applied before are never read further
-    hashes = [ledger_hash(academy, sha256_of(store, f.key)) for f in files]
+    hashes = [ledger_hash(academy, f.feed.file_type, sha256_of(store, f.key)) for f in files]
     applied = applied_hashes(conn, hashes)
     pending = [i for i, h in enumerate(hashes) if h not in applied]
     keys = tuple(f.key for f in files)
@@ -348,10 +348,8 @@ def complete_quarantines(
         hashes = known.get((academy, feed.name), [])
         if hash_start is None:
             recorded = bool(hashes)
-        elif academy is None:
-            recorded = any(h.startswith(hash_start) for h in hashes)
-        else:  # the ledger holds the academy's digest, not the bytes' own hash
-            recorded = ledger_hash(academy, sha256_of(store, key)) in hashes
+        else:  # the ledger holds a digest of academy, type and bytes, not the bytes' hash
+            recorded = ledger_hash(academy, feed.file_type, sha256_of(store, key)) in hashes
         if not recorded:
             orphans.setdefault((academy, feed.delivery), []).append((key, feed))
     sentences = []
@@ -364,7 +362,10 @@ def complete_quarantines(
         record_feed_files(
             conn,
             files_frame(
-                ((feed, ledger_hash(academy, sha256_of(store, key))) for key, feed in entries),
+                (
+                    (feed, ledger_hash(academy, feed.file_type, sha256_of(store, key)))
+                    for key, feed in entries
+                ),
                 academy,
             ),
             "quarantined",
