@@ -9,14 +9,15 @@ Two profiles: the fast one runs in `make test` (a few pupils, the runs pointed a
 session's Prefect test server); `make faults` runs the long one (more pupils, each run with
 Prefect's embedded server in a fresh home, as on an operator's machine: minutes).
 
-No hook in the product: the moments are read from the database (SQLite's write-ahead log
-growing, PostgreSQL's rows being written; the ledger's applied rows after the commit).
+No hook in the product: the moments are read from the database (SQLite's write lock held,
+PostgreSQL's rows being written; one more run recorded `applied` after the commit).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -45,14 +46,12 @@ LONG = bool(os.environ.get("RENTREE_FAULT_TESTS"))
 
 @dataclass(frozen=True)
 class Profile:
-    pupils: int  # enough for the apply to last while it is watched
-    # SQLite: the WAL grown this much past its size at the run's start (the test's own
-    # migrations, the run's small writes) means the apply's transaction is being written
-    wal_bytes: int
+    pupils: int  # enough for the import's transaction to last while it is watched
+    held_seconds: float  # SQLite: the write lock held this long is the import's transaction
 
 
-FAST = Profile(pupils=400, wal_bytes=150_000)
-SLOW = Profile(pupils=800, wal_bytes=1_000_000)
+FAST = Profile(pupils=400, held_seconds=0.5)
+SLOW = Profile(pupils=800, held_seconds=1.0)
 
 
 def _env(url: str, root: Path, home: Path, api_url: str | None) -> dict[str, str]:
@@ -85,18 +84,25 @@ def _users(engine: Engine) -> int:
         return int(conn.scalar(select(func.count()).select_from(schema.users)) or 0)
 
 
-def _applied(engine: Engine) -> bool:
+def _applied_runs(engine: Engine) -> int:
     with engine.connect() as conn:
-        found = conn.scalar(select(func.count()).where(schema.feed_files.c.status == "applied"))
-    return bool(found)
+        return int(conn.scalar(select(func.count()).where(schema.runs.c.status == "applied")) or 0)
 
 
-def _in_apply(engine: Engine, wal: Path, wal_bytes: int) -> Callable[[], bool]:
-    """The apply transaction is running: SQLite's WAL grows past the run's own small writes;
-    PostgreSQL's directory lock is held by a session writing rows."""
+def _after_commit(engine: Engine) -> Callable[[], bool]:
+    """The run has committed a delivery: one more run is recorded `applied` (in the apply's
+    own transaction) than when it started."""
+    before = _applied_runs(engine)
+    return lambda: _applied_runs(engine) > before
+
+
+def _in_apply(engine: Engine, database: Path, held_seconds: float) -> Callable[[], bool]:
+    """The import's transaction is running (staging, planning, writing): on SQLite, the
+    database's write lock held that long (the run's own small writes hold it for
+    milliseconds); on PostgreSQL, a session writing rows of the directory."""
     if engine.dialect.name == "postgresql":
 
-        def locked() -> bool:
+        def writing() -> bool:
             with engine.connect() as conn:
                 return bool(
                     conn.scalar(
@@ -109,9 +115,23 @@ def _in_apply(engine: Engine, wal: Path, wal_bytes: int) -> Callable[[], bool]:
                     )
                 )
 
-        return locked
-    start = wal.stat().st_size if wal.exists() else 0
-    return lambda: wal.exists() and wal.stat().st_size > start + wal_bytes
+        return writing
+    since: list[float] = []
+
+    def locked() -> bool:
+        probe = sqlite3.connect(database, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            since.clear()
+            return False
+        except sqlite3.OperationalError:  # another writer holds the lock
+            since[:] = since or [time.monotonic()]
+            return time.monotonic() - since[0] >= held_seconds
+        finally:
+            probe.close()
+
+    return locked
 
 
 def _kill_when(process: subprocess.Popen[bytes], seen: Callable[[], bool]) -> bool:
@@ -152,14 +172,15 @@ def _killed_runs_converge(
     keys = land(store, NEW, family_delivery(DAY, range(pupils)))
     env = _env(url, root, tmp_path / "prefect", api)
     watched = make_engine(url)
-    wal = Path(str(watched.url.database) + "-wal")
+    database = Path(str(watched.url.database))
     killed: list[str] = []
     for name, moment in (
-        ("mid-apply", _in_apply(watched, wal, profile.wal_bytes)),
-        ("after the commit", lambda: _applied(watched)),
+        ("mid-apply", lambda: _in_apply(watched, database, profile.held_seconds)),
+        ("after the commit", lambda: _after_commit(watched)),
     ):
+        seen = moment()  # what the moment is measured from: the database as the run starts
         process = _start(env)
-        if not _kill_when(process, moment):
+        if not _kill_when(process, seen):
             continue  # finished before the moment was seen: nothing to judge
         killed.append(name)
         users = _users(watched)
