@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection
 
 from rentree.flows.run.artifacts import publish_links, publish_summary
 from rentree.flows.run.context import RunContext
+from rentree.flows.run.tasks import safe_task
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.planned import Plan, apply_unless_dry_run
 
@@ -43,7 +43,7 @@ def plan_then_apply(
     return ctx.result()
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], task_run_name="plan")
+@safe_task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30], task_run_name="plan")
 def plan_and_report(
     ctx: RunContext,
     plan: Callable[[Connection], P],
