@@ -19,8 +19,10 @@ EXIT_DONE = 0
 EXIT_REJECTED = 1
 EXIT_UNUSABLE = 2
 
-console = Console()
-err_console = Console(stderr=True)
+# Soft wrap: a line is never cut by rich (a terminal folds it on screen, a file keeps it
+# whole), so that paths and URLs stay one piece to copy; tables still fit the width.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 T = TypeVar("T")
 
