@@ -155,6 +155,7 @@ def test_every_rollover_flow_dry_runs_its_plan_then_applies_it(
     assert real["shares_removed"] == dry["shares"] > 0, (dry, real)
     dry, real = dry_then_real(engine, flow_store, share_purge, undo_run_id=real["run_id"])
     same_plan(dry, real)
+    assert dry["journal_rows_to_undo"] >= real["shares_restored"] > 0, (dry, real)
 
     later = date.today() + timedelta(days=400)
     dry, real = dry_then_real(

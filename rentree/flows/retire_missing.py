@@ -29,7 +29,8 @@ from rentree.flows.run.phase import SchoolYear, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.flows.run.tasks import safe_task
 from rentree.infra.runs import run_exists
-from rentree.tasks.planned import UndoPlan
+from rentree.infra.schema import retirement_journal
+from rentree.tasks.planned import UndoPlan, plan_undo
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold, pending_holds
 from rentree.tasks.rules.retirement.apply import (
     RetirementRunError,
@@ -175,10 +176,14 @@ def retire_missing(
             region_ratio=region_ratio,
         )
         if undo_run_id:
+            run_id = undo_run_id
+            undoing, _ = plan_and_report(
+                ctx, lambda conn: plan_undo(conn, retirement_journal, run_id)
+            )
             return plan_then_apply(
                 ctx,
                 f"Undo of retire-missing run {undo_run_id}",
-                UndoPlan(undo_run_id),
+                undoing,
                 lambda p: apply_undo(ctx, p, today),
             )
         day, now = clock(today)

@@ -28,6 +28,7 @@ from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.flows.run.tasks import safe_task
 from rentree.infra.naming import next_school_year
 from rentree.infra.runs import run_exists
+from rentree.infra.schema import purge_journal
 from rentree.tasks.content.purge.apply import apply_share_purge
 from rentree.tasks.content.purge.plan import (
     PurgePlan,
@@ -37,7 +38,7 @@ from rentree.tasks.content.purge.plan import (
 )
 from rentree.tasks.content.purge.report import write_purge_preview
 from rentree.tasks.content.purge.undo import undo_share_purge
-from rentree.tasks.planned import UndoPlan
+from rentree.tasks.planned import UndoPlan, plan_undo
 from rentree.tasks.rules.holds import HoldError, create_hold, decide_hold
 from rentree.tasks.rules.years import advance_phase, step_back_phase
 
@@ -140,10 +141,12 @@ def share_purge(
                 ctx, "Share purge", "No school year is frozen: there is nothing to purge yet."
             )
         if undo_run_id:
+            run_id = undo_run_id
+            undoing, _ = plan_and_report(ctx, lambda conn: plan_undo(conn, purge_journal, run_id))
             return plan_then_apply(
                 ctx,
                 f"Undo of share purge run {undo_run_id}",
-                UndoPlan(undo_run_id),
+                undoing,
                 lambda p: apply_undo(ctx, p),
             )
         year = ctx.school_year

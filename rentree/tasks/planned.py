@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import Connection, Table, func, select
+
 
 class Plan(Protocol):
     """What a step would change, computed without writing anything."""
@@ -34,9 +36,20 @@ def apply_unless_dry_run(plan: P, apply: Callable[[P], R], *, dry_run: bool) -> 
 
 @dataclass(frozen=True)
 class UndoPlan:
-    """Putting back what the run `run_id` changed (its journal says what)."""
+    """Putting back what the run `run_id` changed: its journal's rows not undone yet."""
 
     run_id: str
+    journal_rows: int
 
     def summary(self) -> dict[str, Any]:
-        return {"undone_run": self.run_id}
+        return {"undone_run": self.run_id, "journal_rows_to_undo": self.journal_rows}
+
+
+def plan_undo(conn: Connection, journal: Table, run_id: str) -> UndoPlan:
+    """The undo of `run_id` from a journal (`purge_journal`, `retirement_journal`: each has
+    `run_id` and `undone_at`)."""
+    c = journal.c
+    rows = conn.execute(
+        select(func.count()).select_from(journal).where(c.run_id == run_id, c.undone_at.is_(None))
+    ).scalar_one()
+    return UndoPlan(run_id, int(rows))
