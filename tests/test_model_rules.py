@@ -18,7 +18,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import Engine
 
 from rentree.infra.db import make_engine, truncate_all, upgrade
-from tests.model.machine import DirectoryMachine, Figures
+from tests.model.machine import NEW, DirectoryMachine, Figures, engine_view
+from tests.model.world import UAI_OF
 
 SOAK_SECONDS = float(os.environ.get("RENTREE_SOAK_SECONDS", "0"))
 QUICK = settings(
@@ -112,3 +113,26 @@ def test_empty_files_of_a_frozen_year_are_each_held(
     delivery held (R7): every file is recorded as held (the timeline's files differ by their
     header, as real files do; see tests.model.world.aaf_files)."""
     replay(fresh_engines, [("deliver_delta", {}), ("freeze", {}), ("deliver_closing_year", {})])
+
+
+def test_a_missing_entry_level_is_watched_until_its_pupils_arrive(
+    fresh_engines: Callable[[], tuple[Engine, Callable[[], None]]],
+) -> None:
+    """R12 on a timeline: last year's CP of the élémentaire and PS of the maternelle move up,
+    no new CP or PS is registered: both are on the watch; CP pupils arrive: CP leaves it."""
+    DirectoryMachine.fresh_engine = staticmethod(fresh_engines)  # type: ignore[assignment]
+    machine = DirectoryMachine()
+    try:
+        machine.register.arrive(UAI_OF["S3"], "CP", "A", 2023)
+        machine.register.arrive(UAI_OF["S2"], "PS", "A", 2023)
+        for step in ("deliver_complete", "freeze", "switch", "deliver_complete"):
+            getattr(machine, step)()
+            machine.directory_matches_the_model()
+        watch = {(NEW, UAI_OF["S2"], "PS"), (NEW, UAI_OF["S3"], "CP")}
+        assert engine_view(machine.engine)["late_entries"] == watch
+        machine.register.arrive(UAI_OF["S3"], "CP", "B", 2024)
+        machine.deliver_delta()
+        machine.directory_matches_the_model()
+        assert engine_view(machine.engine)["late_entries"] == {(NEW, UAI_OF["S2"], "PS")}
+    finally:
+        machine.teardown()

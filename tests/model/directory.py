@@ -15,6 +15,12 @@ from datetime import date
 
 FAMILY = ("Eleve", "PersRelEleve")
 TYPES = ("EtabEducNat", *FAMILY)
+# R12: a school's entry levels by its AAF nature (no RPI school in the model's world)
+ENTRY_LEVELS = {
+    "ECOLE MATERNELLE": {"TPS", "PS"},
+    "ECOLE PRIMAIRE": {"TPS", "PS"},
+    "ECOLE ELEMENTAIRE": {"CP"},
+}
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,27 @@ class ModelDirectory:
             for account, person in self.accounts.items():
                 if person.profile == "Student" and account not in named:
                     self._mark(account, today)
+
+    # -- the late-entry watch (R12) --------------------------------------------------------
+
+    def late_entries(self, year: str, natures: dict[str, str]) -> set[tuple[str, str]]:
+        """(UAI, level) on the watch: an entry level of the school that a class of last year
+        had, while the school has present pupils this year but none of that level."""
+        start = int(year[:4])
+        last_year = f"{start - 1}-{start}"
+        had = set()
+        for cid in self.classes:
+            class_year, uai, code = cid.split(":")
+            level = code.split("-")[0]  # the world's class codes start with their level
+            if class_year == last_year and level in ENTRY_LEVELS[natures[uai]]:
+                had.add((uai, level))
+        present = set()
+        for account, cid, class_year in self.class_links:
+            person = self.accounts[account]
+            if class_year == year and person.profile == "Student" and not person.missing_since:
+                present.add((cid.split(":")[1], person.level))
+        schools = {uai for uai, _ in present}
+        return {(uai, level) for uai, level in had if uai in schools} - present
 
     def _mark(self, account: str, today: date) -> None:
         person = self.accounts.get(account)

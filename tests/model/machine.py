@@ -36,6 +36,7 @@ SETTINGS = Settings(
     invalid_record_ratio=1.0,
 )
 UAIS = [uai for _, uai, _, _ in SCHOOLS]
+NATURES = {uai: nature for _, uai, nature, _ in SCHOOLS}
 
 
 class Figures:
@@ -262,12 +263,15 @@ def model_view(model: ModelDirectory) -> dict[str, Any]:
         "classes": set(model.classes),
         "relations": set(model.relations),
         "held": set(model.held),
+        "late_entries": {
+            (year, *entry) for year in (CLOSING, NEW) for entry in model.late_entries(year, NATURES)
+        },
     }
 
 
 def engine_view(engine: Engine) -> dict[str, Any]:
     u, us, uc = schema.users.c, schema.user_structures.c, schema.user_classes.c
-    f = schema.feed_files.c
+    f, late = schema.feed_files.c, schema.late_entries.c
     with engine.connect() as conn:
         users = {
             r[0]: (r[1], r[2], r[3], r[4], r[5])
@@ -314,6 +318,14 @@ def engine_view(engine: Engine) -> dict[str, Any]:
                 for r in conn.execute(
                     select(f.school_year, f.extraction_date, f.file_type, f.held_rule).where(
                         f.status == "held"
+                    )
+                )
+            },
+            "late_entries": {
+                (r[0], r[1], r[2])
+                for r in conn.execute(
+                    select(late.school_year, late.structure_uai, late.level).where(
+                        late.resolved_at.is_(None)
                     )
                 )
             },
