@@ -18,7 +18,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import Engine
 
 from rentree.infra.db import make_engine, truncate_all, upgrade
-from tests.model.machine import NEW, DirectoryMachine, Figures, engine_view
+from tests.model.machine import CLOSING, NEW, DirectoryMachine, Figures, engine_view
 from tests.model.world import UAI_OF
 
 SOAK_SECONDS = float(os.environ.get("RENTREE_SOAK_SECONDS", "0"))
@@ -136,3 +136,36 @@ def test_a_missing_entry_level_is_watched_until_its_pupils_arrive(
         assert engine_view(machine.engine)["late_entries"] == {(NEW, UAI_OF["S2"], "PS")}
     finally:
         machine.teardown()
+
+
+def test_a_pending_attachment_is_applied_when_a_pupil_of_the_class_arrives(
+    fresh_engines: Callable[[], tuple[Engine, Callable[[], None]]],
+) -> None:
+    """R10 on a timeline: a teacher asked for a class nobody is in yet waits, pending; the
+    next delivery brings a pupil of that class: the import attaches the teacher."""
+    DirectoryMachine.fresh_engine = staticmethod(fresh_engines)  # type: ignore[assignment]
+    machine = DirectoryMachine()
+    try:
+        machine.deliver_complete()
+        school = UAI_OF["S1"]
+        machine.request_attachment("T1", school, FixedDraws(["CP", "A"]))
+        machine.directory_matches_the_model()
+        wanted = ("T1", f"{CLOSING}:{school}:CP-A")
+        assert engine_view(machine.engine)["pending"] == {wanted}
+        machine.register.arrive(school, "CP", "A", 2023)
+        machine.deliver_delta()
+        machine.directory_matches_the_model()
+        found = engine_view(machine.engine)
+        assert (found["pending"], found["attached"]) == (set(), {wanted})
+    finally:
+        machine.teardown()
+
+
+class FixedDraws:
+    """Stands for Hypothesis's `data` in a written timeline: the given values, in order."""
+
+    def __init__(self, values: list[object]) -> None:
+        self.values = iter(values)
+
+    def draw(self, strategy: object) -> object:
+        return next(self.values)

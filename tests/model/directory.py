@@ -93,6 +93,9 @@ class ModelDirectory:
     landing: dict[tuple[str, str], tuple[Delivery, tuple[str, ...]]] = field(default_factory=dict)
     # deliveries whose family files wait for the switch (R9), in held/
     parked: dict[tuple[str, str], tuple[Delivery, tuple[str, ...]]] = field(default_factory=dict)
+    # R10: teacher attachment requests (teacher, class id) kept pending, and those applied
+    pending: set[tuple[str, str]] = field(default_factory=set)
+    attached: set[tuple[str, str]] = field(default_factory=set)
 
     # -- the timeline ---------------------------------------------------------------------
 
@@ -153,6 +156,10 @@ class ModelDirectory:
             self.newest[key] = max(self.newest.get(key, delivery.day), delivery.day)
         if set(FAMILY) & set(applied):
             self._apply_family(delivery, today, set(applied))
+        if applied:  # R10: every import the year applies decides its pending requests again
+            for teacher, class_id in sorted(self.pending):
+                if class_id.startswith(f"{delivery.year}:"):
+                    self.request_attachment(teacher, class_id)
 
     # -- one family delivery (feeds.md, domain.md R1, R11) --------------------------------
 
@@ -286,6 +293,22 @@ class ModelDirectory:
             for account, person in self.accounts.items():
                 if person.profile == "Student" and account not in named:
                     self._mark(account, today)
+
+    # -- teacher attachments (R10) --------------------------------------------------------
+
+    def request_attachment(self, teacher: str, class_id: str) -> None:
+        """Attached once a present pupil of the class is in the ENT, else kept pending."""
+        has_pupil = any(
+            c == class_id
+            and self.accounts[a].profile == "Student"
+            and self.accounts[a].missing_since is None
+            for a, c, _ in self.class_links
+        )
+        if (teacher, class_id) in self.attached or has_pupil:
+            self.attached.add((teacher, class_id))
+            self.pending.discard((teacher, class_id))
+        else:
+            self.pending.add((teacher, class_id))
 
     # -- the late-entry watch (R12) --------------------------------------------------------
 

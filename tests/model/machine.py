@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import polars as pl
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, insert, select
 
 from rentree.infra import schema
 from rentree.infra.naming import landing_key
@@ -21,8 +22,9 @@ from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
 from rentree.tasks.imports.pending import import_pending
+from rentree.tasks.rules.attachments import request_attachments
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
-from tests.model.directory import Delivery, ModelDirectory
+from tests.model.directory import Account, Delivery, ModelDirectory
 from tests.model.world import CODES, LEVELS_OF, SCHOOLS, Entry, Register, aaf_files, delivery_of
 
 CLOSING, NEW = "2023-2024", "2024-2025"
@@ -37,6 +39,7 @@ SETTINGS = Settings(
 )
 UAIS = [uai for _, uai, _, _ in SCHOOLS]
 NATURES = {uai: nature for _, uai, nature, _ in SCHOOLS}
+TEACHERS = ("T1", "T2")  # teachers' accounts, there from the start (the staff feed's part)
 
 
 class Figures:
@@ -60,6 +63,16 @@ class DirectoryMachine(RuleBasedStateMachine):
         self.store = LocalStore(self.folder / "storage")
         self.store.ensure_layout()
         self.model = ModelDirectory()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(schema.users),
+                [
+                    {"external_id": t, "profile": "Teacher", "source": "feed",
+                     "identity": "academic_sso"}
+                    for t in TEACHERS
+                ],
+            )  # fmt: skip
+        self.model.accounts |= {t: Account("Teacher", None, None, None) for t in TEACHERS}
         self.register = Register()
         self.phase = 0  # 0 closing year open, 1 frozen, 2 new year switched
         self.days: dict[str, set[int]] = {CLOSING: set(), NEW: set()}
@@ -206,6 +219,19 @@ class DirectoryMachine(RuleBasedStateMachine):
         """The nightly runs again with nothing new."""
         self._run(self.year)
 
+    @precondition(lambda self: self.days[CLOSING])
+    @rule(teacher=st.sampled_from(TEACHERS), school=st.sampled_from(UAIS), data=st.data())
+    def request_attachment(self, teacher: str, school: str, data: st.DataObject) -> None:
+        """An operator asks for a teacher in a class of the current year, known or not yet
+        (R10): attached if a pupil of it is in the ENT, else kept pending."""
+        level = data.draw(st.sampled_from(LEVELS_OF[school]))
+        class_id = f"{self.year}:{school}:{level}-{data.draw(st.sampled_from(CODES))}"
+        request = pl.DataFrame({"teacher_external_id": [teacher], "class_external_id": [class_id]})
+        with self.engine.begin() as conn:
+            result = request_attachments(conn, request, f"run-{Figures.steps}", self.clock)
+        assert result.refused.is_empty(), result.refused["reason"].to_list()
+        self.model.request_attachment(teacher, class_id)
+
     @precondition(lambda self: self.phase == 0 and self.days[CLOSING])
     @rule()
     def freeze(self) -> None:
@@ -263,6 +289,8 @@ def model_view(model: ModelDirectory) -> dict[str, Any]:
         "classes": set(model.classes),
         "relations": set(model.relations),
         "held": set(model.held),
+        "pending": set(model.pending),
+        "attached": set(model.attached),
         "late_entries": {
             (year, *entry) for year in (CLOSING, NEW) for entry in model.late_entries(year, NATURES)
         },
@@ -271,64 +299,44 @@ def model_view(model: ModelDirectory) -> dict[str, Any]:
 
 def engine_view(engine: Engine) -> dict[str, Any]:
     u, us, uc = schema.users.c, schema.user_structures.c, schema.user_classes.c
-    f, late = schema.feed_files.c, schema.late_entries.c
+    f, late, pending = schema.feed_files.c, schema.late_entries.c, schema.pending_attachments.c
+    ids, relations = schema.user_feed_ids.c, schema.relations.c
     with engine.connect() as conn:
-        users = {
-            r[0]: (r[1], r[2], r[3], r[4], r[5])
-            for r in conn.execute(
-                select(u.external_id, u.profile, u.login, u.ine, u.level, u.missing_since)
+
+        def rows(query: Select[Any]) -> set[tuple[Any, ...]]:
+            return {tuple(r) for r in conn.execute(query)}
+
+        users = rows(select(u.external_id, u.profile, u.login, u.ine, u.level, u.missing_since))
+        held = rows(
+            select(f.school_year, f.extraction_date, f.file_type, f.held_rule).where(
+                f.status == "held"
             )
-        }
+        )
         return {
-            "users": users,
-            "aliases": dict(
-                conn.execute(
-                    select(
-                        schema.user_feed_ids.c.feed_external_id,
-                        schema.user_feed_ids.c.user_external_id,
-                    )
-                ).all()  # type: ignore[arg-type]
+            "users": {r[0]: r[1:] for r in users},
+            "aliases": dict(rows(select(ids.feed_external_id, ids.user_external_id))),
+            "school_links": rows(
+                select(us.user_external_id, us.structure_uai).where(us.source == "feed")
             ),
-            "school_links": {
-                (r[0], r[1])
-                for r in conn.execute(
-                    select(us.user_external_id, us.structure_uai).where(us.source == "feed")
+            "class_links": rows(
+                select(uc.user_external_id, uc.class_external_id, uc.school_year).where(
+                    uc.source == "feed"
                 )
-            },
-            "class_links": {
-                (r[0], r[1], r[2])
-                for r in conn.execute(
-                    select(uc.user_external_id, uc.class_external_id, uc.school_year).where(
-                        uc.source == "feed"
-                    )
-                )
-            },
+            ),
             "classes": set(conn.scalars(select(schema.classes.c.external_id))),
-            "relations": {
-                (r[0], r[1])
-                for r in conn.execute(
-                    select(
-                        schema.relations.c.student_external_id,
-                        schema.relations.c.relative_external_id,
-                    )
+            "relations": rows(
+                select(relations.student_external_id, relations.relative_external_id)
+            ),
+            "held": {(r[0], _day(r[1]), r[2], r[3]) for r in held},
+            "pending": rows(select(pending.teacher_external_id, pending.class_external_id)),
+            "attached": rows(
+                select(uc.user_external_id, uc.class_external_id).where(uc.source == "manual")
+            ),
+            "late_entries": rows(
+                select(late.school_year, late.structure_uai, late.level).where(
+                    late.resolved_at.is_(None)
                 )
-            },
-            "held": {
-                (r[0], _day(r[1]), r[2], r[3])
-                for r in conn.execute(
-                    select(f.school_year, f.extraction_date, f.file_type, f.held_rule).where(
-                        f.status == "held"
-                    )
-                )
-            },
-            "late_entries": {
-                (r[0], r[1], r[2])
-                for r in conn.execute(
-                    select(late.school_year, late.structure_uai, late.level).where(
-                        late.resolved_at.is_(None)
-                    )
-                )
-            },
+            ),
         }
 
 
