@@ -124,6 +124,9 @@ def test_tiny_region_whole_timeline(
     night = approve_pending_holds(nightly, nightly(wait_for_approval=False))
     assert night["status"] == "completed", night
     assert night["late_entries"] == 0
+    # Counts are of what happened: the nightly's summary counts the one pending attachment
+    # it applied when the late class's pupils arrived.
+    assert night["attachments"].get("attached") == 1, night["attachments"]
 
     # A purge above the threshold (zero here) is held, nothing removed, then approved.
     monkeypatch.setenv("RENTREE_HOLD_PURGE_MAX_SHARES", "0")
