@@ -17,7 +17,9 @@ from lxml import etree
 from sqlalchemy import Engine
 
 from rentree.infra.aaf import RECORD_TAGS
-from rentree.infra.db import is_postgresql, make_engine, truncate_all, upgrade
+from rentree.infra.db import is_postgresql, truncate_all
+from rentree.infra.engine import make_engine
+from rentree.infra.migrate import upgrade
 
 
 def databases(folder: Path, name: str) -> Iterator[tuple[str, Engine]]:

@@ -19,7 +19,9 @@ from sqlalchemy import Engine
 
 from rentree.contracts.content import INVENTORY_TABLES
 from rentree.infra import schema
-from rentree.infra.db import insert_frame, make_engine, upgrade
+from rentree.infra.db import insert_frame
+from rentree.infra.engine import make_engine
+from rentree.infra.migrate import upgrade
 from rentree.infra.storage import LocalStore
 from rentree.tasks.content.export import write_export
 from rentree.tasks.content.inventory.apply import import_content

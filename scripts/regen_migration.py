@@ -27,7 +27,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import format_as_comma, template_to_file
 from sqlalchemy import Engine
 
-from rentree.infra.db import alembic_config, make_engine
+from rentree.infra.engine import make_engine
+from rentree.infra.migrate import alembic_config
 from rentree.infra.schema import metadata
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "rentree/infra/migrations"

@@ -18,7 +18,9 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine
 
-from rentree.infra.db import make_engine, truncate_all, upgrade
+from rentree.infra.db import truncate_all
+from rentree.infra.engine import make_engine
+from rentree.infra.migrate import upgrade
 from rentree.infra.storage import LocalStore, ObjectStore, S3Store
 from tests.content_builders import inserted, small_region
 

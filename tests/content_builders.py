@@ -14,7 +14,8 @@ import polars as pl
 from sqlalchemy import Connection, Engine
 
 from rentree.infra import schema
-from rentree.infra.db import insert_frame, read_table
+from rentree.infra.db import insert_frame
+from rentree.infra.frames import read_table
 from rentree.infra.naming import class_group_id, class_id, school_group_id
 from tests.frame_builders import table_frame
 

@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 from sqlalchemy import Connection, Engine
 
 from rentree.infra import schema
-from rentree.infra.db import read_table
+from rentree.infra.frames import read_table
 from rentree.infra.naming import class_group_id, class_id
 from rentree.tasks.rules.retirement.apply import apply_retirement, undo_retirement
 from rentree.tasks.rules.retirement.plan import RetirementPlan, plan_retirement

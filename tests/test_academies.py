@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from rentree.infra import schema
-from rentree.infra.db import read_table
+from rentree.infra.frames import read_table
 from rentree.infra.naming import landing_key
 from rentree.infra.settings import ConfigurationError, Settings, load_settings
 from rentree.infra.storage import ObjectStore

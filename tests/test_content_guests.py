@@ -9,7 +9,7 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from rentree.infra import schema
-from rentree.infra.db import read_table
+from rentree.infra.frames import read_table
 from rentree.tasks.sync.accounts import ACTIVATION_ALPHABET, ACTIVATION_LENGTH
 from tests.test_content_import import (
     counts,

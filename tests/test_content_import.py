@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from rentree.cli import app
 from rentree.contracts.content import INVENTORY_TABLES, primary_key
 from rentree.infra import schema
-from rentree.infra.db import read_table
+from rentree.infra.frames import read_table
 from rentree.infra.storage import LocalStore, ObjectStore
 from rentree.tasks.content.export import write_export
 from rentree.tasks.content.inventory.apply import ContentImport, import_content

@@ -9,7 +9,10 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 
 from rentree.infra import schema
-from rentree.infra.db import insert_frame, read_table, staging_table, upgrade
+from rentree.infra.db import insert_frame
+from rentree.infra.frames import read_table
+from rentree.infra.migrate import upgrade
+from rentree.infra.staging import staging_table
 
 
 def test_upgrade_twice_is_harmless(engine: Engine) -> None:
@@ -29,7 +32,8 @@ def test_the_migrations_at_head_create_what_the_schema_declares(engine: Engine) 
 def test_the_migrations_go_down_to_nothing_and_up_again(tmp_path: Path) -> None:
     from alembic import command
 
-    from rentree.infra.db import alembic_config, make_engine
+    from rentree.infra.engine import make_engine
+    from rentree.infra.migrate import alembic_config
 
     eng = make_engine(f"sqlite:///{tmp_path / 'down.db'}")
     upgrade(eng)
@@ -124,8 +128,10 @@ def test_a_sqlite_writer_waits_for_another_and_says_so(
 ) -> None:
     import threading
 
-    from rentree.infra.db import directory_lock, make_engine, upgrade
+    from rentree.infra.db import directory_lock
+    from rentree.infra.engine import make_engine
     from rentree.infra.errors import DatabaseError
+    from rentree.infra.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'locked.db'}"
     upgrade(make_engine(url))

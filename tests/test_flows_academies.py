@@ -21,7 +21,7 @@ from rentree.flows.run.approval import approve_pending_holds
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.infra import schema
-from rentree.infra.db import read_frame
+from rentree.infra.frames import read_frame
 from rentree.infra.naming import landing_key
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore

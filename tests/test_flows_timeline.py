@@ -25,7 +25,7 @@ from rentree.flows.run.approval import approve_pending_holds
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
-from rentree.infra.db import read_frame
+from rentree.infra.frames import read_frame
 from rentree.infra.schema import late_entries, pending_attachments
 from rentree.infra.schema import runs as runs_table
 from rentree.infra.settings import load_settings

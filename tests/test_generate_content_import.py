@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, select
 
-from rentree.infra.db import read_frame
+from rentree.infra.frames import read_frame
 from rentree.infra.naming import landing_key
 from rentree.infra.schema import users as users_table
 from rentree.infra.settings import Settings

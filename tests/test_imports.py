@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from rentree.infra import schema
-from rentree.infra.db import read_table
+from rentree.infra.frames import read_table
 from rentree.infra.naming import held_prefix, landing_key, landing_prefix, reports_prefix
 from rentree.infra.settings import Settings
 from rentree.infra.storage import ObjectStore

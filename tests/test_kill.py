@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from rentree.infra import schema
-from rentree.infra.db import make_engine
+from rentree.infra.engine import make_engine
 from rentree.infra.naming import landing_prefix, reports_prefix
 from rentree.infra.runs import shown_status
 from rentree.infra.storage import LocalStore

@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import Engine
 
-from rentree.infra.db import make_engine, truncate_all, upgrade
+from rentree.infra.db import truncate_all
+from rentree.infra.engine import make_engine
+from rentree.infra.migrate import upgrade
 from tests.model.machine import CLOSING, NEW, DirectoryMachine, Figures, engine_view
 from tests.model.world import UAI_OF
 

@@ -9,7 +9,8 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from rentree.infra import schema
-from rentree.infra.db import insert_frame, select_frame
+from rentree.infra.db import insert_frame
+from rentree.infra.frames import select_frame
 from rentree.infra.naming import held_key, landing_prefix, ledger_hash
 from rentree.infra.storage import ObjectStore, sha256_of
 from rentree.tasks.intake.routing import hold_files, move_files, release_held, route_delivery

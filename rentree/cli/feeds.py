@@ -63,7 +63,8 @@ def validate(
 def _directory_lookup(settings: Any) -> Any:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from rentree.infra.db import make_engine, schema_is_current
+    from rentree.infra.engine import make_engine
+    from rentree.infra.migrate import schema_is_current
     from rentree.tasks.intake.stage import known_in_directory
 
     engine = make_engine(settings.database_url)

@@ -35,7 +35,8 @@ from rentree.flows.run.artifacts import Progress
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
-from rentree.infra.db import make_engine, schema_state
+from rentree.infra.engine import make_engine
+from rentree.infra.migrate import schema_state
 from rentree.infra.schema import pending_attachments, runs, user_classes, users
 from rentree.infra.settings import Settings, load_settings, redact_url
 from rentree.infra.workspace import Workspace, open_workspace

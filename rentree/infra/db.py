@@ -1,132 +1,41 @@
-"""Database engine, migrations and the set-based loaders every task uses."""
+"""What SQLAlchemy Core cannot say, in the one module allowed text SQL and driver calls
+(each with the reason): SQLite's connection PRAGMAs, the directory's write lock, the bulk
+loads (PostgreSQL COPY, SQLite's driver executemany), CROSS JOIN, emptying every table.
+
+Everything else goes through Core: `infra.engine` opens the engine, `infra.migrate` the
+schema, `infra.frames` reads queries into frames, `infra.staging` makes temporary tables."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from functools import cache
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import polars as pl
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    Connection,
-    Date,
-    DateTime,
-    Double,
-    Engine,
-    Index,
-    MetaData,
-    Table,
-    Text,
-    create_engine,
-    event,
-    inspect,
-    text,
-    true,
-)
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, Connection, Date, DateTime, Engine, Table, text, true
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
-from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import FromClause, Join
 
 from rentree.infra import schema
-from rentree.infra.errors import DatabaseError, describe_database_error, translate_database_error
+from rentree.infra.errors import DatabaseError, describe_database_error
 
-_MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-# SQLite has one writer at a time: a writer waits for the lock in steps of this many seconds,
-# saying so after the first, until the engine's patience is spent.
-_LOCK_STEP_SECONDS = 10
+# The engine's execution option that holds how long a SQLite writer waits for another
+# (set by `infra.engine.make_engine`).
+LOCK_PATIENCE_OPTION = "rentree_lock_patience"
 
 
-def make_engine(url: str, *, lock_patience_seconds: int = 3600) -> Engine:
-    """An engine for the directory; on SQLite, the file's folder is created and WAL is on.
-
-    Every database error it raises is a `DatabaseError`: one sentence, no statement, no
-    parameter, no row (`infra.errors`). On SQLite, `directory_lock` and `write_when_free`
-    wait up to `lock_patience_seconds` for another writer, saying that they wait."""
-    step = max(1, min(_LOCK_STEP_SECONDS, lock_patience_seconds // 3))
-    engine = _make_engine(url, step).execution_options(rentree_lock_patience=lock_patience_seconds)
-    event.listen(engine, "handle_error", translate_database_error)
-    return engine
-
-
-def _make_engine(url: str, lock_step_seconds: int) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": lock_step_seconds})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA temp_store=MEMORY")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def alembic_config(engine: Engine) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["engine"] = engine
-    return config
-
-
-def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration; harmless when already there."""
-    command.upgrade(alembic_config(engine), "head")
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Each new SQLite connection: WAL (readers never wait for the writer), normal syncs,
+    temporary tables in memory. PRAGMAs are driver statements Core has no construct for."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
 
 
 def is_postgresql(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
-
-
-def schema_is_current(engine: Engine) -> bool:
-    return set(schema.metadata.tables) <= set(inspect(engine).get_table_names())
-
-
-SchemaState = Literal["absent", "outdated", "current"]
-
-
-def schema_state(engine: Engine) -> SchemaState:
-    """Does the database hold a rentree directory, and at the newest migration?
-
-    `absent`: no rentree table (a mistyped URL, an empty database): only `rentree init`
-    creates one. `outdated`: an older revision, which any command may bring up to date.
-    """
-    from alembic.runtime.migration import MigrationContext
-
-    tables = set(inspect(engine).get_table_names())
-    if not tables & set(schema.metadata.tables):
-        return "absent"
-    with engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
-    return "current" if current == _migration_heads() and schema_is_current(engine) else "outdated"
-
-
-@cache
-def _migration_heads() -> frozenset[str]:
-    """The newest revisions shipped with this version (read once: loading the scripts is
-    not thread-safe, and flows in one process open their workspace side by side)."""
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
 def directory_lock(conn: Connection) -> None:
@@ -161,7 +70,7 @@ def write_when_free(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 
 def _patiently(engine: Engine, attempt: Callable[[], T], say: Callable[[str], None] = print) -> T:
-    patience = float(engine.get_execution_options().get("rentree_lock_patience", 3600))
+    patience = float(engine.get_execution_options().get(LOCK_PATIENCE_OPTION, 3600))
     started = time.monotonic()
     while True:
         try:
@@ -268,41 +177,13 @@ def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
         raise describe_database_error(error, table_name) from None
 
 
-def staging_table(
-    conn: Connection,
-    name: str,
-    frame: pl.DataFrame,
-    keys: Sequence[str],
-    like: Table | None = None,
-) -> Table:
-    """Load a frame into a temporary table for joins; returns it as a `Table` of its own
-    `MetaData` (made per call, so that no temporary table is ever part of `schema`).
-
-    A column of `like` (the table the rows are for) gives its type to the staged column of
-    the same name, so that `UPDATE ... FROM` the staged rows assigns values of the target's
-    types on PostgreSQL."""
-
-    def column_type(column: str) -> Any:
-        if like is not None and column in like.c:
-            return like.c[column].type
-        return _sql_type(frame.schema[column])
-
-    tmp = Table(
-        f"tmp_{name}",
-        MetaData(),
-        *(Column(c, column_type(c)) for c in frame.columns),
-        prefixes=["TEMPORARY"],
-    )
-    conn.execute(DropTable(tmp, if_exists=True))
-    conn.execute(CreateTable(tmp))
-    if keys:
-        conn.execute(CreateIndex(Index(f"ix_{tmp.name}", *(tmp.c[k] for k in keys))))
-    if frame.height:
-        if is_postgresql(conn):
-            _copy_into(conn, tmp.name, frame)
-        else:
-            _sqlite_executemany(conn, tmp.name, _sqlite_stored(frame))
-    return tmp
+def load_rows(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    """The bulk load of a staging table (`infra.staging`): COPY on PostgreSQL; on SQLite the
+    driver's executemany, dates and timestamps stored as Core stores them."""
+    if is_postgresql(conn):
+        _copy_into(conn, table_name, frame)
+    else:
+        _sqlite_executemany(conn, table_name, _sqlite_stored(frame))
 
 
 def _sqlite_executemany(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
@@ -315,20 +196,6 @@ def _sqlite_executemany(conn: Connection, table_name: str, frame: pl.DataFrame) 
         f'INSERT INTO "{table_name}" ({column_list}) VALUES ({placeholders})',
         list(frame.iter_rows()),
     )
-
-
-def _sql_type(dtype: pl.DataType) -> Any:
-    if dtype.is_integer():
-        return BigInteger()
-    if dtype.is_float():
-        return Double()
-    if dtype == pl.Boolean:
-        return Boolean()
-    if dtype == pl.Date:
-        return Date()
-    if isinstance(dtype, pl.Datetime):
-        return DateTime(timezone=dtype.time_zone is not None)
-    return Text()
 
 
 class _CrossJoin(Join):
@@ -351,59 +218,6 @@ def cross_join(left: FromClause, right: FromClause) -> Join:
     order, which for some joins here means scanning every pupil once per class.
     PostgreSQL plans it with the WHERE as an ordinary inner join."""
     return _CrossJoin(left, right, true())
-
-
-def read_frame(
-    conn: Connection,
-    query: Executable,
-    schema_overrides: dict[str, Any] | None = None,
-) -> pl.DataFrame:
-    """Run a Core query and return its rows as a polars frame (one round trip); the columns
-    not in `schema_overrides` take the type polars infers from the rows."""
-    result = conn.execute(query)
-    columns = list(result.keys())
-    rows = result.fetchall()
-    return pl.DataFrame(
-        [tuple(r) for r in rows],
-        schema=columns,
-        orient="row",
-        schema_overrides=schema_overrides,
-        infer_schema_length=None,
-    )
-
-
-def select_frame(conn: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
-    """A Core query's rows as a frame of `schema` (typed by SQLAlchemy: SQLite's dates and
-    timestamps come back as dates and datetimes), in one round trip."""
-    rows = conn.execute(query).fetchall()
-    return pl.DataFrame([tuple(r) for r in rows], schema=dict(schema), orient="row")
-
-
-def read_table(conn: Connection, table: Table) -> pl.DataFrame:
-    """A whole table as a frame with the table's column types (empty tables keep their schema)."""
-    result = conn.execute(table.select())
-    rows = result.fetchall()
-    pl_schema = {c.name: _polars_type(c) for c in table.columns}
-    return pl.DataFrame([tuple(r) for r in rows], schema=pl_schema, orient="row")
-
-
-def _polars_type(column: Any) -> Any:
-    python_type = None
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:
-        return pl.Object
-    import datetime as _dt
-
-    return {
-        str: pl.String,
-        int: pl.Int64,
-        bool: pl.Boolean,
-        float: pl.Float64,
-        _dt.date: pl.Date,
-        _dt.datetime: pl.Datetime("us", "UTC"),
-        dict: pl.Object,
-    }.get(python_type, pl.String)
 
 
 def truncate_all(conn: Connection) -> None:

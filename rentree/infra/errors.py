@@ -5,7 +5,7 @@ INEs, activation codes); an error of a data library may quote the values it chok
 of that may reach a console, a log, a `runs` row, a report or Prefect (its state messages,
 events and persisted results). So:
 
-- every database error is replaced where SQLAlchemy raises it (`infra.db.make_engine` hooks
+- every database error is replaced where SQLAlchemy raises it (`infra.engine.make_engine` hooks
   `translate_database_error`) by a `DatabaseError`: what failed (the kind, the table and
   constraint) in one sentence, never a value;
 - `safe_sentence(exc)` is what any boundary (a delivery's apply, a run, the CLI) may say of an

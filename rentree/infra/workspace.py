@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from rentree.infra.db import make_engine, schema_state, upgrade
+from rentree.infra.engine import make_engine
+from rentree.infra.migrate import schema_state, upgrade
 from rentree.infra.settings import ConfigurationError, Settings, load_settings, redact_url
 from rentree.infra.storage import ObjectStore, open_store
 

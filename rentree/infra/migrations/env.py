@@ -1,4 +1,4 @@
-"""Alembic environment: the engine comes from `infra.db.upgrade`, never from a file."""
+"""Alembic environment: the engine comes from `infra.migrate.upgrade`, never from a file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rentree.infra.schema import metadata
 
 engine: Engine | None = context.config.attributes.get("engine")
 if engine is None:  # `alembic` run by hand: take the configured database
-    from rentree.infra.db import make_engine
+    from rentree.infra.engine import make_engine
     from rentree.infra.settings import load_settings
 
     engine = make_engine(load_settings().database_url)

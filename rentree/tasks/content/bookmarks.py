@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import CompoundSelect, Connection, and_, case, func, null, or_, select, union_all
 
-from rentree.infra.db import read_frame, select_frame
+from rentree.infra.frames import read_frame, select_frame
 from rentree.infra.schema import bookmark_members, bookmarks, groups, users
 from rentree.tasks.content.purge.notice import PEDAGOGY_SUPPORT
 

@@ -17,7 +17,7 @@ import polars as pl
 from sqlalchemy import BigInteger, Connection, cast, func, select
 
 from rentree.contracts.vocabulary import FAMILY_PROFILES, STAFF_PROFILES
-from rentree.infra.db import select_frame
+from rentree.infra.frames import select_frame
 from rentree.infra.reports import write_report, write_text
 from rentree.infra.schema import resources, user_structures
 from rentree.infra.schema import users as users_table

@@ -26,7 +26,6 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, select, true
 
 from rentree.contracts.base import empty_failures
 from rentree.contracts.delivery import KnownIds
-from rentree.infra.db import staging_table
 from rentree.infra.naming import (
     FeedName,
     FeedNameError,
@@ -41,6 +40,7 @@ from rentree.infra.naming import (
 from rentree.infra.reports import WrittenReport
 from rentree.infra.schema import feed_files, structures, users
 from rentree.infra.settings import Settings
+from rentree.infra.staging import staging_table
 from rentree.infra.storage import ObjectStore, address_of, move_once, sha256_of
 from rentree.tasks.intake.landing import Delivery, find_delivery, list_deliveries
 from rentree.tasks.intake.ledger import applied_hashes, files_frame, record_feed_files

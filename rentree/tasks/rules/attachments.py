@@ -37,7 +37,8 @@ from sqlalchemy import (
     update,
 )
 
-from rentree.infra.db import cross_join, read_frame, staging_table
+from rentree.infra.db import cross_join
+from rentree.infra.frames import read_frame
 from rentree.infra.naming import class_group_id, year_of_ids
 from rentree.infra.schema import (
     classes,
@@ -49,6 +50,7 @@ from rentree.infra.schema import (
     user_structures,
     users,
 )
+from rentree.infra.staging import staging_table
 from rentree.tasks.rules.years import current_years
 from rentree.tasks.sync.apply import apply_change_set
 from rentree.tasks.sync.changeset import ChangeSet

@@ -22,11 +22,12 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, case, distinct, func, select, update
 
-from rentree.infra.db import read_frame, staging_table
+from rentree.infra.frames import read_frame
 from rentree.infra.naming import hold_id as make_hold_id
 from rentree.infra.naming import hold_prefix
 from rentree.infra.schema import holds, relations, user_structures, users
 from rentree.infra.settings import Settings
+from rentree.infra.staging import staging_table
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.sync.changeset import ChangeSet
 

@@ -19,9 +19,11 @@ import polars as pl
 from sqlalchemy import Connection, Select, select, update
 
 from rentree.contracts.vocabulary import LEVELS
-from rentree.infra.db import cross_join, insert_frame, read_frame, staging_table
+from rentree.infra.db import cross_join, insert_frame
+from rentree.infra.frames import read_frame
 from rentree.infra.naming import previous_school_year
 from rentree.infra.schema import classes, late_entries, structures, user_classes, users
+from rentree.infra.staging import staging_table
 
 _RANK = {level: rank for rank, level in enumerate(LEVELS)}
 _KEY = ["structure_uai", "level"]

@@ -16,7 +16,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, Table, delete, func, select, tuple_, update
 
-from rentree.infra.db import insert_frame, staging_table
+from rentree.infra.db import insert_frame
 from rentree.infra.schema import (
     change_log,
     classes,
@@ -29,6 +29,7 @@ from rentree.infra.schema import (
     user_structures,
     users,
 )
+from rentree.infra.staging import staging_table
 from rentree.tasks.intake.ledger import record_feed_files
 from rentree.tasks.rules.retirement.apply import reactivate_returning
 from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import polars as pl
 from sqlalchemy import Connection, and_, not_, or_, select
 
-from rentree.infra.db import select_frame
+from rentree.infra.frames import select_frame
 from rentree.infra.naming import academy_id_prefix
 from rentree.infra.schema import (
     classes,

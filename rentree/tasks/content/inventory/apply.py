@@ -14,10 +14,11 @@ from rentree.contracts.content import (
     primary_key,
     table,
 )
-from rentree.infra.db import insert_frame, staging_table
+from rentree.infra.db import insert_frame
 from rentree.infra.naming import reports_prefix, school_year_of
 from rentree.infra.reports import WrittenReport, write_report
 from rentree.infra.runs import record_run
+from rentree.infra.staging import staging_table
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.content.inventory.plan import (
     PURGED_SCHEMA,

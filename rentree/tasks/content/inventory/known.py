@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Column, Connection, func, select
 
-from rentree.infra.db import read_frame
+from rentree.infra.frames import read_frame
 from rentree.infra.schema import bookmarks, groups, purge_journal, resources, structures, users
 
 

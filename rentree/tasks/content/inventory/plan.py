@@ -15,7 +15,8 @@ from rentree.contracts.content import (
     primary_key,
     table,
 )
-from rentree.infra.db import select_frame, staging_table
+from rentree.infra.frames import select_frame
+from rentree.infra.staging import staging_table
 from rentree.tasks.content.inventory.checks import (
     PROVIDES,
     directory_problems,

@@ -20,13 +20,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from rentree.infra.db import staging_table
 from rentree.infra.schema import (
     group_members,
     purge_journal,
     resources,
     shares,
 )
+from rentree.infra.staging import staging_table
 from rentree.tasks.content.purge.plan import SHARE_KEY, PurgePlan, PurgeRunError
 from rentree.tasks.sync.change_log import json_object, log_selected, rows_written
 

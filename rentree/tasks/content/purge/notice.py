@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 from sqlalchemy import Connection, select
 
-from rentree.infra.db import select_frame
+from rentree.infra.frames import select_frame
 from rentree.infra.schema import structures
 
 # Who helps a teacher with the pedagogical use of the ENT (domain.md, support routing).

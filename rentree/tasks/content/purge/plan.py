@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, and_, func, select
 
-from rentree.infra.db import cross_join, read_frame
+from rentree.infra.db import cross_join
+from rentree.infra.frames import read_frame
 from rentree.infra.schema import group_members, groups, resources, shares, user_structures, users
 from rentree.infra.settings import Settings
 from rentree.tasks.content.purge.notice import notice_rows, school_names

@@ -34,7 +34,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from rentree.infra.db import staging_table
 from rentree.infra.schema import (
     bookmark_members,
     group_members,
@@ -49,6 +48,7 @@ from rentree.infra.schema import (
     user_structures,
     users,
 )
+from rentree.infra.staging import staging_table
 from rentree.tasks.rules.retirement.journal import (
     RunStamp,
     journal,

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from rentree.infra.db import select_frame
+from rentree.infra.frames import select_frame
 from rentree.infra.naming import next_school_year
 from rentree.infra.schema import (
     feed_files,

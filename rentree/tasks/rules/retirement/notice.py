@@ -15,9 +15,10 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Join, String, Table, literal, select, union_all
 
-from rentree.infra.db import select_frame, staging_table
+from rentree.infra.frames import select_frame
 from rentree.infra.reports import write_report
 from rentree.infra.schema import bookmarks, groups, resources, shares, users
+from rentree.infra.staging import staging_table
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.intake.validate import SUPPORT_CHANNELS
 from rentree.tasks.rules.retirement.eligibility import FEED_OF_PROFILE, STAFF_FEED

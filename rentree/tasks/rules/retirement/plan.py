@@ -11,9 +11,10 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, func, select
 
-from rentree.infra.db import select_frame, staging_table
+from rentree.infra.frames import select_frame
 from rentree.infra.reports import write_report
 from rentree.infra.schema import resources, shares, user_structures, users
+from rentree.infra.staging import staging_table
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.rules.holds import REGION_MIN_FACTOR
 from rentree.tasks.rules.retirement.eligibility import missing_people, split_stages

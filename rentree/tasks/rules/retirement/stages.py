@@ -11,7 +11,7 @@ import polars as pl
 from sqlalchemy import Connection, String, func, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
-from rentree.infra.db import select_frame
+from rentree.infra.frames import select_frame
 from rentree.infra.schema import retirement_journal, retirement_notices, user_structures, users
 from rentree.tasks.rules.retirement.journal import journalled
 

@@ -1,0 +1,59 @@
+"""Core queries read into polars frames, in one round trip each."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Table
+from sqlalchemy.sql.base import Executable
+
+
+def read_frame(
+    conn: Connection,
+    query: Executable,
+    schema_overrides: dict[str, Any] | None = None,
+) -> pl.DataFrame:
+    """Run a Core query and return its rows as a polars frame (one round trip); the columns
+    not in `schema_overrides` take the type polars infers from the rows."""
+    result = conn.execute(query)
+    columns = list(result.keys())
+    rows = result.fetchall()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema=columns,
+        orient="row",
+        schema_overrides=schema_overrides,
+        infer_schema_length=None,
+    )
+
+
+def select_frame(conn: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """A Core query's rows as a frame of `schema` (typed by SQLAlchemy: SQLite's dates and
+    timestamps come back as dates and datetimes), in one round trip."""
+    rows = conn.execute(query).fetchall()
+    return pl.DataFrame([tuple(r) for r in rows], schema=dict(schema), orient="row")
+
+
+def read_table(conn: Connection, table: Table) -> pl.DataFrame:
+    """A whole table as a frame with the table's column types (empty tables keep their schema)."""
+    pl_schema = {c.name: _polars_type(c) for c in table.columns}
+    return select_frame(conn, table.select(), pl_schema)
+
+
+def _polars_type(column: Any) -> Any:
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return pl.Object
+    return {
+        str: pl.String,
+        int: pl.Int64,
+        bool: pl.Boolean,
+        float: pl.Float64,
+        _dt.date: pl.Date,
+        _dt.datetime: pl.Datetime("us", "UTC"),
+        dict: pl.Object,
+    }.get(python_type, pl.String)
