@@ -10,13 +10,10 @@ from sqlalchemy import Connection, Engine, select
 
 from rentree.infra import schema
 from rentree.infra.naming import class_group_id, class_id
-from rentree.tasks.rules.attachments import (
-    NO_STUDENT,
-    UNKNOWN_CLASS,
-    apply_pending_attachments,
-    attach_school_team,
-    request_attachments,
-)
+from rentree.tasks.rules.attachments.apply import request_attachments
+from rentree.tasks.rules.attachments.decide import NO_STUDENT, UNKNOWN_CLASS
+from rentree.tasks.rules.attachments.on_arrival import apply_pending_attachments
+from rentree.tasks.rules.attachments.school_team import attach_school_team
 from tests.sync_builders import (
     LATER,
     NEW,

@@ -31,7 +31,8 @@ from rentree.synthetic import generate_region
 from rentree.synthetic.landing import land_delivery
 from rentree.tasks.content.inventory.apply import import_content
 from rentree.tasks.content.inventory.read import read_inventory
-from rentree.tasks.rules.attachments import plan_attachments, request_attachments
+from rentree.tasks.rules.attachments.apply import request_attachments
+from rentree.tasks.rules.attachments.decide import plan_attachments
 from rentree.tasks.rules.year_plans import plan_freeze, plan_onde_switch
 from rentree.tasks.rules.years import ensure_year, freeze_year, year_state
 

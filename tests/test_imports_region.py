@@ -21,7 +21,7 @@ from rentree.tasks.content.export import write_export
 from rentree.tasks.imports.delivery import import_delivery
 from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES, STAFF_TYPES
 from rentree.tasks.imports.pending import import_pending
-from rentree.tasks.rules.attachments import request_attachments
+from rentree.tasks.rules.attachments.apply import request_attachments
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
 
 SETTINGS = Settings(database_url="sqlite://", storage_url="unused")

@@ -19,7 +19,7 @@ from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.imports.delivery import import_delivery
 from rentree.tasks.imports.outcome import ImportOutcome
-from rentree.tasks.rules.attachments import request_attachments
+from rentree.tasks.rules.attachments.apply import request_attachments
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
 from tests import aaf_samples as aaf
 from tests.sync_builders import CLOSING, NEW

@@ -87,7 +87,7 @@ def stored_requests(requests: Path | None, year: str | None, flow: str) -> str |
     above Prefect's 512 KB parameter limit."""
     if requests is None:
         return None
-    from rentree.tasks.rules.attachment_requests import RequestFileError, store_requests
+    from rentree.tasks.rules.attachments.request_lists import RequestFileError, store_requests
 
     with workspace() as ws:
         try:

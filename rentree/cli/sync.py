@@ -15,7 +15,7 @@ from rentree.infra.naming import reports_prefix
 if TYPE_CHECKING:
     import polars as pl
 
-    from rentree.tasks.rules.attachments import AttachmentResult
+    from rentree.tasks.rules.attachments.decide import AttachmentResult
 
 
 def attach_teachers(
@@ -37,8 +37,9 @@ def attach_teachers(
     from rentree.flows.attach_teachers import PHASE as FLOW  # runs recorded as the flow's
     from rentree.infra.db import directory_lock
     from rentree.infra.runs import record_run
-    from rentree.tasks.rules.attachment_requests import write_attachment_reports
-    from rentree.tasks.rules.attachments import request_attachments, school_team_requests
+    from rentree.tasks.rules.attachments.apply import request_attachments
+    from rentree.tasks.rules.attachments.request_lists import write_attachment_reports
+    from rentree.tasks.rules.attachments.school_team import school_team_requests
     from rentree.tasks.rules.options import OptionError, check_flow_options
     from rentree.tasks.rules.years import current_years
 
@@ -88,7 +89,7 @@ def attach_teachers(
 
 def _read_file(file: Path) -> pl.DataFrame:
     from rentree.infra.settings import load_settings
-    from rentree.tasks.rules.attachment_requests import RequestFileError, read_requests
+    from rentree.tasks.rules.attachments.request_lists import RequestFileError, read_requests
 
     limit = guarded(load_settings).attach_requests_max_rows
     try:

@@ -21,18 +21,15 @@ from rentree.flows.run.guard import directory_guard
 from rentree.flows.run.phase import SchoolYear, Uai, phase_flow
 from rentree.flows.run.planned import plan_and_report, plan_then_apply
 from rentree.flows.run.tasks import safe_task
-from rentree.tasks.rules.attachment_requests import (
+from rentree.tasks.rules.attachments.apply import request_attachments
+from rentree.tasks.rules.attachments.decide import AttachmentResult, plan_attachments
+from rentree.tasks.rules.attachments.request_lists import (
     REQUEST_COLUMNS,
     no_requests,
     read_requests,
     write_attachment_reports,
 )
-from rentree.tasks.rules.attachments import (
-    AttachmentResult,
-    plan_attachments,
-    request_attachments,
-    school_team_requests,
-)
+from rentree.tasks.rules.attachments.school_team import school_team_requests
 
 PHASE = "attach-teachers"
 

@@ -45,7 +45,7 @@ from rentree.synthetic.landing import land_delivery
 from rentree.tasks.content.inventory.apply import import_content
 from rentree.tasks.content.inventory.read import read_inventory
 from rentree.tasks.content.status import directory_status
-from rentree.tasks.rules.attachment_requests import read_requests, store_requests
+from rentree.tasks.rules.attachments.request_lists import read_requests, store_requests
 
 # What the demo's progress bar names while each step runs.
 STEPS = (

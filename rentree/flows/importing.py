@@ -35,13 +35,13 @@ from rentree.tasks.imports.decisions import approve_hold, reject_hold
 from rentree.tasks.imports.outcome import ImportOutcome
 from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.planned import apply_unless_dry_run
-from rentree.tasks.rules.attachments import (
+from rentree.tasks.rules.attachments.decide import (
     AttachmentPlan,
     AttachmentResult,
-    apply_pending_attachments,
-    pending_requests,
     plan_attachments,
 )
+from rentree.tasks.rules.attachments.on_arrival import apply_pending_attachments
+from rentree.tasks.rules.attachments.pending import pending_requests
 from rentree.tasks.rules.holds import HoldError, get_hold
 from rentree.tasks.rules.late_entries import late_entry_watch, open_late_entries
 from rentree.tasks.rules.years import current_years

@@ -22,7 +22,7 @@ from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
 from rentree.tasks.imports.pending import import_pending
-from rentree.tasks.rules.attachments import request_attachments
+from rentree.tasks.rules.attachments.apply import request_attachments
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
 from tests.model.directory import Account, Delivery, ModelDirectory
 from tests.model.world import CODES, LEVELS_OF, SCHOOLS, Entry, Register, aaf_files, delivery_of

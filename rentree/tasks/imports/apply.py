@@ -34,7 +34,7 @@ from rentree.tasks.imports.plan import DeliveryPlan
 from rentree.tasks.intake.routing import hold_files, move_files
 from rentree.tasks.intake.stage import quarantine_delivery
 from rentree.tasks.intake.validate import write_validation_report
-from rentree.tasks.rules.attachments import apply_pending_attachments
+from rentree.tasks.rules.attachments.on_arrival import apply_pending_attachments
 from rentree.tasks.rules.holds import create_hold
 from rentree.tasks.rules.late_entries import late_entry_watch
 from rentree.tasks.rules.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over

@@ -13,7 +13,7 @@ from rentree.infra.naming import request_list_key
 from rentree.infra.reports import write_report
 from rentree.infra.settings import ATTACH_REQUESTS_MAX_ROWS
 from rentree.infra.storage import ObjectStore
-from rentree.tasks.rules.attachments import AttachmentResult
+from rentree.tasks.rules.attachments.decide import AttachmentResult
 
 REQUEST_COLUMNS = ("teacher_external_id", "class_external_id")
 # Two ids and a separator: a line longer than this on average is not a request list.
