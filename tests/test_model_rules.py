@@ -1,6 +1,8 @@
-"""The model-based test of the directory rules: random timelines (Complet and Delta
-deliveries; pupils arriving, moving school and class, leaving, coming back, re-registered with a
-new id; freezes and switches; re-runs, files sent again, older deliveries after newer ones)
+"""The model-based test of the directory rules: random timelines (Complet and Delta family
+and staff deliveries; pupils arriving, moving school and class, leaving, coming back,
+re-registered with a new id; teachers hired, moving school, leaving, linked by hand; teacher
+attachment requests; freezes and switches; re-runs, files sent again, older deliveries after
+newer ones)
 driven through the real engine on SQLite and PostgreSQL, the directory compared with the
 reference model after every step. `make soak` runs it for a long time (RENTREE_SOAK_SECONDS)."""
 
@@ -25,8 +27,8 @@ from tests.model.world import UAI_OF
 
 SOAK_SECONDS = float(os.environ.get("RENTREE_SOAK_SECONDS", "0"))
 QUICK = settings(
-    max_examples=int(os.environ.get("RENTREE_MODEL_EXAMPLES", "12")),
-    stateful_step_count=10,
+    max_examples=int(os.environ.get("RENTREE_MODEL_EXAMPLES", "10")),
+    stateful_step_count=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
@@ -148,11 +150,12 @@ def test_a_pending_attachment_is_applied_when_a_pupil_of_the_class_arrives(
     DirectoryMachine.fresh_engine = staticmethod(fresh_engines)  # type: ignore[assignment]
     machine = DirectoryMachine()
     try:
-        machine.deliver_complete()
         school = UAI_OF["S1"]
-        machine.request_attachment("T1", school, FixedDraws(["CP", "A"]))
+        machine.staff.hire((school,))
+        machine.deliver_staff(complete=True)
+        machine.request_attachment(school, FixedDraws(["P0", "CP", "A"]))
         machine.directory_matches_the_model()
-        wanted = ("T1", f"{CLOSING}:{school}:CP-A")
+        wanted = ("P0", f"{CLOSING}:{school}:CP-A")
         assert engine_view(machine.engine)["pending"] == {wanted}
         machine.register.arrive(school, "CP", "A", 2023)
         machine.deliver_delta()
@@ -171,3 +174,34 @@ class FixedDraws:
 
     def draw(self, strategy: object) -> object:
         return next(self.values)
+
+
+def test_staff_follow_the_feed_and_a_link_made_by_hand_stays(
+    fresh_engines: Callable[[], tuple[Engine, Callable[[], None]]],
+) -> None:
+    """R8 on a timeline: a teacher moves school (Delta): attached to the new schools, detached
+    from the old one, the school linked by hand stays a manual link without a feed twin; gone
+    from a Complet: marked missing (R11), links kept; pupils' links untouched throughout."""
+    DirectoryMachine.fresh_engine = staticmethod(fresh_engines)  # type: ignore[assignment]
+    machine = DirectoryMachine()
+    s1, s2, s3 = UAI_OF["S1"], UAI_OF["S2"], UAI_OF["S3"]
+    try:
+        machine.register.arrive(s1, "CP", "A", 2023)
+        machine.deliver_complete()
+        machine.staff.hire((s1,))
+        machine.deliver_staff(complete=True)
+        machine.link_by_hand(FixedDraws(["P0"]), s2)
+        machine.staff.transfer(0, (s2, s3))
+        machine.deliver_staff(complete=False)
+        machine.directory_matches_the_model()
+        found = engine_view(machine.engine)
+        assert ("P0", s3) in found["school_links"] and ("P0", s1) not in found["school_links"]
+        assert found["manual_links"] == {("P0", s2)} and ("P0", s2) not in found["school_links"]
+        machine.staff.leave(0)
+        machine.deliver_staff(complete=True)
+        machine.directory_matches_the_model()
+        found = engine_view(machine.engine)
+        assert found["users"]["P0"][-1] is not None and ("P0", s3) in found["school_links"]
+        assert ("E0", s1) in found["school_links"]
+    finally:
+        machine.teardown()

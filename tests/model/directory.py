@@ -15,6 +15,7 @@ from datetime import date
 
 FAMILY = ("Eleve", "PersRelEleve")
 TYPES = ("EtabEducNat", *FAMILY)
+STAFF_TYPES = ("EtabEducNat", "PersEducNat")  # a staff delivery brings its schools along
 # R12: a school's entry levels by its AAF nature (no RPI school in the model's world)
 ENTRY_LEVELS = {
     "ECOLE MATERNELLE": {"TPS", "PS"},
@@ -48,12 +49,24 @@ class Relative:
 
 
 @dataclass(frozen=True)
+class StaffMember(Relative):
+    """A PersEducNat record of a teacher (delete: the id only)."""
+
+    schools: tuple[str, ...] = ()  # UAIs
+
+
+@dataclass(frozen=True)
 class Delivery:
     year: str
     day: str  # YYYYMMDD
     complete: bool
     pupils: tuple[Pupil, ...]
     relatives: tuple[Relative, ...]
+    staff: tuple[StaffMember, ...] | None = None  # a staff delivery (no family files)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return TYPES if self.staff is None else STAFF_TYPES
 
 
 @dataclass
@@ -81,6 +94,7 @@ class ModelDirectory:
     accounts: dict[str, Account] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # feed id -> account (R1)
     school_links: set[tuple[str, str]] = field(default_factory=set)  # (account, UAI), feed
+    manual_links: set[tuple[str, str]] = field(default_factory=set)  # (account, UAI), by hand
     class_links: set[tuple[str, str, str]] = field(default_factory=set)  # (account, class, year)
     classes: set[str] = field(default_factory=set)
     relations: set[tuple[str, str]] = field(default_factory=set)  # (student, relative)
@@ -109,7 +123,7 @@ class ModelDirectory:
         self.switched.add(year)
 
     def land(self, delivery: Delivery) -> None:
-        self.landing[(delivery.year, delivery.day)] = (delivery, TYPES)
+        self.landing[(delivery.year, delivery.day)] = (delivery, delivery.types)
 
     def import_pending(self, year: str, today: date) -> None:
         """The family import of a year: R9 holds end once switched (their files land again),
@@ -156,6 +170,8 @@ class ModelDirectory:
             self.newest[key] = max(self.newest.get(key, delivery.day), delivery.day)
         if set(FAMILY) & set(applied):
             self._apply_family(delivery, today, set(applied))
+        if "PersEducNat" in applied:
+            self._apply_staff(delivery, today)
         if applied:  # R10: every import the year applies decides its pending requests again
             for teacher, class_id in sorted(self.pending):
                 if class_id.startswith(f"{delivery.year}:"):
@@ -294,6 +310,29 @@ class ModelDirectory:
                 if person.profile == "Student" and account not in named:
                     self._mark(account, today)
 
+    # -- one staff delivery (R8, R11) ------------------------------------------------------
+
+    def _apply_staff(self, delivery: Delivery, today: date) -> None:
+        """Teachers get the schools their record names and leave the others (feed links
+        only: a link made by hand stays, and gets no feed twin); no class link is made."""
+        seen: set[str] = set()
+        for record in delivery.staff or ():
+            seen.add(record.feed_id)
+            if record.op == "delete":
+                self._mark(record.feed_id, today)
+                continue
+            if record.feed_id not in self.accounts:
+                if record.op != "add":
+                    continue
+                self.accounts[record.feed_id] = Account("Teacher", None, None, None)
+            self.accounts[record.feed_id].missing_since = None
+            self.school_links = {(a, u) for a, u in self.school_links if a != record.feed_id}
+            self.school_links |= {(record.feed_id, u) for u in record.schools} - self.manual_links
+        if delivery.complete:
+            for account, person in self.accounts.items():
+                if person.profile == "Teacher" and account not in seen:
+                    self._mark(account, today)
+
     # -- teacher attachments (R10) --------------------------------------------------------
 
     def request_attachment(self, teacher: str, class_id: str) -> None:
@@ -304,7 +343,8 @@ class ModelDirectory:
             and self.accounts[a].missing_since is None
             for a, c, _ in self.class_links
         )
-        if (teacher, class_id) in self.attached or has_pupil:
+        present = self.accounts[teacher].missing_since is None
+        if (teacher, class_id) in self.attached or (has_pupil and present):
             self.attached.add((teacher, class_id))
             self.pending.discard((teacher, class_id))
         else:

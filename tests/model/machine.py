@@ -20,12 +20,23 @@ from rentree.infra import schema
 from rentree.infra.naming import landing_key
 from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
-from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES
+from rentree.tasks.imports.outcome import FAMILY_IMPORT_TYPES, STAFF_TYPES
 from rentree.tasks.imports.pending import import_pending
 from rentree.tasks.rules.attachments.apply import request_attachments
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
-from tests.model.directory import Account, Delivery, ModelDirectory
-from tests.model.world import CODES, LEVELS_OF, SCHOOLS, Entry, Register, aaf_files, delivery_of
+from tests.model.directory import Delivery, ModelDirectory
+from tests.model.world import (
+    CODES,
+    LEVELS_OF,
+    SCHOOLS,
+    Entry,
+    Register,
+    Staff,
+    Teacher,
+    aaf_files,
+    delivery_of,
+    staff_delivery_of,
+)  # fmt: skip
 
 CLOSING, NEW = "2023-2024", "2024-2025"
 START = {CLOSING: date(2023, 9, 4), NEW: date(2024, 9, 2)}
@@ -39,7 +50,7 @@ SETTINGS = Settings(
 )
 UAIS = [uai for _, uai, _, _ in SCHOOLS]
 NATURES = {uai: nature for _, uai, nature, _ in SCHOOLS}
-TEACHERS = ("T1", "T2")  # teachers' accounts, there from the start (the staff feed's part)
+SCHOOL_SETS = st.lists(st.sampled_from(UAIS), min_size=1, max_size=2, unique=True).map(tuple)
 
 
 class Figures:
@@ -63,16 +74,8 @@ class DirectoryMachine(RuleBasedStateMachine):
         self.store = LocalStore(self.folder / "storage")
         self.store.ensure_layout()
         self.model = ModelDirectory()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(schema.users),
-                [
-                    {"external_id": t, "profile": "Teacher", "source": "feed",
-                     "identity": "academic_sso"}
-                    for t in TEACHERS
-                ],
-            )  # fmt: skip
-        self.model.accounts |= {t: Account("Teacher", None, None, None) for t in TEACHERS}
+        self.staff = Staff()
+        self.staff_base: dict[int, Teacher] | None = None  # the staff as last delivered
         self.register = Register()
         self.phase = 0  # 0 closing year open, 1 frozen, 2 new year switched
         self.days: dict[str, set[int]] = {CLOSING: set(), NEW: set()}
@@ -130,6 +133,57 @@ class DirectoryMachine(RuleBasedStateMachine):
         wrong = sorted(n for n, e in self.register.present.items() if e.wrong_ine)
         self.register.correct_ine(data.draw(st.sampled_from(wrong)))
 
+    # -- the staff changes (R8) ----------------------------------------------------------
+
+    @rule(schools=SCHOOL_SETS)
+    def hire(self, schools: tuple[str, ...]) -> None:
+        self.staff.hire(schools)
+
+    @precondition(lambda self: self.staff.present)
+    @rule(data=st.data(), schools=SCHOOL_SETS)
+    def transfer(self, data: st.DataObject, schools: tuple[str, ...]) -> None:
+        self.staff.transfer(data.draw(st.sampled_from(sorted(self.staff.present))), schools)
+
+    @precondition(lambda self: self.staff.present)
+    @rule(data=st.data())
+    def staff_leave(self, data: st.DataObject) -> None:
+        self.staff.leave(data.draw(st.sampled_from(sorted(self.staff.present))))
+
+    @precondition(lambda self: set(self.staff.known) - set(self.staff.present))
+    @rule(data=st.data())
+    def staff_come_back(self, data: st.DataObject) -> None:
+        gone = sorted(set(self.staff.known) - set(self.staff.present))
+        self.staff.come_back(data.draw(st.sampled_from(gone)))
+
+    @rule(complete=st.booleans())
+    def deliver_staff(self, complete: bool) -> None:
+        """The academy sends the staff (PersEducNat, with its schools); the staff import runs."""
+        year = self.year
+        day = self._day(year, older=False)
+        assert day is not None
+        base = None if complete else self.staff_base or {}
+        self._land(staff_delivery_of(self.staff, base, year, day))
+        self.staff_base = dict(self.staff.present)
+        self._run(year, STAFF_TYPES)
+
+    @precondition(lambda self: self._teachers())
+    @rule(data=st.data(), school=st.sampled_from(UAIS))
+    def link_by_hand(self, data: st.DataObject, school: str) -> None:
+        """An operator links a teacher to a school by hand (a link the feed never cuts)."""
+        teacher = data.draw(st.sampled_from(self._teachers()))
+        if (teacher, school) in self.model.school_links | self.model.manual_links:
+            return  # linked already, by the feed or by hand
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(schema.user_structures).values(
+                    user_external_id=teacher, structure_uai=school, source="manual"
+                )
+            )
+        self.model.manual_links.add((teacher, school))
+
+    def _teachers(self) -> list[str]:
+        return sorted(a for a, p in self.model.accounts.items() if p.profile == "Teacher")
+
     # -- deliveries and runs --------------------------------------------------------------
 
     def _day(self, year: str, older: bool) -> str | None:
@@ -151,10 +205,10 @@ class DirectoryMachine(RuleBasedStateMachine):
             self.applied_files.append((delivery.year, name, content))
         self.model.land(delivery)
 
-    def _run(self, year: str) -> None:
+    def _run(self, year: str, types: tuple[str, ...] = FAMILY_IMPORT_TYPES) -> None:
         self.clock += timedelta(days=1)
         outcomes = import_pending(
-            self.engine, self.store, SETTINGS, year, FAMILY_IMPORT_TYPES,
+            self.engine, self.store, SETTINGS, year, types,
             run_id=f"run-{Figures.steps}", now=self.clock, today=self.clock.date(),
         )  # fmt: skip
         for outcome in outcomes:
@@ -219,11 +273,12 @@ class DirectoryMachine(RuleBasedStateMachine):
         """The nightly runs again with nothing new."""
         self._run(self.year)
 
-    @precondition(lambda self: self.days[CLOSING])
-    @rule(teacher=st.sampled_from(TEACHERS), school=st.sampled_from(UAIS), data=st.data())
-    def request_attachment(self, teacher: str, school: str, data: st.DataObject) -> None:
+    @precondition(lambda self: self._teachers())
+    @rule(school=st.sampled_from(UAIS), data=st.data())
+    def request_attachment(self, school: str, data: st.DataObject) -> None:
         """An operator asks for a teacher in a class of the current year, known or not yet
         (R10): attached if a pupil of it is in the ENT, else kept pending."""
+        teacher = data.draw(st.sampled_from(self._teachers()))
         level = data.draw(st.sampled_from(LEVELS_OF[school]))
         class_id = f"{self.year}:{school}:{level}-{data.draw(st.sampled_from(CODES))}"
         request = pl.DataFrame({"teacher_external_id": [teacher], "class_external_id": [class_id]})
@@ -285,6 +340,7 @@ def model_view(model: ModelDirectory) -> dict[str, Any]:
         },
         "aliases": dict(model.aliases),
         "school_links": set(model.school_links),
+        "manual_links": set(model.manual_links),
         "class_links": set(model.class_links),
         "classes": set(model.classes),
         "relations": set(model.relations),
@@ -317,6 +373,9 @@ def engine_view(engine: Engine) -> dict[str, Any]:
             "aliases": dict(rows(select(ids.feed_external_id, ids.user_external_id))),
             "school_links": rows(
                 select(us.user_external_id, us.structure_uai).where(us.source == "feed")
+            ),
+            "manual_links": rows(
+                select(us.user_external_id, us.structure_uai).where(us.source == "manual")
             ),
             "class_links": rows(
                 select(uc.user_external_id, uc.class_external_id, uc.school_year).where(

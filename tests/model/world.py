@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from tests import aaf_samples as aaf
-from tests.model.directory import Delivery, Pupil, Relative
+from tests.model.directory import Delivery, Pupil, Relative, StaffMember
 
 LEVELS = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
 # (feed id, UAI, AAF nature, levels taught)
@@ -111,6 +111,55 @@ class Register:
             self.known[number] = self.present[number]
 
 
+@dataclass(frozen=True)
+class Teacher:
+    """One teacher of the staff feed and the schools they teach in."""
+
+    number: int
+    schools: tuple[str, ...]  # UAIs
+
+    def record(self, op: str = "add") -> StaffMember:
+        last = f"Prof{letters(self.number).capitalize()}"
+        return StaffMember(op, f"P{self.number}", "Enseignant", last, self.schools)
+
+
+@dataclass
+class Staff:
+    """Who teaches now (by number), and everyone ever on the staff feed."""
+
+    present: dict[int, Teacher] = field(default_factory=dict)
+    known: dict[int, Teacher] = field(default_factory=dict)
+
+    def hire(self, schools: tuple[str, ...]) -> None:
+        number = len(self.known)
+        self.known[number] = self.present[number] = Teacher(number, schools)
+
+    def transfer(self, number: int, schools: tuple[str, ...]) -> None:
+        self.known[number] = self.present[number] = Teacher(number, schools)
+
+    def leave(self, number: int) -> None:
+        self.known[number] = self.present.pop(number)
+
+    def come_back(self, number: int) -> None:
+        self.present[number] = self.known[number]
+
+
+def staff_delivery_of(
+    staff: Staff, base: dict[int, Teacher] | None, year: str, day: str
+) -> Delivery:
+    """The staff as a Complet (`base` None) or as a Delta from `base` (as last sent)."""
+    if base is None:
+        records = tuple(t.record() for _, t in sorted(staff.present.items()))
+        return Delivery(year, day, True, (), (), records)
+    changed = [
+        t.record("add" if n not in base else "modify")
+        for n, t in sorted(staff.present.items())
+        if base.get(n) != t
+    ]
+    gone = [base[n].record("delete") for n in sorted(base) if n not in staff.present]
+    return Delivery(year, day, False, (), (), (*changed, *gone))
+
+
 def delivery_of(register: Register, base: dict[int, Entry] | None, year: str, day: str) -> Delivery:
     """The register as a Complet (`base` None) or as a Delta from `base` (the register as the
     last delivery sent): adds for new feed ids, modifies for changed pupils, deletes."""
@@ -176,10 +225,29 @@ def aaf_files(delivery: Delivery) -> dict[str, bytes]:
         else aaf.relative(r.feed_id, r.last, r.first)
         for r in delivery.relatives
     ]
+    files = {aaf.name("EtabEducNat", delivery.day): aaf.document(schools, head=head("EtabEducNat"))}
+    if delivery.staff is not None:
+        staff = [_staff_record(t) for t in delivery.staff]
+        name = aaf.name("PersEducNat", delivery.day, mode=mode)
+        return {**files, name: aaf.document(staff, head=head("PersEducNat"))}
     return {
-        aaf.name("EtabEducNat", delivery.day): aaf.document(schools, head=head("EtabEducNat")),
+        **files,
         aaf.name("Eleve", delivery.day, mode=mode): aaf.document(pupils, head=head("Eleve")),
         aaf.name("PersRelEleve", delivery.day, mode=mode): aaf.document(
             relatives, head=head("PersRelEleve")
         ),
     }
+
+
+def _staff_record(teacher: StaffMember) -> str:
+    if teacher.op == "delete":
+        return aaf.record("PersEducNat", teacher.feed_id, operation="delete")
+    sids = [SID_OF[uai] for uai in teacher.schools]
+    attributes = {
+        "ENTPersonNom": teacher.last,
+        "ENTPersonPrenom": teacher.first,
+        "ENTPersonDateNaissance": "12/03/1980",
+        "ENTPersonStructRattach": sids,
+        "ENTPersonFonctions": [f"{sid}$ENS$ENSEIGNEMENT$$" for sid in sids],
+    }
+    return aaf.record("PersEducNat", teacher.feed_id, attributes, operation=teacher.op)
