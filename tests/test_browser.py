@@ -336,16 +336,22 @@ def test_an_operator_sees_the_hold_opens_its_reports_and_approves_it(
         screens.shot("7-approval-filled")
         form.find_element(By.XPATH, ".//button[normalize-space(.)='Submit']").click()
 
-        # The run applies: its page's state badge turns Completed (the page follows the run).
+        # The run applies (the served process's log is in the failure if it does not), then
+        # its page's state badge turns Completed (the page follows the run).
+        with SyncPrefectClient(api=api) as client:
+            wait_for(
+                "the approved run to end",
+                lambda: client.read_flow_run(paused.id).state.is_final(),
+                2 * RUN_SECONDS,
+                serving,
+            )
+            done = client.read_flow_run(paused.id).state
         screens.until(
             "8-applied",
             shown.text_to_be_present_in_element(
                 (By.CSS_SELECTOR, ".page-heading-flow-run .state-badge"), "Completed"
             ),
-            RUN_SECONDS,
         )
-        with SyncPrefectClient(api=api) as client:
-            done = client.read_flow_run(paused.id).state
         assert done.type == StateType.COMPLETED and done.name == "Completed", done
         ws = open_workspace(load_settings())
         with ws.engine.connect() as conn:
