@@ -1,17 +1,22 @@
 """retire-missing through real Prefect flow runs: the notice run, a dry run that changes
-nothing, a run held above the threshold and approved by its id, an undo, the deployment's
-nightly schedule and parameter form."""
+nothing, a run held above the threshold and approved by its id, one approved through its form
+(the approver recorded), an undo, the deployment's nightly schedule and parameter form."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
-from flows_harness import flow_store  # noqa: F401
+from flows_harness import flow_store, paused_run  # noqa: F401
+from prefect.flow_runs import resume_flow_run
 from prefect.utilities.callables import parameter_schema
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from rentree.flows.deployments import build_deployments
 from rentree.flows.retire_missing import retire_missing
 from rentree.flows.storage_report import storage_report
+from rentree.infra.schema import holds
 from rentree.infra.settings import load_settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.rules.holds import get_hold
@@ -20,6 +25,33 @@ from tests.content_builders import NEW, U1, insert_content
 from tests.retirement_builders import days_after_mark, directory, retirement_region
 
 pytestmark = pytest.mark.flows
+
+
+def test_retire_missing_approved_through_the_form_records_the_approver(
+    engine: Engine,
+    flow_store: LocalStore,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with engine.begin() as conn:
+        insert_content(conn, retirement_region())
+        ensure_year(conn, NEW)
+    retire_missing(year=NEW, today=days_after_mark(90))  # the notice, 14 days before
+    monkeypatch.setenv("RENTREE_HOLD_SCHOOL_MIN_PEOPLE", "1")  # 2 of a handful: held
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(
+        target=lambda: outcome.update(retire_missing(year=NEW, today=days_after_mark(104))),
+        daemon=True,
+    )
+    runner.start()
+    resume_flow_run(
+        paused_run("retire-missing").id,
+        run_input={"decision": "approve", "approver": "Claire Martin", "comment": "seen"},
+    )
+    runner.join(timeout=120)
+    assert outcome["status"] == "completed" and outcome["deactivated"] == 2, outcome
+    with engine.connect() as conn:
+        decided = conn.execute(select(holds.c.status, holds.c.decided_by)).one()
+    assert decided.status == "approved" and decided.decided_by.startswith("Claire Martin")
 
 
 def test_retire_missing_flow_notice_hold_approve_undo(

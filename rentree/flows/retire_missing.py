@@ -53,13 +53,18 @@ TITLE = "Retirement of missing people"
 
 @safe_task(cache_policy=NO_CACHE)
 def apply(
-    ctx: RunContext, rules: RetirementRules, today: date | None, hold_id: str | None
+    ctx: RunContext,
+    rules: RetirementRules,
+    today: date | None,
+    hold_id: str | None,
+    by: str | None = None,
 ) -> dict[str, int]:
-    """Plan again under the guard (the directory may have moved) and apply, in one transaction."""
+    """Plan again under the guard (the directory may have moved) and apply, in one transaction;
+    `by` is who approved the hold (the form's approver), the run itself by default."""
     day, now = clock(today)
     with ctx.workspace.engine.begin() as conn:
         if hold_id is not None:
-            decide_hold(conn, hold_id, "approved", decided_by(), datetime.now(UTC))
+            decide_hold(conn, hold_id, "approved", by or decided_by(), datetime.now(UTC))
         plan = plan_retirement(conn, rules, day, now, ctx.school_year)
         return apply_retirement(conn, plan, ctx.run_id, now)
 
@@ -103,9 +108,9 @@ def hold(ctx: RunContext, plan: RetirementPlan, reasons: list[str]) -> str:
 
 
 @safe_task(cache_policy=NO_CACHE)
-def reject(ctx: RunContext, hold_id: str) -> None:
+def reject(ctx: RunContext, hold_id: str, by: str) -> None:
     with ctx.workspace.engine.begin() as conn:
-        decide_hold(conn, hold_id, "rejected", decided_by(), datetime.now(UTC))
+        decide_hold(conn, hold_id, "rejected", by, datetime.now(UTC))
 
 
 def _end(ctx: RunContext, status: str, heading: str, sentence: str, **summary: Any) -> dict:
@@ -248,7 +253,9 @@ def apply_or_hold(
             wait_for_approval=wait_for_approval,
             form_description=approval_form_text(TITLE, reasons, plan.summary()),
             settle=lambda decision: (
-                apply(ctx, rules, today, held_as) if decision.approve else reject(ctx, held_as)
+                apply(ctx, rules, today, held_as, decided_by(decision))
+                if decision.approve
+                else reject(ctx, held_as, decided_by(decision))
             ),
         )
         if settled is None:
