@@ -46,6 +46,7 @@ def read_table(conn: Connection, table: Table) -> pl.DataFrame:
 def _polars_type(column: Any) -> Any:
     try:
         python_type = column.type.python_type
+    # SQLAlchemy's own signal that a column type (e.g. JSON) names no Python type: not a stub.
     except NotImplementedError:
         return pl.Object
     return {
