@@ -7,7 +7,8 @@ delivery, which holds every file (floor: lxml iterparse of its staff files alone
 reads only what it applies), the closing year's families, freeze, the new year's first staff
 file, then its late Delta (floor: its rows at the write floor, so that the flow's time is
 seen to follow the change, not the directory). Then the new year's first family files are
-staged on the threads runner and on Dask with 2 local workers (the speed-up), and
+staged on the threads runner, on Dask with 2 local workers (the speed-up), and with
+RENTREE_TASK_RUNNER=dask as a flow runs it (Dask only above RENTREE_DASK_MIN_DELIVERY_MB), and
 `rentree run family-import` runs end to end in its own process, as an operator types it
 (stage, plan, apply, attachments, late-entry watch, reports; floor: lxml iterparse of its
 Eleve and PersRelEleve files + its rows at the write floor; its own peak memory). Last, a
@@ -71,10 +72,12 @@ def no_op() -> dict[str, Any]:
 
 
 @flow(name="bench-stage")
-def stage_on(year: str, delivery: str, runner: str) -> int:
+def stage_on(year: str, delivery: str, runner: str, dask_min_mb: int | None = None) -> str:
     """Stage a delivery with its file checks on `runner` (threads or a 2-worker Dask
-    cluster); reads only. Returns the records checked."""
-    settings = load_settings(task_runner=runner, max_workers=2)
+    cluster; `dask_min_mb` None: the setting's threshold); reads only. Returns the
+    run's log line of why its runner was chosen."""
+    more = {} if dask_min_mb is None else {"dask_min_delivery_mb": dask_min_mb}
+    settings = load_settings(task_runner=runner, max_workers=2, **more)
     ws = open_workspace(settings)
     try:
         with FileCheckMapper(settings) as mapper, ws.engine.connect() as conn:
@@ -83,7 +86,7 @@ def stage_on(year: str, delivery: str, runner: str) -> int:
         ws.engine.dispose()
     if not isinstance(staged, StagedDelivery):
         raise RuntimeError(f"delivery {year}/{delivery} was not staged: {staged}")
-    return sum(f.height for f in staged.frames.values())
+    return "; ".join(f"{c.kind} ({c.why})" for c in mapper.choices)
 
 
 @contextmanager
@@ -235,11 +238,19 @@ def _measure(engine: Engine, region: Path, label: str, folder: Path) -> list[Fig
 
         land(family_first)
         onde_switch(year=new)
+        chosen: list[str] = []
+        legs = {"threads": ("threads", None), "dask": ("dask", 0), "as set": ("dask", None)}
         speed = {
-            runner: best_of(lambda r=runner: stage_on(new, family_first["delivery"], r), 1)
-            for runner in ("threads", "dask")
+            leg: best_of(
+                lambda r=runner, m=min_mb: chosen.append(
+                    stage_on(new, family_first["delivery"], r, m)
+                ),
+                1,
+            )
+            for leg, (runner, min_mb) in legs.items()
         }
         gain = speed["threads"].seconds / speed["dask"].seconds
+        on_threads = "the same on the threads runner (RENTREE_TASK_RUNNER=threads)"
         figures.append(
             figure(
                 f"{key}.dask_chunk_checks",
@@ -247,7 +258,16 @@ def _measure(engine: Engine, region: Path, label: str, folder: Path) -> list[Fig
                 f"(cluster start included): {gain:.2f}x the speed of the threads runner",
                 speed["dask"],
                 speed["threads"],
-                "the same on the threads runner (RENTREE_TASK_RUNNER=threads)",
+                on_threads,
+            )
+        )
+        figures.append(
+            figure(
+                f"{key}.dask_as_set_chunk_checks",
+                f"{label}: the same with RENTREE_TASK_RUNNER=dask as a flow runs it: {chosen[-1]}",
+                speed["as set"],
+                speed["threads"],
+                on_threads,
             )
         )
 

@@ -15,7 +15,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 from sqlalchemy import Engine
 
-from rentree.flows.run.task_runner import make_task_runner
+from rentree.flows.run.task_runner import MB, choose_runner, make_task_runner
 from rentree.flows.staff_import import staff_import
 from rentree.flows.staging import FileCheckMapper
 from rentree.infra.settings import load_settings
@@ -31,14 +31,14 @@ pytestmark = pytest.mark.flows
 
 
 @flow(name="parse-on-dask")
-def parse_on_dask(year: str, delivery: str, address: str) -> tuple[Any, int, Any]:
+def parse_on_dask(year: str, delivery: str, address: str) -> tuple[Any, int, list[str]]:
     """Stage one delivery with its file checks mapped over the Dask cluster at `address`."""
-    settings = load_settings(task_runner="dask", dask_address=address)
+    settings = load_settings(task_runner="dask", dask_address=address, dask_min_delivery_mb=0)
     ws = open_workspace(settings)
     try:
         with FileCheckMapper(settings) as mapper, ws.engine.connect() as conn:
             staged = stage_delivery(conn, ws.store, year, delivery, settings, map_files=mapper)
-            return staged, mapper.files_checked, type(mapper._runner)
+            return staged, mapper.files_checked, [c.kind for c in mapper.choices]
     finally:
         ws.engine.dispose()
 
@@ -78,6 +78,47 @@ def test_task_runner_follows_the_setting() -> None:
     assert local.cluster_kwargs["n_workers"] == 3
 
 
+def test_dask_only_for_a_delivery_at_or_above_the_threshold() -> None:
+    settings = load_settings(task_runner="dask", dask_min_delivery_mb=256)
+    small = choose_runner(settings, 12 * MB)
+    assert small.kind == "threads"
+    assert "12.0 MB" in small.why and "RENTREE_DASK_MIN_DELIVERY_MB=256" in small.why
+    assert choose_runner(settings, 256 * MB).kind == "dask"
+    assert choose_runner(settings, 1024 * MB).kind == "dask"
+    assert choose_runner(load_settings(task_runner="dask", dask_min_delivery_mb=0), 0).kind == (
+        "dask"
+    )
+    # the threshold concerns Dask only: threads and processes stay as set
+    assert choose_runner(load_settings(task_runner="processes"), 1024 * MB).kind == "processes"
+    assert choose_runner(load_settings(task_runner="threads"), 1024 * MB).kind == "threads"
+    assert load_settings().dask_min_delivery_mb == 256
+
+
+@flow(name="stage-small-with-dask-set")
+def stage_small(year: str, delivery: str) -> tuple[Any, list[str]]:
+    """Stage a small delivery with Dask set at a scheduler nobody listens on: only the
+    threads runner can check its files."""
+    settings = load_settings(task_runner="dask", dask_address="tcp://127.0.0.1:9")
+    ws = open_workspace(settings)
+    try:
+        with FileCheckMapper(settings) as mapper, ws.engine.connect() as conn:
+            staged = stage_delivery(conn, ws.store, year, delivery, settings, map_files=mapper)
+            return staged, [c.kind for c in mapper.choices]
+    finally:
+        ws.engine.dispose()
+
+
+def test_small_delivery_checked_on_threads_with_dask_set(
+    engine: Engine,
+    flow_store: LocalStore,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    first = land_first_delivery(tmp_path)
+    staged, kinds = stage_small(first["school_year"], first["delivery"])
+    assert isinstance(staged, StagedDelivery)
+    assert kinds == ["threads"]
+
+
 def test_delivery_parsed_on_a_local_dask_cluster(
     engine: Engine,
     flow_store: LocalStore,  # noqa: F811
@@ -95,7 +136,7 @@ def test_delivery_parsed_on_a_local_dask_cluster(
             conn, ws.store, first["school_year"], first["delivery"], load_settings()
         )
     ws.engine.dispose()
-    assert runner_type is DaskTaskRunner
+    assert runner_type == ["dask"]
     assert workers_used == 2
     assert checked == len(first["files"]) > 4
     assert isinstance(staged, StagedDelivery) and isinstance(serial, StagedDelivery)
@@ -115,6 +156,7 @@ def test_import_flow_runs_its_file_checks_on_dask(
     with local_cluster() as cluster:
         monkeypatch.setenv("RENTREE_TASK_RUNNER", "dask")
         monkeypatch.setenv("RENTREE_DASK_ADDRESS", cluster.scheduler_address)
+        monkeypatch.setenv("RENTREE_DASK_MIN_DELIVERY_MB", "0")
         outcome = staff_import(year=first["school_year"], wait_for_approval=False)
         ran_on_dask = sum(len(w.data) + len(w.state.log) for w in cluster.workers.values())
     assert outcome["status"] == "completed", outcome
@@ -129,7 +171,11 @@ def stage_with_keys(
     """Stage one delivery of an S3 store with its file checks on the Dask cluster at
     `address`; returns the outcome, what the workers were sent, and their process ids."""
     settings = load_settings(
-        task_runner="dask", dask_address=address, storage_url=storage_url, s3_endpoint_url=endpoint
+        task_runner="dask",
+        dask_address=address,
+        dask_min_delivery_mb=0,
+        storage_url=storage_url,
+        s3_endpoint_url=endpoint,
     )
     ws = open_workspace(settings)
     sent: list[Any] = []

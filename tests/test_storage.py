@@ -21,6 +21,8 @@ def test_write_read_list_exists(store: ObjectStore) -> None:
     assert not store.exists("landing/2024-2025/zzz.xml")
     assert store.read_bytes("landing/2024-2025/b.xml") == b"<b/>"
     assert store.list("quarantine/") == []
+    store.write_bytes("landing/2024-2025/c.xml", b"<c>12345</c>")
+    assert store.size("landing/2024-2025/c.xml") == 12
 
 
 def test_move_removes_source_and_keeps_bytes(store: ObjectStore) -> None:

@@ -2,7 +2,9 @@
 the run's task runner (threads, processes or Dask), then stage.py assembles the results.
 
 The runner is started on the first delivery that has files to check and stopped when the
-flow run ends, so a run with nothing to import never starts a Dask cluster.
+flow run ends, so a run with nothing to import never starts a Dask cluster; with
+RENTREE_TASK_RUNNER=dask, a delivery below RENTREE_DASK_MIN_DELIVERY_MB is checked on threads
+(`task_runner.choose_runner`), and the run's log says which runner each delivery got and why.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import unmapped
 
 from rentree.flows.run.artifacts import Progress
-from rentree.flows.run.task_runner import make_task_runner
+from rentree.flows.run.context import run_logger
+from rentree.flows.run.task_runner import RunnerChoice, RunnerKind, choose_runner, make_task_runner
 from rentree.flows.run.tasks import safe_task
 from rentree.infra.naming import FeedNameError, parse_feed_name
 from rentree.infra.settings import Settings
@@ -54,8 +57,9 @@ class FileCheckMapper:
     def __init__(self, settings: Settings, *, cluster_kwargs: dict[str, Any] | None = None):
         self.settings = settings
         self.cluster_kwargs = cluster_kwargs
-        self._runner: TaskRunner[Any] | None = None
+        self._runners: dict[RunnerKind, TaskRunner[Any]] = {}
         self.files_checked = 0
+        self.choices: list[RunnerChoice] = []
 
     def __enter__(self) -> FileCheckMapper:
         return self
@@ -66,15 +70,23 @@ class FileCheckMapper:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._runner is not None:
-            self._runner.__exit__(exc_type, exc, tb)
-            self._runner = None
+        while self._runners:
+            _, runner = self._runners.popitem()
+            runner.__exit__(exc_type, exc, tb)
 
-    def _started(self) -> TaskRunner[Any]:
-        if self._runner is None:
-            runner = make_task_runner(self.settings, cluster_kwargs=self.cluster_kwargs)
-            self._runner = runner.__enter__()
-        return self._runner
+    def _choice(self, files: Sequence[StoredFile]) -> RunnerChoice:
+        """The runner for these files; their sizes are asked of the store only when Dask
+        is set (one HEAD per file on S3, a stat on a folder)."""
+        if self.settings.task_runner != "dask":
+            return choose_runner(self.settings, 0)
+        store = files[0].store.open()
+        return choose_runner(self.settings, sum(store.size(f.key) for f in files))
+
+    def _started(self, kind: RunnerKind) -> TaskRunner[Any]:
+        if kind not in self._runners:
+            runner = make_task_runner(self.settings, cluster_kwargs=self.cluster_kwargs, kind=kind)
+            self._runners[kind] = runner.__enter__()
+        return self._runners[kind]
 
     def __call__(
         self,
@@ -85,8 +97,12 @@ class FileCheckMapper:
     ) -> Iterable[FileCheck]:
         if not files:
             return []
-        progress = Progress(f"checking {_delivery_of(names)} ({len(files)} files)", len(files))
-        futures = self._started().map(
+        label = f"{_delivery_of(names)} ({len(files)} files)"
+        choice = self._choice(files)
+        self.choices.append(choice)
+        run_logger().info("Checking %s on the %s runner: %s.", label, choice.kind, choice.why)
+        progress = Progress(f"checking {label}", len(files))
+        futures = self._started(choice.kind).map(
             check_file_task,  # type: ignore[arg-type]
             parameters={
                 "file": list(files),

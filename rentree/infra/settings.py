@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "processes", "dask"] = "threads"
     dask_address: str | None = None
     max_workers: int = Field(2, ge=1)
+    # With `dask`, a delivery whose files to check weigh less than this (MB) is checked on
+    # threads: a cluster's start (tens of seconds) outweighs what it saves on a staff file or
+    # a Delta of a few MB; a region's full family delivery (about 1 GB) goes to Dask. 0: always.
+    dask_min_delivery_mb: int = Field(256, ge=0)
 
     # attach-teachers: the most requests one list may hold (a region has about 25,000 classes).
     attach_requests_max_rows: int = Field(ATTACH_REQUESTS_MAX_ROWS, ge=1)

@@ -27,6 +27,10 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def size(self, key: str) -> int:
+        """The object's length in bytes, without reading it."""
+        ...
+
     def read_bytes(self, key: str) -> bytes:
         """A small object whole (reports, change sets)."""
         ...

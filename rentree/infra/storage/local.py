@@ -73,6 +73,9 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
     def read_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 

@@ -63,6 +63,10 @@ class S3Store:
             raise
         return True
 
+    def size(self, key: str) -> int:
+        head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        return int(head["ContentLength"])
+
     def read_bytes(self, key: str) -> bytes:
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         return bytes(body.read())
