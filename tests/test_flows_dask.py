@@ -31,9 +31,12 @@ pytestmark = pytest.mark.flows
 
 
 @flow(name="parse-on-dask")
-def parse_on_dask(year: str, delivery: str, address: str) -> tuple[Any, int, list[str]]:
-    """Stage one delivery with its file checks mapped over the Dask cluster at `address`."""
-    settings = load_settings(task_runner="dask", dask_address=address, dask_min_delivery_mb=0)
+def parse_on_dask(
+    year: str, delivery: str, address: str, min_mb: int = 0
+) -> tuple[Any, int, list[str]]:
+    """Stage one delivery with RENTREE_TASK_RUNNER=dask at `address` (Dask from `min_mb`);
+    returns the outcome, the files checked and the runner each mapping got."""
+    settings = load_settings(task_runner="dask", dask_address=address, dask_min_delivery_mb=min_mb)
     ws = open_workspace(settings)
     try:
         with FileCheckMapper(settings) as mapper, ws.engine.connect() as conn:
@@ -94,28 +97,18 @@ def test_dask_only_for_a_delivery_at_or_above_the_threshold() -> None:
     assert load_settings().dask_min_delivery_mb == 256
 
 
-@flow(name="stage-small-with-dask-set")
-def stage_small(year: str, delivery: str) -> tuple[Any, list[str]]:
-    """Stage a small delivery with Dask set at a scheduler nobody listens on: only the
-    threads runner can check its files."""
-    settings = load_settings(task_runner="dask", dask_address="tcp://127.0.0.1:9")
-    ws = open_workspace(settings)
-    try:
-        with FileCheckMapper(settings) as mapper, ws.engine.connect() as conn:
-            staged = stage_delivery(conn, ws.store, year, delivery, settings, map_files=mapper)
-            return staged, [c.kind for c in mapper.choices]
-    finally:
-        ws.engine.dispose()
-
-
 def test_small_delivery_checked_on_threads_with_dask_set(
     engine: Engine,
     flow_store: LocalStore,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     first = land_first_delivery(tmp_path)
-    staged, kinds = stage_small(first["school_year"], first["delivery"])
+    # Dask set at a scheduler nobody listens on: only the threads runner can check the files
+    staged, checked, kinds = parse_on_dask(
+        first["school_year"], first["delivery"], "tcp://127.0.0.1:9", min_mb=256
+    )
     assert isinstance(staged, StagedDelivery)
+    assert checked == len(first["files"])
     assert kinds == ["threads"]
 
 
