@@ -83,7 +83,10 @@ def assign_logins(people: pl.DataFrame, taken: pl.Series) -> pl.DataFrame:
         "external_id", base_login(pl.col("first_name"), pl.col("last_name")).alias("base")
     ).with_columns(pl.col("external_id").rank("ordinal").over("base").alias("nth"))
     # taken logins split into base + number (no suffix counts as number 1); logins are
-    # letters and one dot, so trailing digits can only be a suffix
+    # letters and one dot, so trailing digits can only be a suffix. A suffix with a leading
+    # zero is no number rentree writes and cannot collide with one (`lea.martin07` is not
+    # `lea.martin7`): it holds no number, so that the logins a new one could collide with are
+    # exactly `base`, `base1`, `base2`... (`tasks.sync.scope` asks the database for those)
     used = (
         pl.DataFrame({"login": taken.cast(pl.String)})
         .drop_nulls()
@@ -96,6 +99,8 @@ def assign_logins(people: pl.DataFrame, taken: pl.Series) -> pl.DataFrame:
             "base",
             pl.when(pl.col("digits") == "")
             .then(pl.lit(1, dtype=pl.Int64))
+            .when(pl.col("digits").str.starts_with("0"))
+            .then(pl.lit(None, dtype=pl.Int64))
             .otherwise(pl.col("digits").cast(pl.Int64, strict=False))
             .alias("number"),
         )

@@ -11,32 +11,22 @@ from datetime import date
 from typing import Any, Protocol
 
 import polars as pl
-from sqlalchemy import Connection, and_, not_, or_, select
+from sqlalchemy import Connection
 
-from rentree.infra.frames import select_frame
 from rentree.infra.naming import academy_id_prefix
-from rentree.infra.schema import (
-    classes,
-    group_members,
-    groups,
-    relations,
-    structures,
-    user_classes,
-    user_feed_ids,
-    user_structures,
-    users,
-)
 from rentree.tasks.intake.ledger import files_frame
 from rentree.tasks.sync.apply import directory_fingerprint
-from rentree.tasks.sync.changeset import KINDS, USER_ATTRIBUTES, ChangeSet
-from rentree.tasks.sync.diff_common import Changes, Directory, MissingScope
+from rentree.tasks.sync.changeset import KINDS, ChangeSet
+from rentree.tasks.sync.diff_common import Changes, MissingScope
 from rentree.tasks.sync.diff_groups import plan_classes_and_groups
 from rentree.tasks.sync.diff_relatives import plan_relatives, relative_rows
 from rentree.tasks.sync.diff_staff import plan_staff
 from rentree.tasks.sync.diff_structures import plan_structures
 from rentree.tasks.sync.diff_students import plan_students
+from rentree.tasks.sync.directory import read_directory
 from rentree.tasks.sync.identities import refusal_report, resolve_ids
 from rentree.tasks.sync.records import unchanged_delivery
+from rentree.tasks.sync.scope import is_delta, read_delta_scope
 
 # validation report severities whose record was rejected (feeds.md "Severity")
 REJECTED_SEVERITIES = ("record", "error")
@@ -71,13 +61,16 @@ def plan_delivery(
     today: date,
     rejected_ids: Iterable[str] | None = None,
     schools: Iterable[str] | None = None,
+    whole_directory: bool = False,
 ) -> ChangeSet:
     """The change set of a validated delivery against the directory of its school year.
 
     `rejected_ids`: feed ids of records validation rejected (default: read from
     `staged.problems`); those people are neither updated nor marked missing. `schools`: when
     given (a family import for some schools only), only people of those schools are marked
-    missing.
+    missing. A delivery of Delta files only is planned on the part of the directory its
+    records can touch (`tasks.sync.scope`), unless `whole_directory`: the same change set,
+    at the cost of reading everything.
     """
     year = staged.school_year
     fingerprint = directory_fingerprint(conn, year)
@@ -86,7 +79,12 @@ def plan_delivery(
     if not ids and unchanged_delivery(conn, year, staged.frames, complete, fingerprint):
         # the same records as the last full apply, onto the directory it left: no change
         return _change_set(staged, fingerprint, complete, Changes())
-    directory = read_directory(conn, year)
+    delta = None
+    if is_delta(complete) and not whole_directory:
+        delta = read_delta_scope(conn, year, staged.frames, ids)
+        directory = delta.directory
+    else:
+        directory = read_directory(conn, year)
     rejected = resolve_ids(
         pl.DataFrame({"account_id": ids}, schema={"account_id": pl.String}), "account_id", directory
     )
@@ -133,6 +131,8 @@ def plan_delivery(
         family=bool({"Eleve", "PersRelEleve"} & set(frames)),
         rejected=pl.concat([rejected, *changes.spared]).unique(),
     )
+    if delta is not None:
+        delta.trim(conn, changes)
     return _change_set(staged, fingerprint, complete, changes)
 
 
@@ -163,88 +163,3 @@ def rejected_from(problems: pl.DataFrame | None) -> list[str]:
     if "severity" in problems.columns:
         problems = problems.filter(pl.col("severity").is_in(REJECTED_SEVERITIES))
     return problems[column].drop_nulls().unique().to_list()
-
-
-# -- reading the directory ------------------------------------------------------------------
-
-_STRUCTURE_SCHEMA = {c.name: pl.String for c in structures.columns} | {"missing_since": pl.Date}
-_USER_SCHEMA: dict[str, Any] = {
-    "external_id": pl.String,
-    "source": pl.String,
-    "login": pl.String,
-    **USER_ATTRIBUTES,
-    "missing_since": pl.Date,
-}
-
-
-def read_directory(conn: Connection, school_year: str) -> Directory:
-    """The tables a plan compares against, one query each."""
-    feed_people = users.c.source == "feed"
-    managed = and_(
-        groups.c.kind == "scolarite",
-        groups.c.school_year == school_year,
-        not_(and_(groups.c.class_external_id.is_not(None), groups.c.audience == "teachers")),
-    )
-    return Directory(
-        school_year=school_year,
-        structures=select_frame(conn, select(structures), _STRUCTURE_SCHEMA),
-        users=select_frame(
-            conn,
-            select(*[users.c[c] for c in _USER_SCHEMA]).where(feed_people),
-            _USER_SCHEMA,
-        ),
-        logins=select_frame(
-            conn, select(users.c.login).where(users.c.login.is_not(None)), {"login": pl.String}
-        )["login"],
-        other_ids=select_frame(
-            conn, select(users.c.external_id).where(~feed_people), {"external_id": pl.String}
-        )["external_id"],
-        feed_ids=select_frame(
-            conn,
-            select(user_feed_ids.c.feed_external_id, user_feed_ids.c.user_external_id),
-            {"feed_external_id": pl.String, "user_external_id": pl.String},
-        ),
-        structure_links=select_frame(
-            conn,
-            select(user_structures),
-            {
-                "user_external_id": pl.String,
-                "structure_uai": pl.String,
-                "source": pl.String,
-                "director": pl.Boolean,
-            },
-        ),
-        class_links=select_frame(
-            conn,
-            select(
-                user_classes.c.user_external_id,
-                user_classes.c.class_external_id,
-                user_classes.c.source,
-            ).where(user_classes.c.school_year == school_year),
-            {"user_external_id": pl.String, "class_external_id": pl.String, "source": pl.String},
-        ),
-        relations=select_frame(
-            conn,
-            select(relations),
-            {"student_external_id": pl.String, "relative_external_id": pl.String},
-        ),
-        classes=select_frame(
-            conn,
-            select(classes).where(classes.c.school_year == school_year),
-            {c.name: pl.String for c in classes.columns},
-        ),
-        groups=select_frame(
-            conn,
-            select(groups.c.group_id).where(
-                or_(groups.c.school_year == school_year, groups.c.school_year.is_(None))
-            ),
-            {"group_id": pl.String},
-        ),
-        group_members=select_frame(
-            conn,
-            select(group_members.c.group_id, group_members.c.user_external_id)
-            .join(groups, groups.c.group_id == group_members.c.group_id)
-            .where(managed),
-            {"group_id": pl.String, "user_external_id": pl.String},
-        ),
-    )
