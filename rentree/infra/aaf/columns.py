@@ -116,16 +116,24 @@ def parsed_schema(file_type: FeedType) -> dict[str, Any]:
 JOIN = "\x1f"
 
 
-def to_frame(columns: dict[str, list[Any]], file_type: FeedType) -> pl.DataFrame:
+def raw_schema(file_type: FeedType) -> dict[str, Any]:
+    """The columns as the readers build them: list columns as text joined by JOIN."""
+    return {
+        c: pl.String if t == pl.List(pl.String) else t
+        for c, t in parsed_schema(file_type).items()
+        if c in COMMON_SCHEMA or c in {a.column for a in ATTRIBUTES[file_type]}
+    }
+
+
+def to_frame(raw: dict[str, list[Any]] | pl.DataFrame, file_type: FeedType) -> pl.DataFrame:
+    """The parsed frame from the raw columns (lists of values or a frame of `raw_schema`)."""
     schema = parsed_schema(file_type)
+    columns = raw_schema(file_type)
     # list columns travel as joined text (fast to build), split here in one step each
-    frame = pl.DataFrame(
-        columns,
-        schema={
-            c: pl.String if t == pl.List(pl.String) else t
-            for c, t in schema.items()
-            if c in columns
-        },
+    frame = (
+        raw.select(pl.col(c).cast(t) for c, t in columns.items())
+        if isinstance(raw, pl.DataFrame)
+        else pl.DataFrame(raw, schema=columns)
     ).with_columns(
         pl.when(pl.col(c).is_null())
         .then(pl.lit([], pl.List(pl.String)))

@@ -39,11 +39,12 @@ from rentree.infra.aaf.head import (
     check_head,
     read_header,
 )
+from rentree.infra.aaf.plain import MAX_VALUE_CHARS, NotPlain, PlainReader
 from rentree.infra.naming import FeedName
 
 ROOT = "ficAlimMENESR"
-# libxml2 refuses a text node longer than this without XML_PARSE_HUGE, which stays off.
-MAX_VALUE_CHARS = 10_000_000
+# The plain path hands the parser the bytes in pieces of this size.
+FEED_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,17 @@ def read_aaf(source: str | Path | IO[bytes], file_name: str) -> ParsedFile:
         header = read_header(head)
         if header.degree == SECOND_DEGREE:
             raise second_degree_error(feed.name)
-        replay = Replay(head, stream, codec)
+        start = _start_of_content(stream)
+        records: pl.DataFrame | None = None
+        if start is not None:
+            try:
+                records = _parse_plain(Replay(head, stream, codec), feed)
+            except NotPlain:
+                # the exact path reads the file again and says what is wrong, if anything
+                stream.seek(start)
         try:
-            columns = _parse(replay, feed)
+            if records is None:
+                records = to_frame(_parse(Replay(head, stream, codec), feed), feed.file_type)
         except UndecodableBytes as exc:
             raise file_error(
                 feed.name,
@@ -109,7 +118,57 @@ def read_aaf(source: str | Path | IO[bytes], file_name: str) -> ParsedFile:
                 "fichier déclare",
                 exc.line,
             ) from None
-    return ParsedFile(feed=feed, records=to_frame(columns, feed.file_type), header=header)
+    return ParsedFile(feed=feed, records=records, header=header)
+
+
+def _start_of_content(stream: IO[bytes]) -> int | None:
+    """Where the bytes after the head start, when the stream can go back there."""
+    try:
+        return stream.tell() if stream.seekable() else None
+    except (AttributeError, OSError):
+        return None
+
+
+# The hardening both paths parse with: no DTD, no entity, no network, no huge text.
+_HARDENED: dict[str, Any] = {
+    "encoding": "utf-8",
+    "resolve_entities": False,
+    "load_dtd": False,
+    "no_network": True,
+    "huge_tree": False,
+    "dtd_validation": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+
+
+def _hardened(stream: Replay) -> Any:
+    """The records of the stream, as the hardened parser reads them."""
+    return etree.iterparse(stream, events=("end",), tag=tuple(RECORD_TAGS), **_HARDENED)
+
+
+class _Unbuilt:
+    """A parser target that builds nothing: the parser only checks the bytes."""
+
+    def close(self) -> None:
+        return None
+
+
+def _parse_plain(stream: Replay, feed: FeedName) -> pl.DataFrame:
+    """The records of a file in the plain shape (`plain`): the hardened parser checks every
+    byte without building a tree, and polars reads the same bytes into columns. Raises
+    NotPlain for anything else, errors included: the exact path then says what is wrong."""
+    reader = PlainReader(feed)
+    # no start/end/data callbacks: libxml2 is given none, so it builds nothing
+    parser = etree.XMLParser(target=_Unbuilt(), **_HARDENED)  # type: ignore[arg-type]
+    try:
+        while chunk := stream.read(FEED_BYTES):
+            parser.feed(chunk)
+            reader.take(chunk)
+        parser.close()
+    except (etree.XMLSyntaxError, UndecodableBytes):
+        raise NotPlain from None
+    return to_frame(reader.finish(), feed.file_type)
 
 
 def _parse(stream: Replay, feed: FeedName) -> dict[str, list[Any]]:
@@ -119,19 +178,7 @@ def _parse(stream: Replay, feed: FeedName) -> dict[str, list[Any]]:
     columns: dict[str, list[Any]] = {c: [] for c in COMMON_SCHEMA}
     for a in attributes.values():
         columns[a.column] = []
-    parser = etree.iterparse(
-        stream,
-        events=("end",),
-        tag=tuple(RECORD_TAGS),
-        encoding="utf-8",
-        resolve_entities=False,
-        load_dtd=False,
-        no_network=True,
-        huge_tree=False,
-        dtd_validation=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = _hardened(stream)
     checked = False
     position = 0
     try:
