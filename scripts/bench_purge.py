@@ -424,6 +424,16 @@ def measure(
             "one GROUP BY of the resources' bytes per owner, app and area",
         )
     )
+    _, figures_only = _reading(engine, storage_report, Settings(), False)
+    figures.append(
+        figure(
+            f"{key}.storage_report_figures",
+            f"{label}: the same report's figures without the charts (its SQL and polars work)",
+            figures_only,
+            report_floor,
+            "one GROUP BY of the resources' bytes per owner, app and area",
+        )
+    )
     store = LocalStore(workdir / f"bench_purge_store_{label.lower()}")
     with timed() as written:
         keys = write_storage_report(store, "reports/bench/", the_report)

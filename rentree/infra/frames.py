@@ -30,11 +30,24 @@ def read_frame(
     )
 
 
+# Column types every driver returns as the Python value polars wants, with no SQLAlchemy
+# result processing (SQLite's dates, timestamps and booleans need it, PostgreSQL's numeric
+# floats too; text and integers do not).
+_PLAIN_TYPES = (pl.String, pl.Int64)
+
+
 def select_frame(conn: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
     """A Core query's rows as a frame of `schema` (typed by SQLAlchemy: SQLite's dates and
     timestamps come back as dates and datetimes), in one round trip."""
-    rows = conn.execute(query).fetchall()
-    return pl.DataFrame([tuple(r) for r in rows], schema=dict(schema), orient="row")
+    result = conn.execute(query)
+    if all(dtype in _PLAIN_TYPES for dtype in schema.values()):
+        # Plain columns are read as the driver's tuples: building a SQLAlchemy row for each
+        # costs as much as the read itself over millions of rows (the storage report's).
+        rows: Any = result.cursor.fetchall()
+    else:
+        # SQLAlchemy's rows are sequences: polars reads them as they are
+        rows = result.fetchall()
+    return pl.DataFrame(rows, schema=dict(schema), orient="row")
 
 
 def read_table(conn: Connection, table: Table) -> pl.DataFrame:

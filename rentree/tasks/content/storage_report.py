@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
-from sqlalchemy import BigInteger, Connection, cast, func, select
+from sqlalchemy import BigInteger, Connection, cast, exists, func, select
 
 from rentree.contracts.vocabulary import FAMILY_PROFILES, STAFF_PROFILES
 from rentree.infra.frames import select_frame
@@ -141,6 +141,45 @@ def _by_app(usage: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     )
 
 
+def _owners(conn: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Who owns resources, and their schools: only owners are read (the report is about
+    them), their plain columns as the driver's tuples, the few missing dates apart."""
+    u, us, r = users_table.c, user_structures.c, resources.c
+    owns = exists().where(r.owner_external_id == u.external_id)
+    people = select_frame(
+        conn,
+        select(
+            u.external_id.label("user_external_id"),
+            u.profile,
+            u.last_name,
+            u.first_name,
+            u.quota_bytes,
+        ).where(owns),
+        {
+            "user_external_id": pl.String,
+            "profile": pl.String,
+            "last_name": pl.String,
+            "first_name": pl.String,
+            "quota_bytes": pl.Int64,
+        },
+    )
+    missing = select_frame(
+        conn,
+        select(u.external_id.label("user_external_id"), u.missing_since).where(
+            u.missing_since.is_not(None), owns
+        ),
+        {"user_external_id": pl.String, "missing_since": pl.Date},
+    )
+    links = select_frame(
+        conn,
+        select(us.user_external_id, us.structure_uai).where(
+            exists().where(r.owner_external_id == us.user_external_id)
+        ),
+        {"user_external_id": pl.String, "structure_uai": pl.String},
+    )
+    return people.join(missing, on="user_external_id", how="left"), links
+
+
 def storage_report(conn: Connection, settings: Settings, with_charts: bool = True) -> StorageReport:
     """Space per user, school and region by app and area, quota use, what emptying the
     trashes would free, users above 80% of their quota, and the top 50 users per school."""
@@ -156,31 +195,7 @@ def storage_report(conn: Connection, settings: Settings, with_charts: bool = Tru
         ).group_by(r.owner_external_id, r.app, r.area),
         _USAGE_SCHEMA,
     ).with_columns(area_of(pl.col("app"), pl.col("area")).alias("place"))
-    u = users_table.c
-    people = select_frame(
-        conn,
-        select(
-            u.external_id.label("user_external_id"),
-            u.profile,
-            u.last_name,
-            u.first_name,
-            u.quota_bytes,
-            u.missing_since,
-        ),
-        {
-            "user_external_id": pl.String,
-            "profile": pl.String,
-            "last_name": pl.String,
-            "first_name": pl.String,
-            "quota_bytes": pl.Int64,
-            "missing_since": pl.Date,
-        },
-    )
-    links = select_frame(
-        conn,
-        select(user_structures.c.user_external_id, user_structures.c.structure_uai),
-        {"user_external_id": pl.String, "structure_uai": pl.String},
-    )
+    people, links = _owners(conn)
     schools_named = school_names(conn)
     per_user = _per_user(usage, people, settings)
     user_schools = links.group_by("user_external_id").agg(
