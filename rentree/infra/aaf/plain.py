@@ -17,7 +17,6 @@ oddity is that path's.
 
 from __future__ import annotations
 
-import codecs
 import re
 import sys
 
@@ -28,8 +27,8 @@ from rentree.infra.naming import FeedName
 
 # Python's `str.strip` removes these: the values are stripped with exactly the same set.
 WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
-# A block is read once it holds this many characters (bounded memory, few polars calls).
-BLOCK_CHARS = 8 * 1024 * 1024
+# A block is read once it holds this many bytes (bounded memory, few polars calls).
+BLOCK_BYTES = 2 * 1024 * 1024
 # libxml2 refuses a text node longer than this without XML_PARSE_HUGE (`parser`).
 MAX_VALUE_CHARS = 10_000_000
 
@@ -88,14 +87,20 @@ _RECORD = (
 )
 # the whole of a marked block: records and whitespace between them
 PLAIN_BLOCK = rf"^{_W}*(?:{_RECORD}{_W}*)*$"
-_COMMENT = re.compile(r"<!--(?:[^<>-]|-[^<>-])*-->")
+_COMMENT = re.compile(rb"<!--(?:[^<>-]|-[^<>-])*-->")
 _PROLOG = re.compile(
-    rf"\ufeff?(?:<\?xml[^>]*\?>)?(?:[ \t\r\n]|{_COMMENT.pattern}|<!DOCTYPE[^\[>]*>)*<ficAlimMENESR>"
+    rb"(?:\xef\xbb\xbf)?(?:<\?xml[^>]*\?>)?(?:[ \t\r\n]|"
+    + _COMMENT.pattern
+    + rb"|<!DOCTYPE[^\[>]*>)*<ficAlimMENESR>"
 )
 _EPILOG = re.compile(
-    rf"(?:[ \t\r\n]|{_COMMENT.pattern})*</ficAlimMENESR>(?:[ \t\r\n]|{_COMMENT.pattern})*"
+    rb"(?:[ \t\r\n]|"
+    + _COMMENT.pattern
+    + rb")*</ficAlimMENESR>(?:[ \t\r\n]|"
+    + _COMMENT.pattern
+    + rb")*"
 )
-_RECORD_ENDS = ("</addRequest>", "</modifyRequest>", "</deleteRequest>")
+_RECORD_ENDS = (b"</addRequest>", b"</modifyRequest>", b"</deleteRequest>")
 # what surrounds a value in its field: XML whitespace and the tags' control characters
 _EDGES = WHITESPACE + "".join(chr(c) for c in range(0x20) if chr(c) not in WHITESPACE)
 _ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'", "&amp;": "&"}
@@ -107,31 +112,26 @@ class NotPlain(Exception):
 
 
 class PlainReader:
-    """Takes the file's text as the parser reads it and builds the columns block by block."""
+    """Takes the file's bytes as the parser reads them and builds the columns block by block."""
 
     def __init__(self, feed: FeedName) -> None:
         self.feed = feed
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
         self._size = 0
         self._started = False
         self.frames: list[pl.DataFrame] = []
         self.records = 0
-        self._line = 1  # the line the text not yet read starts on
+        self._line = 1  # the line the bytes not yet read start on
 
     def take(self, data: bytes) -> None:
-        """Bytes as the parser is handed them (already UTF-8)."""
-        try:
-            text = self._decoder.decode(data, final=not data)
-        except UnicodeDecodeError:
-            raise NotPlain from None
-        self._pending.append(text)
-        self._size += len(text)
-        if self._size >= BLOCK_CHARS:
+        """Bytes as the parser is handed them (UTF-8)."""
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= BLOCK_BYTES:
             self._read_block()
 
     def finish(self) -> pl.DataFrame:
-        """The raw columns of every record (`columns.raw_schema`, `line` excepted)."""
+        """The raw columns of every record (`columns.raw_schema`)."""
         self._read_block(final=True)
         if not self.frames:
             raise NotPlain
@@ -139,48 +139,56 @@ class PlainReader:
 
     def _read_block(self, final: bool = False) -> None:
         """Read every complete record taken so far (all of them when `final`)."""
-        text = "".join(self._pending)
+        data = b"".join(self._pending)
         self._pending, self._size = [], 0
-        if "\r" in text:
-            # XML reads CR LF as one line end; a lone CR (read as one too) is left to the
-            # exact path, and so is a CR LF cut between two blocks
-            text = text.replace("\r\n", "\n")
-            if "\r" in text:
-                raise NotPlain
         if not self._started:
-            prolog = _PROLOG.match(text)
-            if prolog is None:
+            prolog = _PROLOG.match(data)
+            if prolog is None or _lone_cr(prolog[0]):
                 raise NotPlain
-            self._line += text.count("\n", 0, prolog.end())
-            text = text[prolog.end() :]
+            self._line += prolog[0].count(b"\n")
+            data = data[prolog.end() :]
             self._started = True
-        cut = max(text.rfind(end) + len(end) if end in text else 0 for end in _RECORD_ENDS)
-        block, rest = text[:cut], text[cut:]
+        cut = max(data.rfind(end) + len(end) if end in data else 0 for end in _RECORD_ENDS)
+        block, rest = data[:cut], data[cut:]
         if final:
             if _EPILOG.fullmatch(rest) is None:
                 raise NotPlain
         elif rest:
             self._pending, self._size = [rest], len(rest)
         if block:
+            if b"\r" in block:
+                # XML reads CR LF as one line end, as LF
+                if _lone_cr(block):
+                    raise NotPlain
+                block = block.replace(b"\r\n", b"\n")
             frame = _columns(block, self.feed, self.records, self._line)
             self.records += frame.height
-            self._line += block.count("\n")
+            self._line += block.count(b"\n")
             self.frames.append(frame)
 
 
-def _columns(block: str, feed: FeedName, first: int, line: int) -> pl.DataFrame:
+def _lone_cr(data: bytes) -> bool:
+    """A CR outside a CR LF: libxml2 counts such lines its own way; the exact path reads it."""
+    return data.count(b"\r") != data.count(b"\r\n")
+
+
+def _columns(block: bytes, feed: FeedName, first: int, line: int) -> pl.DataFrame:
     """The raw columns of every record in one plain block that starts on `line`."""
-    if "<!--" in block:
+    if b"<!--" in block:
         # a comment is no part of any value; its line ends still count
-        block = _COMMENT.sub(lambda m: "\n" * m[0].count("\n"), block)
-    marked = pl.Series([block]).str.replace_many(_MARKS, leftmost=True)
+        block = _COMMENT.sub(lambda m: b"\n" * m[0].count(b"\n"), block)
+    try:
+        text = pl.Series([block], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.ComputeError:
+        raise NotPlain from None
+    marked = text.str.replace_many(_MARKS, leftmost=True)
     if not marked.str.contains(PLAIN_BLOCK).item():
         raise NotPlain
-    text = marked.item()
-    start = text.find("\x1e")
+    data = marked.cast(pl.Binary).item()
+    start = data.find(b"\x1e")
     rows = pl.read_csv(
         # from the first row on: what comes before it is whitespace
-        text[start + 1 :].encode(),
+        data[start + 1 :],
         has_header=False,
         separator="\x1d",
         eol_char="\x1e",
@@ -201,7 +209,7 @@ def _columns(block: str, feed: FeedName, first: int, line: int) -> pl.DataFrame:
             .str.count_matches("\n", literal=True)
             .cum_sum()
             .shift(1, fill_value=0)
-            + (line + text.count("\n", 0, start))
+            + (line + data.count(b"\n", 0, start))
         )
         .filter(is_record)
         .select(
@@ -221,9 +229,8 @@ def _columns(block: str, feed: FeedName, first: int, line: int) -> pl.DataFrame:
         .then(pl.col("line") + pl.col("lead").str.count_matches("\n", literal=True))
         .otherwise(pl.col("line"))
     ).drop("lead")
-    valued = rows.filter(pl.col("kind").is_in(("A", "B", "I"))).with_columns(
-        values=_clean(pl.col("field"))
-    )
+    valued = rows.filter(pl.col("kind").is_in(("A", "B", "I")))
+    valued = valued.with_columns(values=_clean(valued["field"], entities=b"&" in block))
     if (valued.select(pl.col("values").str.len_chars().max()).item() or 0) > MAX_VALUE_CHARS:
         raise NotPlain
     external_ids = (
@@ -264,14 +271,15 @@ _BETWEEN = (
 )
 
 
-def _clean(field: pl.Expr) -> pl.Expr:
+def _clean(field: pl.Series, entities: bool) -> pl.Series:
     """A field's values as the exact path reads them: entities replaced, each value
     stripped, the empty ones dropped, joined by JOIN ("" when none)."""
-    return (
-        field.str.replace_all(_BETWEEN, JOIN)
-        .str.strip_chars(_EDGES)
-        .str.replace_many(_ENTITIES, leftmost=True)
-    )
+    values = field.str.strip_chars(_EDGES)
+    several = values.str.contains(JOIN, literal=True).arg_true()
+    if several.len():
+        # only fields of several values have inner edges to strip
+        values = values.scatter(several, values.gather(several).str.replace_all(_BETWEEN, JOIN))
+    return values.str.replace_many(_ENTITIES, leftmost=True) if entities else values
 
 
 def _attribute_columns(frame: pl.DataFrame, events: pl.DataFrame, feed: FeedName) -> pl.DataFrame:
@@ -303,27 +311,28 @@ def _attribute_columns(frame: pl.DataFrame, events: pl.DataFrame, feed: FeedName
         last = pl.col("seq").filter(modification).max().over("record", "target")
         events = events.filter(last.is_null() | (pl.col("seq") >= last))
     named = events.select("record", "target", "values", first="seq")
-    if (
-        modified is not None
-        or named.select(pl.struct("record", "target").is_duplicated().any()).item()
-    ):
-        # a name given twice in a record: its values in the order given
-        named = named.group_by("record", "target", maintain_order=True).agg(
-            pl.col("values").filter(pl.col("values") != "").str.join(JOIN),
-            pl.col("first").min(),
-        )
     known = [*attributes, *fallbacks]
-    wide = named.filter(pl.col("target").is_in(known)).pivot(
-        on="target", index="record", values="values"
-    )
-    frame = frame.join(wide, on="record", how="left", maintain_order="left")
+    try:
+        if modified is not None:
+            raise pl.exceptions.ComputeError
+        wide = _wide(named, known)
+    except pl.exceptions.ComputeError:
+        # a name given twice in a record (or replaced): its values in the order kept
+        named = _gathered(named)
+        wide = _wide(named, known)
+    if wide.height == frame.height and wide["record"].equals(frame["record"]):
+        # every record names an attribute read, in order: no join needed
+        frame = frame.hstack(wide.drop("record"))
+    else:
+        frame = frame.join(wide, on="record", how="left", maintain_order="left")
     frame = frame.with_columns(
         pl.lit(None, pl.String).alias(aaf) for aaf in known if aaf not in frame.columns
     )
     unknown = named.filter(~pl.col("target").is_in(known))
     if unknown.height:
         extra = (
-            unknown.sort("first")
+            _gathered(unknown)
+            .sort("first")
             .with_columns(
                 entry=pl.concat_str(
                     pl.lit('"'),
@@ -369,6 +378,21 @@ def _attribute_columns(frame: pl.DataFrame, events: pl.DataFrame, feed: FeedName
         "modified",
         pl.col("extra").fill_null("{}"),
         *columns,
+    )
+
+
+def _wide(named: pl.DataFrame, known: list[str]) -> pl.DataFrame:
+    """One column per attribute read (ComputeError for a name given twice in a record)."""
+    return named.filter(pl.col("target").is_in(known)).pivot(
+        on="target", index="record", values="values"
+    )
+
+
+def _gathered(named: pl.DataFrame) -> pl.DataFrame:
+    """One row per name of a record, its values joined in the order given."""
+    return named.group_by("record", "target", maintain_order=True).agg(
+        pl.col("values").filter(pl.col("values") != "").str.join(JOIN),
+        pl.col("first").min(),
     )
 
 
