@@ -22,7 +22,9 @@ from rentree.infra.db import truncate_all
 from rentree.tasks.intake.stage import StagedDelivery
 from rentree.tasks.sync.apply import apply_change_set
 from rentree.tasks.sync.changeset import KINDS, ChangeSet
+from rentree.tasks.sync.directory import read_directory
 from rentree.tasks.sync.plan import plan_delivery
+from rentree.tasks.sync.scope import read_delta_scope
 
 NOW = datetime(2024, 9, 5, 2, 0, tzinfo=UTC)
 FIRST_DAY = date(2024, 9, 2)
@@ -280,3 +282,27 @@ def test_a_delta_plans_the_same_changes_from_its_part_of_the_directory(
         scoped = plan_both(engine, staged, day)
         with engine.begin() as conn:
             apply_change_set(conn, scoped, f"run-{step}", NOW)
+
+
+def test_a_staff_delta_reads_its_staff_and_not_the_families(engine: Engine) -> None:
+    """What a Delta's plan reads follows its records: a teacher moving school reads that
+    teacher's rows, the structures and the year's school groups, no pupil, relative or login."""
+    world, day = build(engine)
+    moving = sorted(world.staff)[0]
+    teacher = {**world.staff[moving], "schools": (2,)}
+    staged = delivery(
+        NEW,
+        day + timedelta(days=1),
+        {"PersEducNat": [modified(staff_record(moving, teacher), "ENTPersonStructRattach")]},
+        mode="Delta",
+    )
+    with engine.connect() as conn:
+        scope = read_delta_scope(conn, NEW, staged.frames, [])
+        whole = read_directory(conn, NEW)
+    part = scope.directory
+    assert part.users["external_id"].to_list() == [moving]
+    assert set(part.structure_links["user_external_id"]) == {moving}
+    assert set(part.group_members["user_external_id"]) == {moving}
+    assert part.relations.is_empty() and part.logins.is_empty()
+    assert part.structures.equals(whole.structures)
+    assert whole.users.height > 20 and whole.logins.len() > 10

@@ -7,8 +7,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Connection, Select, and_, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    not_,
+    or_,
+    select,
+    true,
+)
 
+from rentree.infra.db import cross_join
 from rentree.infra.frames import select_frame
 from rentree.infra.schema import (
     classes,
@@ -54,9 +66,13 @@ def read_directory(
     school_year: str,
     within: Mapping[str, ColumnElement[bool]] | None = None,
     logins: pl.Series | None = None,
+    members_of: Table | None = None,
 ) -> Directory:
     """The tables a plan compares against, one query each. `within` adds a condition to the
-    query of a part (a name of `PARTS`); `logins`, when given, stands for the logins in use."""
+    query of a part (a name of `PARTS`); `logins`, when given, stands for the logins in use;
+    `members_of`, a staged table of `user_external_id`, limits the memberships read to those
+    people, read person by person (SQLite would otherwise go through every managed group and
+    probe each of its members)."""
     limits = dict(within or {})
     unknown = set(limits) - set(PARTS)
     if unknown:
@@ -71,6 +87,12 @@ def read_directory(
         groups.c.school_year == school_year,
         not_(and_(groups.c.class_external_id.is_not(None), groups.c.audience == "teachers")),
     )
+    in_group = groups.c.group_id == group_members.c.group_id
+    members: FromClause = group_members.join(groups, in_group)
+    member_limit: list[ColumnElement[bool]] = []
+    if members_of is not None:
+        members = cross_join(cross_join(members_of, group_members), groups)
+        member_limit = [members_of.c.user_external_id == group_members.c.user_external_id, in_group]
     if logins is None:
         logins = read(
             "logins", select(users.c.login).where(users.c.login.is_not(None)), LOGINS_SCHEMA
@@ -131,8 +153,8 @@ def read_directory(
         group_members=read(
             "group_members",
             select(group_members.c.group_id, group_members.c.user_external_id)
-            .join(groups, groups.c.group_id == group_members.c.group_id)
-            .where(managed),
+            .select_from(members)
+            .where(managed, *member_limit),
             {"group_id": pl.String, "user_external_id": pl.String},
         ),
     )

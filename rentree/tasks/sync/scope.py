@@ -27,10 +27,10 @@ import polars as pl
 from sqlalchemy import Connection, Table, select, union
 from sqlalchemy.sql.base import Executable
 
+from rentree.infra.db import cross_join
 from rentree.infra.frames import select_frame
 from rentree.infra.schema import (
     classes,
-    group_members,
     groups,
     relations,
     structures,
@@ -196,11 +196,12 @@ def read_delta_scope(
         {"external_id": pl.String},
     )
     class_table = staging_table(conn, "delta_classes", touched_classes, ["external_id"])
+    # class by class (SQLite would otherwise scan every class link once)
     classmates = _ids_of(
         conn,
-        select(user_classes.c.user_external_id).join(
-            class_table, class_table.c.external_id == user_classes.c.class_external_id
-        ),
+        select(user_classes.c.user_external_id)
+        .select_from(cross_join(class_table, user_classes))
+        .where(class_table.c.external_id == user_classes.c.class_external_id),
     )
     # the pupils of the RPI schools of the named pupils (their highest level now)
     rpi_pupils = _ids_of(
@@ -244,11 +245,9 @@ def read_delta_scope(
             "classes": classes.c.external_id.in_(year_classes),
             "groups": (groups.c.school_year == school_year)
             & (groups.c.class_external_id.is_(None) | groups.c.class_external_id.in_(year_classes)),
-            "group_members": group_members.c.user_external_id.in_(
-                select(core_table.c.user_external_id)
-            ),
         },
         logins=taken_logins(conn, _new_login_bases(pupils)),
+        members_of=core_table,
     )
     return DeltaScope(
         directory=directory,
