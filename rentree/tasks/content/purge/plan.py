@@ -9,7 +9,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, func, select
 
 from rentree.infra.db import cross_join
-from rentree.infra.frames import read_frame
+from rentree.infra.frames import select_frame
 from rentree.infra.schema import group_members, groups, resources, shares, user_structures, users
 from rentree.infra.settings import Settings
 from rentree.tasks.content.purge.notice import notice_rows, school_names
@@ -31,6 +31,9 @@ _PURGEABLE_SCHEMA: dict[str, Any] = {
     "group_members": pl.Int64,
     "owner_structure_uai": pl.String,
 }
+
+
+_PURGEABLE_SHARE_SCHEMA = {k: v for k, v in _PURGEABLE_SCHEMA.items() if k != "group_members"}
 
 
 class PurgeRunError(ValueError):
@@ -76,14 +79,6 @@ def _purgeable_shares(conn: Connection, closing_year: str) -> pl.DataFrame:
     g, s, r, u = groups.c, shares.c, resources.c, users.c
     us, gm = user_structures.c, group_members.c
     closing = and_(g.kind == "scolarite", g.school_year == closing_year)
-    counted = groups.alias("counted")
-    members = (
-        select(gm.group_id, func.count().label("members"))
-        .join_from(group_members, counted, counted.c.group_id == gm.group_id)
-        .where(counted.c.kind == "scolarite", counted.c.school_year == closing_year)
-        .group_by(gm.group_id)
-        .subquery("members")
-    )
     # The closing year's groups drive the joins: SQLite keeps a CROSS JOIN's order, so it
     # walks the closing-year groups and their shares instead of every group share of the
     # region
@@ -99,7 +94,6 @@ def _purgeable_shares(conn: Connection, closing_year: str) -> pl.DataFrame:
             u.first_name.label("owner_first_name"),
             g.name.label("group_name"),
             g.structure_uai.label("group_structure_uai"),
-            func.coalesce(members.c.members, 0).label("group_members"),
             us.structure_uai.label("owner_structure_uai"),
         )
         .select_from(
@@ -107,11 +101,25 @@ def _purgeable_shares(conn: Connection, closing_year: str) -> pl.DataFrame:
             .outerjoin(resources, r.resource_id == s.resource_id)
             .outerjoin(users, u.external_id == r.owner_external_id)
             .outerjoin(user_structures, us.user_external_id == r.owner_external_id)
-            .outerjoin(members, members.c.group_id == s.recipient_id)
         )
         .where(closing, s.recipient_kind == "group", s.recipient_id == g.group_id)
     )
-    return read_frame(conn, query, schema_overrides=_PURGEABLE_SCHEMA)
+    # The members per closing-year group in a query of their own: a few thousand groups
+    # counted from group_members' primary key, where a join in the shares' query would
+    # materialise and index the counts again for every share.
+    members = select_frame(
+        conn,
+        select(gm.group_id.label("recipient_id"), func.count().label("group_members"))
+        .where(gm.group_id.in_(select(g.group_id).where(closing)))
+        .group_by(gm.group_id),
+        {"recipient_id": pl.String, "group_members": pl.Int64},
+    )
+    return (
+        select_frame(conn, query, _PURGEABLE_SHARE_SCHEMA)
+        .join(members, on="recipient_id", how="left")
+        .with_columns(pl.col("group_members").fill_null(0))
+        .select(list(_PURGEABLE_SCHEMA))
+    )
 
 
 def plan_share_purge(conn: Connection, closing_year: str) -> PurgePlan:
