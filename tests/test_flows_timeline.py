@@ -132,8 +132,10 @@ def test_tiny_region_whole_timeline(
     monkeypatch.setenv("RENTREE_HOLD_PURGE_MAX_SHARES", "0")
     held_purge = share_purge(wait_for_approval=False)
     assert held_purge["status"] == "held" and "shares_removed" not in held_purge
+    # the held run names its hold where an operator (or the demo) finds the holds to decide
+    assert held_purge["pending_holds"] == [held_purge["hold_id"]]
     monkeypatch.delenv("RENTREE_HOLD_PURGE_MAX_SHARES")
-    purge = share_purge(hold_id=held_purge["hold_id"], approve=True)
+    purge = approve_pending_holds(share_purge, held_purge)
     assert purge["status"] == "completed" and purge["shares_removed"] > 0, purge
     # Undo puts back exactly what that run removed; an unknown run id fails the run at once.
     unknown = share_purge(undo_run_id="no-such-run", return_state=True)

@@ -223,7 +223,7 @@ def apply(
                 f"The purge is held ({reason}) as {held_as}: nothing removed. Approve it "
                 f"later by running share-purge with hold_id={held_as} and approve=true."
             )
-            ctx.summary.update(hold_id=held_as, message=message)
+            ctx.summary.update(hold_id=held_as, message=message, pending_holds=[held_as])
             publish_summary(ctx, f"Share purge of {ctx.school_year}", [("Held", message)])
             return ctx.result()
         if settled.result is None:
