@@ -1,12 +1,22 @@
 """`rentree --help` stays instant: the command line imports the heavy libraries (polars,
-SQLAlchemy, Prefect, pandera, pydantic settings) only when a command runs."""
+SQLAlchemy, Prefect, pandera, pydantic settings, rich) only when a command runs; the storage
+report imports matplotlib only to draw its charts."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-HEAVY = ("polars", "sqlalchemy", "prefect", "pandera", "pydantic_settings", "lxml", "numpy")
+HEAVY = (
+    "polars",
+    "sqlalchemy",
+    "prefect",
+    "pandera",
+    "pydantic_settings",
+    "lxml",
+    "numpy",
+    "rich",
+)
 
 
 def test_help_imports_no_heavy_library() -> None:
@@ -22,3 +32,13 @@ def test_help_imports_no_heavy_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", f"imported by --help: {done.stdout.strip()}"
+
+
+def test_storage_report_imports_matplotlib_only_to_draw() -> None:
+    probe = (
+        "import sys\n"
+        "import rentree.tasks.content.storage_report\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from rentree.infra.workspace import Workspace
 
 # Commands import what they need when they run: `rentree --help` stays instant.
@@ -19,10 +20,32 @@ EXIT_DONE = 0
 EXIT_REJECTED = 1
 EXIT_UNUSABLE = 2
 
-# Soft wrap: a line is never cut by rich (a terminal folds it on screen, a file keeps it
-# whole), so that paths and URLs stay one piece to copy; tables still fit the width.
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+
+class LazyConsole:
+    """rich's Console, made on first use: importing rich costs more than the rest of
+    importing the CLI, and `rentree --help` prints nothing through it."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def rich(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            # Soft wrap: a line is never cut by rich (a terminal folds it on screen, a file
+            # keeps it whole), so that paths and URLs stay one piece to copy; tables still
+            # fit the width.
+            self._console = Console(stderr=self._stderr, soft_wrap=True)
+        return self._console
+
+    def print(self, *objects: object, **options: Any) -> None:
+        self.rich.print(*objects, **options)
+
+
+console = LazyConsole()
+err_console = LazyConsole(stderr=True)
 
 T = TypeVar("T")
 

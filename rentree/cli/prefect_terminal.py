@@ -52,7 +52,7 @@ def progress_bars() -> Iterator[Progress]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=console.rich,
         transient=False,
     )
     bars: dict[str, Any] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import polars as pl
 
 from rentree.tasks.content.storage_places import AREA_COLUMNS, AREA_LABELS, QUOTA_ALERT_RATIO
@@ -35,6 +34,7 @@ def storage_charts(
     and the distribution of quota use (histogram), as PNG bytes."""
     # The Agg canvas is bound to each figure explicitly: no pyplot, no global backend switch,
     # no figure left registered anywhere once the bytes are out.
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
