@@ -24,17 +24,24 @@ from rentree.infra.errors import DatabaseError, describe_database_error
 LOCK_PATIENCE_OPTION = "rentree_lock_patience"
 
 
+# SQLite's page cache per connection, in KiB (a negative cache_size): the default 2 MB
+# makes every row of a bulk insert into an indexed table of millions of rows read and spill
+# index pages; 128 MB keeps the indexes a rentrée apply walks in memory (the cache grows
+# only as far as a connection uses it).
+SQLITE_CACHE_KIB = 131_072
+
+
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """Each new SQLite connection: WAL (readers never wait for the writer), normal syncs,
-    temporary tables in memory, and pages read through a memory map with a 64 MB page cache
-    (SQLite's default 2 MB cache makes every read of a joined lookup a system call: the
-    share purge's plan spent more time in the kernel than in SQLite). PRAGMAs are driver
-    statements Core has no construct for."""
+    temporary tables in memory, and pages read through a memory map with a page cache of
+    `SQLITE_CACHE_KIB` (SQLite's default 2 MB cache makes every read of a joined lookup a
+    system call: the share purge's plan spent more time in the kernel than in SQLite).
+    PRAGMAs are driver statements Core has no construct for."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA temp_store=MEMORY")
-    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.close()
 
@@ -103,7 +110,9 @@ def insert_frame(
 ) -> int:
     """Bulk-insert a frame whose columns are a subset of the table's.
 
-    PostgreSQL takes the rows through COPY; SQLite through one `executemany`. With
+    PostgreSQL takes the rows through COPY; SQLite through one `executemany`. The rows go in
+    primary-key order (when the frame holds the whole key): each lands next to the one
+    before in the key's B-tree instead of on a page anywhere in it. With
     `json_text`, the frame's text columns for JSON columns already hold JSON and go in as
     they are (Core's JSON type would encode them a second time).
     """
@@ -111,12 +120,16 @@ def insert_frame(
         return 0
     columns = [c for c in frame.columns if c in table.c]
     frame = frame.select(columns)
+    key = [c.name for c in table.primary_key.columns]
+    if key and set(key) <= set(columns):
+        frame = frame.sort(key)
     if is_postgresql(conn):
         _copy_into(conn, table.name, frame)
     elif (sqlite_rows := _sqlite_ready(table, frame, json_text)) is not None:
         _sqlite_executemany(conn, table.name, sqlite_rows)
     else:
-        conn.execute(table.insert(), frame.to_dicts())
+        for start in range(0, frame.height, _SQLITE_SLICE):
+            conn.execute(table.insert(), frame.slice(start, _SQLITE_SLICE).to_dicts())
     return frame.height
 
 
@@ -191,16 +204,20 @@ def load_rows(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
         _sqlite_executemany(conn, table_name, _sqlite_stored(frame))
 
 
+# Rows handed to SQLite's executemany at a time: the Python tuples of a slice are all alive
+# at once, so a slice bounds the memory of a load of millions of rows.
+_SQLITE_SLICE = 50_000
+
+
 def _sqlite_executemany(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
-    """The driver's executemany over plain tuples. Core's `insert()` binds a dict per row and
-    runs each value through its type: about 3x slower for the bulk loads measured here, and
-    Core has no way to hand the driver a list of tuples."""
+    """The driver's executemany over plain tuples, a slice at a time. Core's `insert()` binds
+    a dict per row and runs each value through its type: about 3x slower for the bulk loads
+    measured here, and Core has no way to hand the driver a list of tuples."""
     column_list = ", ".join(f'"{c}"' for c in frame.columns)
     placeholders = ", ".join("?" for _ in frame.columns)
-    conn.exec_driver_sql(
-        f'INSERT INTO "{table_name}" ({column_list}) VALUES ({placeholders})',
-        list(frame.iter_rows()),
-    )
+    statement = f'INSERT INTO "{table_name}" ({column_list}) VALUES ({placeholders})'
+    for start in range(0, frame.height, _SQLITE_SLICE):
+        conn.exec_driver_sql(statement, frame.slice(start, _SQLITE_SLICE).rows())
 
 
 class _CrossJoin(Join):

@@ -34,8 +34,6 @@ from rentree.tasks.intake.ledger import record_feed_files
 from rentree.tasks.rules.retirement.apply import reactivate_returning
 from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
 
-_BATCH = 50_000
-
 
 def directory_fingerprint(conn: Connection, school_year: str) -> str:
     """A digest of the directory state a change set depends on.
@@ -116,8 +114,7 @@ def apply_change_set(
 
 
 def _insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
-    for start in range(0, frame.height, _BATCH):
-        insert_frame(conn, table, frame.slice(start, _BATCH))
+    insert_frame(conn, table, frame)
 
 
 def _update(
@@ -323,6 +320,5 @@ def change_log_rows(cs: ChangeSet) -> pl.DataFrame:
 def _log(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> int:
     # `before` and `after` are JSON text already: they go in as they are
     stamped = rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("at"))
-    for start in range(0, stamped.height, _BATCH):
-        insert_frame(conn, change_log, stamped.slice(start, _BATCH), json_text=True)
+    insert_frame(conn, change_log, stamped, json_text=True)
     return rows.height
