@@ -242,6 +242,19 @@ def cross_join(left: FromClause, right: FromClause) -> Join:
     return _CrossJoin(left, right, true())
 
 
+def refresh_statistics(conn: Connection, tables: list[Table]) -> None:
+    """PostgreSQL: `ANALYZE` tables just bulk-written inside the caller's transaction.
+
+    Autovacuum only sees committed rows, so without this the statements later in the same
+    transaction (a delivery's attachments and late-entry watch) are planned as if those
+    tables were still as small as before: a nested loop over millions of rows (a region's
+    first family import stalled on it). `ANALYZE` has no Core construct. SQLite keeps no
+    statistics here (no `ANALYZE` is ever run), so its plans do not move with the sizes."""
+    if not tables or not is_postgresql(conn):
+        return
+    conn.execute(text("ANALYZE " + ", ".join(f'"{t.name}"' for t in tables)))
+
+
 def truncate_all(conn: Connection) -> None:
     """Empty every table (tests, and `rentree demo` workspaces)."""
     names = [t.name for t in reversed(schema.metadata.sorted_tables)]

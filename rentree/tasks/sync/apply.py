@@ -16,7 +16,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, Table, delete, func, select, tuple_, update
 
-from rentree.infra.db import insert_frame
+from rentree.infra.db import insert_frame, refresh_statistics
 from rentree.infra.schema import (
     change_log,
     classes,
@@ -33,6 +33,9 @@ from rentree.infra.staging import staging_table
 from rentree.tasks.intake.ledger import record_feed_files
 from rentree.tasks.rules.retirement.apply import reactivate_returning
 from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
+
+# a Delta's few rows leave the planner's picture of a table right; a first import does not
+STATISTICS_ROWS = 10_000
 
 
 def directory_fingerprint(conn: Connection, school_year: str) -> str:
@@ -106,11 +109,28 @@ def apply_change_set(
     _insert(conn, user_classes, cs.class_links_made)
     _insert(conn, relations, cs.relations_made)
     _insert(conn, group_members, cs.group_members_added)
+    refresh_statistics(conn, bulk_written(cs))
     logged = _log(conn, change_log_rows(cs), run_id, now)
     record_feed_files(conn, cs.files, "applied", school_year=cs.school_year, run_id=run_id, now=now)
     counts = cs.counts()
     counts["change_log"] = logged
     return counts
+
+
+def bulk_written(cs: ChangeSet) -> list[Table]:
+    """The tables this change set adds at least `STATISTICS_ROWS` rows to: the ones whose
+    planner statistics a statement later in the same transaction would find wrong."""
+    added = {
+        users: cs.users_created.height,
+        user_feed_ids: cs.identities_linked.height,
+        classes: cs.classes_created.height,
+        groups: cs.groups_created.height,
+        user_structures: cs.structure_links_made.height,
+        user_classes: cs.class_links_made.height,
+        relations: cs.relations_made.height,
+        group_members: cs.group_members_added.height,
+    }
+    return [table for table, rows in added.items() if rows >= STATISTICS_ROWS]
 
 
 def _insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
