@@ -111,6 +111,17 @@ def test_region_figures_count_each_user_once(
     assert sum(report.schools_by_app.filter(pl.col("structure_uai") == U2)["bytes"]) == (
         report.schools.filter(pl.col("structure_uai") == U2)["total_bytes"].item()
     )
+    # users per app and area: each owner once, however many of their resources lie there
+    owners = sizes.group_by("app", "area").agg(pl.col("owner_external_id").n_unique())
+    users = report.region_by_app.select("app", "area", "users")
+    assert sorted(owners.rows()) == sorted(users.rows())
+    links = schools_of(small_region_rows)
+    in_u2 = sizes.filter(
+        pl.col("owner_external_id").is_in([u for u, s in links.items() if U2 in s])
+    )
+    expected_u2 = in_u2.group_by("app", "area").agg(pl.col("owner_external_id").n_unique())
+    got_u2 = report.schools_by_app.filter(pl.col("structure_uai") == U2)
+    assert sorted(expected_u2.rows()) == sorted(got_u2.select("app", "area", "users").rows())
 
 
 def test_quota_use_takes_the_user_quota_or_the_profile_default(

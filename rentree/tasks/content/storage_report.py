@@ -129,13 +129,16 @@ def _per_user(usage: pl.DataFrame, people: pl.DataFrame, settings: Settings) -> 
 
 
 def _by_app(usage: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Bytes, items and users per app and area (and per `by`)."""
+    """Bytes, items and users per app and area (and per `by`), from `usage` as the GROUP BY
+    gives it (joined with the school links for a school's figures)."""
     return (
         usage.group_by(*by, "app", "area")
         .agg(
             pl.col("bytes").sum(),
             pl.col("items").sum(),
-            pl.col("owner_external_id").n_unique().alias("users"),
+            # usage holds one row per owner, app and area (and a school link is one per
+            # owner and school): a group's rows are its users, no distinct count needed
+            pl.len().alias("users"),
         )
         .sort(*by, "app", "area")
     )
