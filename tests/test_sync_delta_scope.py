@@ -1,5 +1,6 @@
 """A Delta planned on the part of the directory its records can touch (`tasks.sync.scope`)
-makes exactly the change set planned on the whole directory: random Delta deliveries (pupils
+makes exactly the change set planned on the whole directory: staff links made and removed by
+hand between deliveries, and random Delta deliveries (pupils
 added, re-registered under a new id, moved between schools and classes, given other
 relatives, renamed, deleted; relatives added, changed, deleted; staff hired, moved, made
 directors, changed profile, deleted; rejected records) onto a directory the engine built,
@@ -14,7 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert, select
 from sync_frames import NEW, deleted, delivery, modified, relative, school, staff, student
 
 from rentree.infra import schema
@@ -239,6 +240,24 @@ def delta(draw: Any, world: World) -> tuple[dict[str, list[dict[str, Any]]], lis
     return {t: r for t, r in records.items() if r}, rejected
 
 
+def by_hand(engine: Engine, account: str, school_index: int) -> None:
+    """An operator's link of a staff member to a school (a content import): made if there
+    is none, removed if it was made by hand; the next plan puts them in the school's group."""
+    uai = SCHOOLS[school_index][1]
+    us = schema.user_structures
+    mine = (us.c.user_external_id == account) & (us.c.structure_uai == uai)
+    with engine.begin() as conn:
+        source = conn.execute(select(us.c.source).where(mine)).scalar()
+        if source is None:
+            conn.execute(
+                insert(us).values(
+                    user_external_id=account, structure_uai=uai, source="manual", director=False
+                )
+            )
+        elif source == "manual":
+            conn.execute(delete(us).where(mine))
+
+
 def comparable(cs: ChangeSet) -> dict[str, list[str]]:
     """Every frame of a change set as sorted rows (activation codes are random)."""
     frames = {kind: getattr(cs, kind) for kind in KINDS} | {"refused": cs.refused}
@@ -274,6 +293,12 @@ def test_a_delta_plans_the_same_changes_from_its_part_of_the_directory(
         truncate_all(conn)
     world, day = build(engine)
     for step in range(3):
+        if world.staff and data.draw(st.booleans(), label=f"link by hand {step}"):
+            by_hand(
+                engine,
+                data.draw(st.sampled_from(sorted(world.staff))),
+                data.draw(st.integers(0, 3)),
+            )
         records, rejected = data.draw(delta(world), label=f"delta {step}")
         if not records:
             continue

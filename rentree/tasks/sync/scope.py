@@ -24,13 +24,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy import Connection, Table, select, union
+from sqlalchemy import Connection, Table, case, exists, literal, select, union
 from sqlalchemy.sql.base import Executable
 
+from rentree.contracts.vocabulary import STAFF_PROFILES
 from rentree.infra.db import cross_join
 from rentree.infra.frames import select_frame
 from rentree.infra.schema import (
     classes,
+    group_members,
     groups,
     relations,
     structures,
@@ -156,7 +158,14 @@ def read_delta_scope(
     )
     # the new people are named by their feed ids (their account ids)
     new_people = ids.select(pl.col("id").alias("user_external_id"))
-    core = pl.concat([touched.select("user_external_id"), new_people, relatives]).unique()
+    core = pl.concat(
+        [
+            touched.select("user_external_id"),
+            new_people,
+            relatives,
+            staff_out_of_step(conn, school_year),
+        ]
+    ).unique()
     core_table = _stage(conn, "delta_core", core)
     children = _ids_of(
         conn,
@@ -254,6 +263,53 @@ def read_delta_scope(
         core=core,
         classes=touched_classes,
     )
+
+
+def staff_out_of_step(conn: Connection, school_year: str) -> pl.DataFrame:
+    """Staff whose school groups of the year are not those of their school links: a link
+    made or removed by hand (a content import) since the last plan. Whatever the delivery,
+    a plan re-derives their memberships (two anti-joins over the staff's links and the
+    members of the school staff groups, in the database)."""
+    audience = case((users.c.profile == "Teacher", "teachers"), else_="staff")
+    school_group = (
+        literal(f"{school_year}:") + user_structures.c.structure_uai + literal(":") + audience
+    )
+    unlisted = (
+        select(user_structures.c.user_external_id)
+        .join(users, users.c.external_id == user_structures.c.user_external_id)
+        .where(
+            users.c.source == "feed",
+            users.c.profile.in_(STAFF_PROFILES),
+            ~exists().where(
+                group_members.c.user_external_id == user_structures.c.user_external_id,
+                group_members.c.group_id == school_group,
+            ),
+        )
+    )
+    profile = case((groups.c.audience == "teachers", "Teacher"), else_="Personnel")
+    unlinked = (
+        select(group_members.c.user_external_id)
+        .join(groups, groups.c.group_id == group_members.c.group_id)
+        .where(
+            groups.c.kind == "scolarite",
+            groups.c.school_year == school_year,
+            groups.c.class_external_id.is_(None),
+            groups.c.audience.in_(("teachers", "staff")),
+            ~exists()
+            .select_from(
+                user_structures.join(
+                    users, users.c.external_id == user_structures.c.user_external_id
+                )
+            )
+            .where(
+                user_structures.c.user_external_id == group_members.c.user_external_id,
+                user_structures.c.structure_uai == groups.c.structure_uai,
+                users.c.source == "feed",
+                users.c.profile == profile,
+            ),
+        )
+    )
+    return _ids_of(conn, union(unlisted, unlinked))
 
 
 def _stage(conn: Connection, name: str, people: pl.DataFrame) -> Table:
