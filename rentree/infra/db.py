@@ -7,6 +7,7 @@ schema, `infra.frames` reads queries into frames, `infra.staging` makes temporar
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -186,7 +187,11 @@ def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
         with cursor.copy(statement) as copy:
             if as_csv:
                 for start in range(0, frame.height, _COPY_SLICE):
-                    copy.write(frame.slice(start, _COPY_SLICE).write_csv(include_header=False))
+                    # polars writes UTF-8 bytes: handed over as they are, not decoded to
+                    # a str that psycopg would encode again
+                    csv = io.BytesIO()
+                    frame.slice(start, _COPY_SLICE).write_csv(csv, include_header=False)
+                    copy.write(csv.getbuffer())
             else:
                 for row in frame.iter_rows():
                     copy.write_row(row)

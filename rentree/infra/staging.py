@@ -51,10 +51,11 @@ def staging_table(
     )
     conn.execute(DropTable(tmp, if_exists=True))
     conn.execute(CreateTable(tmp))
-    if keys:
-        conn.execute(CreateIndex(Index(f"ix_{tmp.name}", *(tmp.c[k] for k in keys))))
     if frame.height:
         load_rows(conn, tmp.name, frame)
+    # the index is built once over the loaded rows (a sort), not maintained row by row
+    if keys:
+        conn.execute(CreateIndex(Index(f"ix_{tmp.name}", *(tmp.c[k] for k in keys))))
     return tmp
 
 
