@@ -308,7 +308,9 @@ def _attribute_columns(frame: pl.DataFrame, events: pl.DataFrame, feed: FeedName
         )
         last = pl.col("seq").filter(modification).max().over("record", "target")
         events = events.filter(last.is_null() | (pl.col("seq") >= last))
-    named = events.select("record", "target", "values", first="seq")
+    # a name replaced keeps the place where it first came, as a dict's key does
+    place = "seq" if modified is None else "first"
+    named = events.select("record", "target", "values", first=place)
     known = [*attributes, *fallbacks]
     try:
         if modified is not None:
