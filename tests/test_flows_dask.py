@@ -97,6 +97,8 @@ def test_dask_only_for_a_delivery_at_or_above_the_threshold() -> None:
     assert load_settings().dask_min_delivery_mb == 256
 
 
+# where the checks run does not depend on the database: SQLite only, to keep the suite short
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_small_delivery_checked_on_threads_with_dask_set(
     engine: Engine,
     flow_store: LocalStore,  # noqa: F811
@@ -112,6 +114,8 @@ def test_small_delivery_checked_on_threads_with_dask_set(
     assert kinds == ["threads"]
 
 
+# where the checks run does not depend on the database: SQLite only, to keep the suite short
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_delivery_parsed_on_a_local_dask_cluster(
     engine: Engine,
     flow_store: LocalStore,  # noqa: F811
