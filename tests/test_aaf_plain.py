@@ -9,6 +9,7 @@ and a file the exact path refuses is refused with the same sentence.
 from __future__ import annotations
 
 import io
+import sys
 from xml.sax.saxutils import escape, quoteattr
 
 import polars as pl
@@ -237,3 +238,9 @@ def test_what_the_plain_path_does_not_read_is_left_to_the_exact_path(odd: bytes)
         assert read == reference
     else:
         assert_frame_equal(read, reference)  # type: ignore[arg-type]
+
+
+def test_values_are_stripped_of_what_python_strips() -> None:
+    assert set(plain_module.WHITESPACE) == {
+        chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()
+    }

@@ -1,32 +1,31 @@
 """Records in the plain shape of real deliveries, read column-wise by polars (feeds.md).
 
 The hardened parser still reads every byte of the file (`parser`): well-formedness, the
-encoding, the refusal of entities and of oversized values all stay its work. This module
-reads the same bytes again, as text, a few megabytes at a time, and builds the columns with
-a handful of vectorised polars steps per block instead of Python per record.
+encoding, the refusal of entities and of oversized values stay its work. This module reads the
+same bytes again, as text, some megabytes at a time, and builds the columns with a few
+vectorised polars steps per block instead of Python per record.
 
 It reads only the plain shape: records holding `operationalAttributes`, `identifier`,
 `attributes` and `modifications` in that order, each of `attr`/`modification` elements of
 `value`s, with nothing but whitespace and simple comments between records and the five
 predefined entities in values. One regular expression checks a block has that shape before
 anything is read from it. Anything else (CDATA, a character reference, another element, a
-comment holding markup, a category that contradicts the file) raises `NotPlain`, and the
-file is read again on the exact per-record path, so that every error sentence and every
-oddity is that path's.
+comment holding markup, a category that contradicts the file) raises `NotPlain`, and the file is
+read again on the exact per-record path: every error sentence and every oddity is that path's.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 
 import polars as pl
 
 from rentree.infra.aaf.columns import ATTRIBUTES, CATEGORY_ATTRIBUTES, JOIN
 from rentree.infra.naming import FeedName
 
-# Python's `str.strip` removes these: the values are stripped with exactly the same set.
-WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+# what `str.strip` removes (`str.isspace`; a test checks it), spelt out: no work at import
+_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+WHITESPACE = _SPACES + "".join(map(chr, range(0x2000, 0x200B)))  # and U+2000 to U+200A
 # A block is read once it holds this many bytes (bounded memory, few polars calls).
 BLOCK_BYTES = 2 * 1024 * 1024
 # libxml2 refuses a text node longer than this without XML_PARSE_HUGE (`parser`).
