@@ -153,7 +153,7 @@ def _assert_same(read: pl.DataFrame | str, reference: pl.DataFrame | str) -> Non
         assert_frame_equal(read, reference)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_file())
 # a name modified twice, after another unknown one: it keeps its first place in `extra`
 @example(
@@ -174,7 +174,7 @@ def test_both_paths_give_the_same_frame_or_the_same_sentence(file: tuple[bytes, 
     _assert_same(read, reference)
 
 
-@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_file(), st.integers(min_value=1, max_value=400))
 def test_blocks_of_any_size_give_the_same_frame(file: tuple[bytes, str], size: int) -> None:
     """The parser fed a few bytes at a time, the plain reader cutting blocks anywhere."""

@@ -44,6 +44,8 @@ def users(engine: Engine) -> pl.DataFrame:
         )
 
 
+# the academies' ids and keys do not depend on the database: SQLite only, to keep the suite short
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_two_academy_region_whole_timeline(
     engine: Engine,
     flow_store: LocalStore,  # noqa: F811

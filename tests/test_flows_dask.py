@@ -194,6 +194,8 @@ def stage_with_keys(
         ws.engine.dispose()
 
 
+# workers on other hosts with S3 and PostgreSQL, the deployment it is for
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 def test_workers_get_storage_keys_and_need_no_shared_folder(
     engine: Engine, moto_endpoint: str, tmp_path: Path, prefect_harness: None
 ) -> None:

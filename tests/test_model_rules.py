@@ -27,7 +27,7 @@ from tests.model.world import UAI_OF
 
 SOAK_SECONDS = float(os.environ.get("RENTREE_SOAK_SECONDS", "0"))
 QUICK = settings(
-    max_examples=int(os.environ.get("RENTREE_MODEL_EXAMPLES", "5")),
+    max_examples=int(os.environ.get("RENTREE_MODEL_EXAMPLES", "3")),
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),

@@ -279,7 +279,7 @@ def plan_both(engine: Engine, staged: StagedDelivery, today: date) -> ChangeSet:
 
 
 @settings(
-    max_examples=int(os.environ.get("RENTREE_SCOPE_EXAMPLES", "6")),
+    max_examples=int(os.environ.get("RENTREE_SCOPE_EXAMPLES", "4")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
