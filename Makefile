@@ -13,7 +13,10 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	# uv writes no bytecode by default, and where PYTHONDONTWRITEBYTECODE is set no import
+	# writes it either: every process (a `rentree run`, Prefect's server, a Dask worker)
+	# would compile Prefect from source again, about 2 s of CPU each.
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e '.[dev]'
 	touch $(STAMP)
 
 # Prefect's state (runs, logs, artifacts) stays in ./var/prefect, beside the demo workspace,

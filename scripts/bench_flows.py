@@ -9,9 +9,10 @@ file, then its late Delta (floor: its rows at the write floor, so that the flow'
 seen to follow the change, not the directory). Then the new year's first family files are
 staged on the threads runner, on Dask with 2 local workers (the speed-up), and with
 RENTREE_TASK_RUNNER=dask as a flow runs it (Dask only above RENTREE_DASK_MIN_DELIVERY_MB), and
-`rentree run family-import` runs end to end in its own process, as an operator types it
-(stage, plan, apply, attachments, late-entry watch, reports; floor: lxml iterparse of its
-Eleve and PersRelEleve files + its rows at the write floor; its own peak memory). Last, a
+`rentree run family-import` runs end to end in its own process, as an operator types it on
+a deployment (against the same Prefect server; stage, plan, apply, attachments, late-entry
+watch, reports; floor: lxml iterparse of its Eleve and PersRelEleve files + its rows at the
+write floor; its own peak memory). Last, a
 `nightly` with nothing new beside a flow that does nothing, on the same server. And
 `rentree --help` beside a Python that does nothing.
 """
@@ -34,9 +35,11 @@ from bench_floors import databases, parse_floor, write_floor
 from bench_sync import change_frames, delivery_paths
 from lxml import etree
 from prefect import flow
+from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import Engine
 
+from rentree.cli.prefect_terminal import embedded_prefect
 from rentree.flows.family_import import family_import
 from rentree.flows.freeze import freeze
 from rentree.flows.nightly import nightly
@@ -274,7 +277,14 @@ def _measure(engine: Engine, region: Path, label: str, folder: Path) -> list[Fig
         families = planned(engine, store, new, family_first["delivery"])
         write, rows = write_floor(engine, change_frames(families))
         parse, _ = parse_floor(delivery_paths(region, new, family_first, "Eleve", "PersRelEleve"))
-        environment = {**os.environ, **env, "PREFECT_HOME": str(folder / "prefect")}
+        # against the bench's Prefect server, as a deployment points at its own: the
+        # embedded server an unconfigured command starts is a fixed cost, not the import's
+        environment = {
+            **os.environ,
+            **env,
+            "PREFECT_HOME": str(folder / "prefect"),
+            "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        }
         took, peak, code = command([RENTREE, "run", "family-import", "--year", new], environment)
         figures.append(
             figure(
@@ -346,7 +356,7 @@ def cli_start() -> Figure:
 
 def run(workdir: Path) -> list[Figure]:
     figures = [cli_start()]
-    with prefect_test_harness(server_startup_timeout=180):
+    with embedded_prefect(), prefect_test_harness(server_startup_timeout=180):
         for label, engine in databases(workdir / "bench_flows", "rentree"):
             folder = workdir / "bench_flows" / label.lower()
             for leftover in ("storage", "prefect"):
