@@ -29,7 +29,7 @@ from rentree.infra.settings import Settings
 from rentree.infra.storage import LocalStore
 from rentree.tasks.intake.stage import StagedDelivery, stage_delivery
 from rentree.tasks.sync import apply as sync_apply
-from rentree.tasks.sync.apply import apply_change_set, change_log_rows
+from rentree.tasks.sync.apply import apply_change_set, change_log_rows, stamped_log_rows
 from rentree.tasks.sync.changeset import KINDS, ChangeSet
 from rentree.tasks.sync.plan import plan_delivery, rejected_from
 from rentree.tasks.sync.records import record_feed_states
@@ -67,7 +67,10 @@ def _plan_apply(
 def change_frames(change_set: ChangeSet) -> dict[str, Any]:
     """The rows an apply writes: the change set's frames and its change log."""
     frames = {k: getattr(change_set, k) for k in KINDS}
-    frames["change_log"] = change_log_rows(change_set)
+    # as stored: with the run id and the time each row carries
+    frames["change_log"] = stamped_log_rows(
+        change_log_rows(change_set), "bench-floor", datetime.now(UTC)
+    )
     return frames
 
 

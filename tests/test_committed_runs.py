@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import polars as pl
 import pytest
 from sqlalchemy import Engine, select
 
@@ -110,8 +111,13 @@ def test_a_failure_after_the_commit_leaves_the_run_applied_and_the_next_run_fini
         assert "stopped before writing its reports" in said
         assert store.exists(f"{prefix}change_log.csv")
         assert store.exists(f"{prefix}change_set_{DAY}/summary.json")
-        log = store.read_bytes(f"{prefix}change_log.csv").decode("utf-8-sig")
-        assert log.count("\n") > 8  # a header and a row per change
+        # every row the run logged, found by the span of change ids its commit recorded
+        log = pl.read_parquet(store.read_bytes(f"{prefix}change_log.parquet"))
+        assert log.height == entry["counts"]["change_log"] > 8
+        first, last = entry["change_log_span"]
+        assert last - first >= log.height  # PostgreSQL's sequence may leave gaps
+        assert set(log["operation"]) >= {"create", "link"}
+        assert (log["at"] == NOW.isoformat()).all()
     assert _run_row(engine, "first").summary["committed"][0]["reported"] is True
     # and once done, a third run has nothing left to finish
     third = import_pending(engine, store, SETTINGS, NEW, FAMILY, run_id="third", now=NOW)
@@ -127,3 +133,35 @@ def test_a_store_still_down_is_said_and_tried_again(engine: Engine, store: Objec
     assert any("could still not be written" in o.reason for o in again)
     assert _run_row(engine, "first").summary["committed"][0]["reported"] is False
     assert _run_row(engine, "first").status == "applied"
+
+
+def test_a_commit_recorded_without_a_span_is_read_by_its_run_id(
+    engine: Engine, store: ObjectStore
+) -> None:
+    # a run committed before revision 0007 recorded no change_log_span: its rows are found
+    # by the run id alone, and none of a later run's
+    land(store, NEW, family_delivery(DAY, range(3)))
+    _start(engine, "first")
+    down = FailingAfterCommit(store, moves=False, reports=True)
+    import_delivery(engine, down, SETTINGS, NEW, DAY, run_id="first", now=NOW)  # type: ignore[arg-type]
+    row = _run_row(engine, "first")
+    committed = [
+        {k: v for k, v in e.items() if k != "change_log_span"} for e in row.summary["committed"]
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            schema.runs.update()
+            .where(schema.runs.c.run_id == "first")
+            .values(summary={**row.summary, "committed": committed})
+        )
+        conn.execute(
+            schema.change_log.insert().values(
+                run_id="other", at=NOW, entity="user", entity_id="X", operation="update"
+            )
+        )
+    _start(engine, "second")
+    import_pending(engine, store, SETTINGS, NEW, FAMILY, run_id="second", now=NOW)
+    prefix = reports_prefix(NEW, "family-import", "first")
+    log = pl.read_parquet(store.read_bytes(f"{prefix}change_log.parquet"))
+    assert log.height == committed[0]["counts"]["change_log"]
+    assert "X" not in log["entity_id"].to_list()

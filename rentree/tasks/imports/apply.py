@@ -39,6 +39,7 @@ from rentree.tasks.rules.holds import create_hold
 from rentree.tasks.rules.late_entries import late_entry_watch
 from rentree.tasks.rules.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over
 from rentree.tasks.sync.apply import apply_change_set
+from rentree.tasks.sync.change_log import last_change_id
 from rentree.tasks.sync.changeset import ChangeSet
 from rentree.tasks.sync.plan import rejected_from
 from rentree.tasks.sync.records import record_feed_states
@@ -130,6 +131,7 @@ def apply_planned(
                 feed_files.c.status != "applied",
             )
         )
+    outcome.logged_after = last_change_id(conn)
     outcome.counts = apply_change_set(conn, change_set, run_id, now)
     types = set(change_set.complete)
     if rolls_over(conn, year):

@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, String, cast, select
 
+from rentree.infra.frames import select_frame
 from rentree.infra.naming import change_set_summary_key
 from rentree.infra.reports import write_report, write_text
 from rentree.infra.runs import mark_reported, record_committed, unreported
@@ -26,6 +27,7 @@ from rentree.infra.schema import change_log, feed_files
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.imports.outcome import ImportOutcome
 from rentree.tasks.intake.ledger import of_academy
+from rentree.tasks.sync.change_log import last_change_id
 from rentree.tasks.sync.changeset import ChangeSet
 
 CHANGE_LOG_REPORT = "change_log"
@@ -51,6 +53,10 @@ def committed_delivery(
             "change_set": change_set.summary(),
             "reports": prefix,
             "reason": outcome.reason,
+            # the run's change log rows of this delivery lie in this span of change ids
+            "change_log_span": [outcome.logged_after, last_change_id(conn)]
+            if outcome.logged_after is not None
+            else None,
         },
     )
 
@@ -80,7 +86,10 @@ def complete_reports(
             )
         )
         owed = unreported(conn, run_ids, school_year, academy)
-        logs = {run_id: _change_log(conn, run_id) for run_id in {r for r, _ in owed}}
+        logs = {
+            run_id: _change_log(conn, run_id, [e for r, e in owed if r == run_id])
+            for run_id in {r for r, _ in owed}
+        }
     notes: list[str] = []
     for run_id, entry in owed:
         delivery, prefix = str(entry["delivery"]), str(entry["reports"])
@@ -102,42 +111,34 @@ def complete_reports(
     return notes
 
 
-def _change_log(conn: Connection, run_id: str) -> pl.DataFrame:
-    """The run's change log rows (no activation code is ever logged), JSON as text."""
-    rows = conn.execute(
+def _change_log(conn: Connection, run_id: str, entries: list[dict[str, Any]]) -> pl.DataFrame:
+    """The run's change log rows (no activation code is ever logged), JSON as the text it was
+    written as. Read within the spans of change ids its commits recorded (the log has no
+    index on the run id); a commit recorded without one (before revision 0007) reads the
+    whole log."""
+    log = change_log.c
+    spans = [e.get("change_log_span") for e in entries]
+    where = [log.run_id == run_id]
+    if spans and all(spans):
+        where += [
+            log.change_id > min(int(s[0]) for s in spans),
+            log.change_id <= max(int(s[1]) for s in spans),
+        ]
+    query = (
         select(
-            change_log.c.at,
-            change_log.c.entity,
-            change_log.c.entity_id,
-            change_log.c.operation,
-            change_log.c.before,
-            change_log.c.after,
+            log.at,
+            log.entity,
+            log.entity_id,
+            log.operation,
+            cast(log.before, String).label("before"),
+            cast(log.after, String).label("after"),
         )
-        .where(change_log.c.run_id == run_id)
-        .order_by(change_log.c.change_id)
-    ).all()
-    return pl.DataFrame(
-        [
-            {
-                "at": r.at.isoformat() if r.at is not None else None,
-                "entity": r.entity,
-                "entity_id": r.entity_id,
-                "operation": r.operation,
-                "before": _as_text(r.before),
-                "after": _as_text(r.after),
-            }
-            for r in rows
-        ],
-        schema={
-            c: pl.String for c in ("at", "entity", "entity_id", "operation", "before", "after")
-        },
+        .where(*where)
+        .order_by(log.change_id)
     )
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)
+    text = {c: pl.String for c in ("entity", "entity_id", "operation", "before", "after")}
+    rows = select_frame(conn, query, {"at": pl.Datetime("us", "UTC"), **text})
+    return rows.with_columns(pl.col("at").dt.strftime("%Y-%m-%dT%H:%M:%S%.f%:z"))
 
 
 def _write(

@@ -49,6 +49,8 @@ class ImportOutcome:
     late_entries: int = 0
     detail: str = ""  # where a failure happened (code lines, never a value): for the log
     academy: str | None = None  # the academy that delivered it, in a region of several
+    # the last change id before its apply: its change log rows are the run's after it
+    logged_after: int | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-able, for the `runs` row and the flow's artifacts."""

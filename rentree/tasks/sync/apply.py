@@ -32,6 +32,7 @@ from rentree.infra.schema import (
 from rentree.infra.staging import staging_table
 from rentree.tasks.intake.ledger import record_feed_files
 from rentree.tasks.rules.retirement.apply import reactivate_returning
+from rentree.tasks.sync.change_log import last_change_id
 from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
 
 # a Delta's few rows leave the planner's picture of a table right; a first import does not
@@ -41,12 +42,12 @@ STATISTICS_ROWS = 10_000
 def directory_fingerprint(conn: Connection, school_year: str) -> str:
     """A digest of the directory state a change set depends on.
 
-    It moves whenever a change is logged (last change id) or a table a plan reads changes
-    size, so that approving a held change set can tell that the directory moved meanwhile.
+    It moves whenever a change is logged (the last change id: the log only grows) or a table
+    a plan reads changes size, so that approving a held change set can tell that the
+    directory moved meanwhile.
     """
     figures: dict[str, object] = {"school_year": school_year}
-    last = conn.execute(select(func.max(change_log.c.change_id), func.count())).one()
-    figures["change_log"] = [last[0], last[1]]
+    figures["change_log"] = last_change_id(conn)
     for table in (structures, users, user_feed_ids, user_structures, relations, group_members):
         figures[table.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
     figures["missing"] = conn.execute(
@@ -337,8 +338,12 @@ def change_log_rows(cs: ChangeSet) -> pl.DataFrame:
     return pl.concat(parts, how="vertical")
 
 
+def stamped_log_rows(rows: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
+    """The change log rows as they are stored: each with its run and time."""
+    return rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("at"))
+
+
 def _log(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> int:
     # `before` and `after` are JSON text already: they go in as they are
-    stamped = rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("at"))
-    insert_frame(conn, change_log, stamped, json_text=True)
+    insert_frame(conn, change_log, stamped_log_rows(rows, run_id, now), json_text=True)
     return rows.height

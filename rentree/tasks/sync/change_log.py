@@ -1,7 +1,9 @@
 """`change_log` rows written by the database itself: one `INSERT ... SELECT` per kind of
 change, whatever the number of rows (the purge, the retirement journal and their undos).
 
-A change set's rows are written by `tasks.sync.apply` from its frames instead.
+A change set's rows are written by `tasks.sync.apply` from its frames instead. The log has
+no index on `run_id` (revision 0007): a run's rows are read back by the span of change ids
+its commit recorded (`last_change_id` before and after its writes).
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ def json_object(
     for name, value in pairs:
         args += [literal(name, String), value]
     return builder(*args)
+
+
+def last_change_id(conn: Connection) -> int:
+    """The newest change id (0 for an empty log): rows are never deleted and ids only grow,
+    so the rows a transaction logs after this call all have greater ids."""
+    return int(
+        conn.execute(select(func.coalesce(func.max(change_log.c.change_id), 0))).scalar_one()
+    )
 
 
 def log_selected(
