@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, event, func, inspect, select
 
 from rentree.infra import schema
-from rentree.infra.db import insert_frame
+from rentree.infra.db import directory_lock, insert_frame
+from rentree.infra.engine import make_engine
+from rentree.infra.errors import DatabaseError
 from rentree.infra.frames import read_table
 from rentree.infra.migrate import upgrade
 from rentree.infra.staging import staging_table
@@ -57,6 +60,59 @@ def test_insert_frame_and_read_table_round_trip(engine: Engine) -> None:
     with engine.connect() as conn:
         back = read_table(conn, schema.structures).sort("external_id")
     assert back.select(frame.columns).equals(frame)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'rentree.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _memberships(n: int, offset: int = 0) -> pl.DataFrame:
+    ids = pl.int_range(offset, offset + n, eager=True).cast(pl.String)
+    return pl.DataFrame({"group_id": "2025-2026:G" + ids, "user_external_id": "U" + ids})
+
+
+@pytest.mark.parametrize(
+    ("existing", "added", "rebuilt"),
+    [(0, 120_000, True), (100_000, 120_000, True), (400_000, 120_000, False), (0, 5_000, False)],
+    ids=["into-empty", "more-than-half", "a-quarter", "few-rows"],
+)
+def test_a_bulk_insert_into_sqlite_builds_the_indexes_after_it_when_it_adds_many_rows(
+    sqlite_engine: Engine, existing: int, added: int, rebuilt: bool
+) -> None:
+    # the same rows and the same indexes either way; only how the indexes are built differs
+    statements: list[str] = []
+    with sqlite_engine.begin() as conn:
+        insert_frame(conn, schema.group_members, _memberships(existing, offset=added))
+    event.listen(sqlite_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with sqlite_engine.begin() as conn:
+        directory_lock(conn)  # as every apply does first: the transaction is open
+        insert_frame(conn, schema.group_members, _memberships(added))
+    index = "ix_group_members_user_external_id"
+    assert any(s.strip().startswith("DROP INDEX") and index in s for s in statements) is rebuilt
+    with sqlite_engine.connect() as conn:
+        assert index in {i["name"] for i in inspect(conn).get_indexes("group_members")}
+        count = conn.execute(select(func.count()).select_from(schema.group_members)).scalar_one()
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT group_id FROM group_members WHERE user_external_id = 'U7'"
+        ).all()
+    assert count == existing + added
+    assert index in str(plan)
+
+
+def test_a_failed_bulk_insert_rolls_back_with_its_indexes(sqlite_engine: Engine) -> None:
+    rows = _memberships(150_000)
+    with pytest.raises(DatabaseError), sqlite_engine.begin() as conn:
+        directory_lock(conn)
+        insert_frame(conn, schema.group_members, pl.concat([rows, rows.head(1)]))
+    with sqlite_engine.connect() as conn:
+        names = {i["name"] for i in inspect(conn).get_indexes("group_members")}
+        count = conn.execute(select(func.count()).select_from(schema.group_members)).scalar_one()
+    assert "ix_group_members_user_external_id" in names
+    assert count == 0
 
 
 def test_staging_table_joins_with_the_directory(engine: Engine) -> None:
