@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,7 @@ from rentree.infra import schema
 from rentree.infra.db import directory_lock, insert_frame
 from rentree.infra.engine import make_engine
 from rentree.infra.errors import DatabaseError
-from rentree.infra.frames import read_table
+from rentree.infra.frames import read_table, select_frame
 from rentree.infra.migrate import upgrade
 from rentree.infra.staging import staging_table
 
@@ -60,6 +61,63 @@ def test_insert_frame_and_read_table_round_trip(engine: Engine) -> None:
     with engine.connect() as conn:
         back = read_table(conn, schema.structures).sort("external_id")
     assert back.select(frame.columns).equals(frame)
+
+
+def test_select_frame_reads_dates_and_flags_as_core_wrote_them(engine: Engine) -> None:
+    # the driver's raw values (SQLite's date text and 0/1) come back as dates and booleans
+    person = {"profile": "Student", "source": "feed", "identity": "educonnect"}
+    with engine.begin() as conn:
+        conn.execute(
+            schema.users.insert(),
+            [
+                {
+                    **person,
+                    "external_id": "A",
+                    "birth_date": date(2017, 2, 10),
+                    "missing_since": None,
+                },
+                {
+                    **person,
+                    "external_id": "B",
+                    "birth_date": None,
+                    "missing_since": date(2024, 9, 3),
+                },
+            ],
+        )
+        conn.execute(
+            schema.user_structures.insert(),
+            [
+                {
+                    "user_external_id": "A",
+                    "structure_uai": "0590001A",
+                    "source": "feed",
+                    "director": True,
+                },
+                {
+                    "user_external_id": "B",
+                    "structure_uai": "0590001A",
+                    "source": "feed",
+                    "director": False,
+                },
+            ],
+        )
+    with engine.connect() as conn:
+        people = select_frame(
+            conn,
+            select(
+                schema.users.c.external_id, schema.users.c.birth_date, schema.users.c.missing_since
+            ).order_by(schema.users.c.external_id),
+            {"external_id": pl.String, "birth_date": pl.Date, "missing_since": pl.Date},
+        )
+        links = select_frame(
+            conn,
+            select(
+                schema.user_structures.c.user_external_id, schema.user_structures.c.director
+            ).order_by(schema.user_structures.c.user_external_id),
+            {"user_external_id": pl.String, "director": pl.Boolean},
+        )
+    assert people.rows() == [("A", date(2017, 2, 10), None), ("B", None, date(2024, 9, 3))]
+    assert links.rows() == [("A", True), ("B", False)]
 
 
 @pytest.fixture

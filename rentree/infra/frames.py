@@ -31,23 +31,37 @@ def read_frame(
 
 
 # Column types every driver returns as the Python value polars wants, with no SQLAlchemy
-# result processing (SQLite's dates, timestamps and booleans need it, PostgreSQL's numeric
-# floats too; text and integers do not).
+# result processing (PostgreSQL's numeric floats need it; text and integers do not).
 _PLAIN_TYPES = (pl.String, pl.Int64)
+# psycopg returns dates, booleans and timestamps as Python's own; SQLite stores a date as
+# the text Core wrote ('YYYY-MM-DD') and a boolean as 0 or 1: polars reads those raw values
+# and converts the column at once.
+_POSTGRESQL_RAW = (*_PLAIN_TYPES, pl.Date, pl.Boolean)
+_SQLITE_STORED: dict[Any, Any] = {pl.Date: pl.String, pl.Boolean: pl.Int64}
 
 
 def select_frame(conn: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
     """A Core query's rows as a frame of `schema` (typed by SQLAlchemy: SQLite's dates and
     timestamps come back as dates and datetimes), in one round trip."""
     result = conn.execute(query)
-    if all(dtype in _PLAIN_TYPES for dtype in schema.values()):
+    dtypes = list(schema.values())
+    if conn.dialect.name == "sqlite" and all(
+        t in _PLAIN_TYPES or t in _SQLITE_STORED for t in dtypes
+    ):
         # Plain columns are read as the driver's tuples: building a SQLAlchemy row for each
-        # costs as much as the read itself over millions of rows (the storage report's).
-        rows: Any = result.cursor.fetchall()
-    else:
-        # SQLAlchemy's rows are sequences: polars reads them as they are
-        rows = result.fetchall()
-    return pl.DataFrame(rows, schema=dict(schema), orient="row")
+        # costs as much as the read itself over millions of rows (the storage report's, the
+        # users a plan reads)
+        stored = {name: _SQLITE_STORED.get(t, t) for name, t in schema.items()}
+        frame = pl.DataFrame(result.cursor.fetchall(), schema=stored, orient="row")
+        return frame.with_columns(
+            pl.col(name).str.to_date("%Y-%m-%d") if t == pl.Date else pl.col(name).cast(t)
+            for name, t in schema.items()
+            if t in _SQLITE_STORED
+        )
+    if conn.dialect.name != "sqlite" and all(t in _POSTGRESQL_RAW for t in dtypes):
+        return pl.DataFrame(result.cursor.fetchall(), schema=dict(schema), orient="row")
+    # SQLAlchemy's rows are sequences: polars reads them as they are
+    return pl.DataFrame(result.fetchall(), schema=dict(schema), orient="row")
 
 
 def read_table(conn: Connection, table: Table) -> pl.DataFrame:
