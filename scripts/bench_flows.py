@@ -130,6 +130,9 @@ def relatives_delta(sources: list[Path], folder: Path, delivery: str, count: int
             element.clear()
             if len(ids) == count:
                 break
+        if len(ids) == count:
+            # a region's relatives come in several files: the first `count` of them all
+            break
     requests = "".join(
         '<modifyRequest><operationalAttributes><attr name="categoriePersonne"><value>'
         f"PersRelEleve</value></attr></operationalAttributes><identifier><id>{id_}</id>"

@@ -158,14 +158,14 @@ def _library_error_in_task(monkeypatch: pytest.MonkeyPatch) -> None:
     def failing(conn: Connection, *_args: Any, **_kwargs: Any) -> None:
         raise _quoting_error(conn)
 
-    monkeypatch.setattr(importing, "late_entry_watch", failing)
+    monkeypatch.setattr(importing, "apply_pending_attachments", failing)
 
 
 def _os_error_in_task(monkeypatch: pytest.MonkeyPatch) -> None:
     def failing(*_args: Any, **_kwargs: Any) -> None:
         raise FileNotFoundError(2, "No such file or directory", "exports/Nom1_Prénom1.csv")
 
-    monkeypatch.setattr(importing, "late_entry_watch", failing)
+    monkeypatch.setattr(importing, "apply_pending_attachments", failing)
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ from rentree.tasks.rules.attachments.decide import (
 from rentree.tasks.rules.attachments.on_arrival import apply_pending_attachments
 from rentree.tasks.rules.attachments.pending import pending_requests
 from rentree.tasks.rules.holds import HoldError, get_hold
-from rentree.tasks.rules.late_entries import late_entry_watch, open_late_entries
+from rentree.tasks.rules.late_entries import open_late_entries
 from rentree.tasks.rules.years import current_years
 
 # A run asks about each hold once; this bounds the rounds of "import, hold, decide".
@@ -107,8 +107,11 @@ def settle_hold(
 
 @safe_task(cache_policy=NO_CACHE, task_run_name="follow-ups {year}")
 def follow_ups(ctx: RunContext, year: str) -> tuple[AttachmentResult, pl.DataFrame]:
-    """R10 pending attachments, then R12 late-entry watch, in one transaction; a dry run
-    plans the attachments and reads the watch list as it stands (`tasks.planned`)."""
+    """R10 pending attachments, and the R12 late-entry watch list as it stands; a dry run
+    plans the attachments (`tasks.planned`). The watch itself is updated by every delivery's
+    apply, in its transaction (`tasks.imports.apply`), the only change that moves a pupil:
+    watching again here would read the year's class links for nothing (a region's 562,000,
+    each night)."""
     now = datetime.now(UTC)
     with ctx.workspace.engine.connect() as conn:
         planned = plan_attachments(conn, pending_requests(conn, year))
@@ -116,8 +119,7 @@ def follow_ups(ctx: RunContext, year: str) -> tuple[AttachmentResult, pl.DataFra
 
     def apply(plan: AttachmentPlan) -> tuple[AttachmentResult, pl.DataFrame]:
         with ctx.workspace.engine.begin() as conn:
-            attachments = apply_pending_attachments(conn, year, ctx.run_id, now)
-            return attachments, late_entry_watch(conn, year, now)
+            return apply_pending_attachments(conn, year, ctx.run_id, now), watched
 
     applied = apply_unless_dry_run(planned, apply, dry_run=ctx.dry_run)
     return applied or (planned.result(), watched)
