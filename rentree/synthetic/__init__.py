@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from rentree.contracts.vocabulary import LEVELS
 from rentree.infra.naming import academy_id_prefix, class_id, school_year_of
 from rentree.synthetic.aaf_writer import DEFAULT_CHUNK_SIZE
 from rentree.synthetic.content import Inventory, build_inventory
@@ -39,15 +40,8 @@ from rentree.synthetic.deliveries import (
     staff_state,
     write_deliveries,
 )
-from rentree.synthetic.population import (
-    KIND_NAMES,
-    LEVELS,
-    RPI_FIRST,
-    RPI_SECOND,
-    STAFF_ID_BASE,
-    Region,
-    build_region,
-)
+from rentree.synthetic.draws import KIND_NAMES, RPI_FIRST, RPI_SECOND, STAFF_ID_BASE
+from rentree.synthetic.population import Region, build_region
 from rentree.synthetic.scales import SCALE_NAMES, SCALES, ScaleName
 
 DEFAULT_SEED = 20250901

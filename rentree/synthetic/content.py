@@ -20,12 +20,8 @@ import polars as pl
 from rentree.contracts.content import MINIMUM_COLUMNS, RIGHTS
 from rentree.infra.naming import class_group_id, class_id, school_group_id
 from rentree.synthetic import names
-from rentree.synthetic.population import (
-    PUPIL_ID_BASE,
-    RELATIVE_ID_BASE,
-    STAFF_ID_BASE,
-    Region,
-)
+from rentree.synthetic.draws import PUPIL_ID_BASE, RELATIVE_ID_BASE, STAFF_ID_BASE
+from rentree.synthetic.population import Region
 from rentree.synthetic.scales import Scale
 from rentree.tasks.sync.accounts import assign_logins
 from rentree.tasks.sync.diff_groups import CLASS_AUDIENCES, SCHOOL_AUDIENCES

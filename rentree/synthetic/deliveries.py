@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from rentree.contracts.vocabulary import LEVELS
 from rentree.infra.aaf import ATTRIBUTES
 from rentree.infra.naming import FeedType, Mode
 from rentree.synthetic.aaf_writer import (
@@ -23,13 +24,8 @@ from rentree.synthetic.aaf_writer import (
     modify_requests,
     write_feed,
 )
-from rentree.synthetic.population import (
-    DIRECTOR_FUNCTION,
-    LEVELS,
-    PERSONNEL_FUNCTIONS,
-    TEACHER_FUNCTION,
-    Region,
-)
+from rentree.synthetic.population import Region
+from rentree.synthetic.staff import DIRECTOR_FUNCTION, PERSONNEL_FUNCTIONS, TEACHER_FUNCTION
 
 
 @dataclass(frozen=True)

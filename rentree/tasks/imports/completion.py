@@ -117,9 +117,9 @@ def _change_log(conn: Connection, run_id: str, entries: list[dict[str, Any]]) ->
     index on the run id); a commit recorded without one (before revision 0007) reads the
     whole log."""
     log = change_log.c
-    spans = [e.get("change_log_span") for e in entries]
+    spans: list[list[int]] = [e["change_log_span"] for e in entries if e.get("change_log_span")]
     where = [log.run_id == run_id]
-    if spans and all(spans):
+    if entries and len(spans) == len(entries):
         where += [
             log.change_id > min(int(s[0]) for s in spans),
             log.change_id <= max(int(s[1]) for s in spans),
