@@ -4,10 +4,11 @@ AAF deliveries: dry runs, re-runs, failures, schools filter, R7/R9 through the i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from rentree.infra import schema
 from rentree.infra.frames import read_table
@@ -390,3 +391,31 @@ def test_the_same_bytes_as_two_feed_types_are_two_files_of_the_ledger(
         )
     assert names == {k.rsplit("/", 1)[-1] for k in keys}
     assert not any(store.exists(k) for k in keys)
+
+
+def test_only_pupil_and_school_deliveries_watch_late_entries(
+    engine: Engine, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # R12 follows the pupils and the schools: a staff delivery applies without watching
+    # (reading the year's class links), a pupils delivery watches in its transaction
+    watched: list[str] = []
+    watch = import_apply.late_entry_watch
+
+    def counted(conn: Connection, year: str, now: datetime) -> pl.DataFrame:
+        watched.append(year)
+        return watch(conn, year, now)
+
+    monkeypatch.setattr(import_apply, "late_entry_watch", counted)
+    land(store, NEW, staff_delivery("20240826"))  # its schools (EtabEducNat) are watched
+    assert run(engine, store, NEW, "20240826").status == "applied"
+    assert watched == [NEW]
+    watched.clear()
+    hires = [aaf.staff("T1", structs=(S1,)), aaf.staff("T2", structs=(S1,))]
+    land(store, NEW, {aaf.name("PersEducNat", "20240827"): aaf.document(hires)})
+    staff = run(engine, store, NEW, "20240827")
+    assert staff.status == "applied", staff.reason
+    assert watched == []
+    land(store, NEW, family_delivery("20240902", range(3)))
+    families = run(engine, store, NEW, "20240902")
+    assert families.status == "applied", families.reason
+    assert watched == [NEW]

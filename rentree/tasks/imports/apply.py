@@ -36,13 +36,16 @@ from rentree.tasks.intake.stage import quarantine_delivery
 from rentree.tasks.intake.validate import write_validation_report
 from rentree.tasks.rules.attachments.on_arrival import apply_pending_attachments
 from rentree.tasks.rules.holds import create_hold
-from rentree.tasks.rules.late_entries import late_entry_watch
+from rentree.tasks.rules.late_entries import late_entry_watch, open_late_entries
 from rentree.tasks.rules.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over
 from rentree.tasks.sync.apply import apply_change_set
 from rentree.tasks.sync.change_log import last_change_id
 from rentree.tasks.sync.changeset import ChangeSet
 from rentree.tasks.sync.plan import rejected_from
 from rentree.tasks.sync.records import record_feed_states
+
+# the feed types whose records can change the late-entry watch (R12)
+WATCHED_TYPES = frozenset({"Eleve", "EtabEducNat"})
 
 
 def carry_out(
@@ -141,7 +144,12 @@ def apply_planned(
             advance_phase(conn, year, "family-import")
     attachments = apply_pending_attachments(conn, year, run_id, now)
     outcome.attachments = attachments.counts()
-    outcome.late_entries = late_entry_watch(conn, year, now).height
+    # R12 follows the pupils and the schools: a staff or relatives delivery moves neither,
+    # and watching would read the year's class links for nothing (a region's 562,000)
+    if types & WATCHED_TYPES:
+        outcome.late_entries = late_entry_watch(conn, year, now).height
+    else:
+        outcome.late_entries = open_late_entries(conn, year).height
 
 
 def finish_import(
