@@ -18,9 +18,12 @@ from rentree.infra.storage import ObjectStore
 from rentree.tasks.content.status import directory_status
 from rentree.tasks.imports import apply as import_apply
 from rentree.tasks.imports import outcome as imports
+from rentree.tasks.imports.decisions import approve_hold
 from rentree.tasks.imports.delivery import import_delivery
 from rentree.tasks.imports.pending import import_pending
+from rentree.tasks.rules.holds import get_hold
 from rentree.tasks.rules.years import freeze_year, record_onde_switch
+from rentree.tasks.sync.apply import directory_fingerprint
 from tests import aaf_samples as aaf
 from tests.sync_builders import CLOSING, LATER, NEW, NOW
 
@@ -419,3 +422,23 @@ def test_only_pupil_and_school_deliveries_watch_late_entries(
     families = run(engine, store, NEW, "20240902")
     assert families.status == "applied", families.reason
     assert watched == [NEW]
+
+
+def test_a_held_delta_keeps_the_fingerprint_of_the_directory_it_was_planned_on(
+    engine: Engine, store: ObjectStore
+) -> None:
+    # a Delta's plan takes no fingerprint; its hold takes it in the same transaction, so an
+    # approval finds the directory unmoved and applies the held change set as it is
+    land(store, NEW, family_delivery("20240902", range(10)))
+    assert run(engine, store, NEW, "20240902").status == "applied"
+    strict = Settings(hold_school_missing_ratio=0.1, hold_school_min_people=1)
+    gone = [aaf.record("Eleve", f"E{n:04d}", operation="delete") for n in range(4)]
+    land(store, NEW, {aaf.name("Eleve", "20240905", mode="Delta"): aaf.document(gone)})
+    held = import_delivery(engine, store, strict, NEW, "20240905", run_id="run-delta", now=NOW)
+    assert held.status == "held", held.reason
+    with engine.connect() as conn:
+        hold = get_hold(conn, held.hold_id or "")
+        assert hold.fingerprint and hold.fingerprint == directory_fingerprint(conn, NEW)
+    decision = approve_hold(engine, store, strict, hold.hold_id, "alice", "run-ok", NOW)
+    assert decision.outcome is not None and decision.outcome.status == "applied"
+    assert decision.outcome.counts["users_missing"] == 4

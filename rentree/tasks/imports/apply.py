@@ -38,7 +38,7 @@ from rentree.tasks.rules.attachments.on_arrival import apply_pending_attachments
 from rentree.tasks.rules.holds import create_hold
 from rentree.tasks.rules.late_entries import late_entry_watch, open_late_entries
 from rentree.tasks.rules.years import FAMILY_TYPES, advance_phase, ensure_year, rolls_over
-from rentree.tasks.sync.apply import apply_change_set
+from rentree.tasks.sync.apply import apply_change_set, directory_fingerprint
 from rentree.tasks.sync.change_log import last_change_id
 from rentree.tasks.sync.changeset import ChangeSet
 from rentree.tasks.sync.plan import rejected_from
@@ -82,6 +82,8 @@ def carry_out(
             now=now,
             delivery=delivery,
             change_set=plan.change_set,
+            # a Delta's plan leaves it to its hold (in this transaction) to take it
+            fingerprint=plan.change_set.fingerprint or directory_fingerprint(conn, year),
         )
         outcome.reason = (
             f"The delivery {delivery} of {year} is held ({outcome.hold_id}): "

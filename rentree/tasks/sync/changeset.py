@@ -167,7 +167,8 @@ class ChangeSet:
     school_year: str
     delivery: str  # YYYYMMDD
     file_hashes: tuple[str, ...]
-    fingerprint: str  # digest of the directory state it was computed on
+    # digest of the directory state it was computed on; "" for a Delta, whose hold takes it
+    fingerprint: str
     structures_created: pl.DataFrame = field(
         default_factory=partial(empty_frame, "structures_created")
     )
