@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -43,32 +44,43 @@ def changes(engine: Engine) -> ops.UpgradeOps:
     return upgrade_ops
 
 
-def later_additions(at_initial: Engine) -> tuple[set[str], set[tuple[str, str]], set[str]]:
-    """The tables, (table, column) pairs and indexes the revisions after 0001 add."""
-    tables: set[str] = set()
-    columns: set[tuple[str, str]] = set()
-    indexes: set[str] = set()
+@dataclass
+class LaterRevisions:
+    """What the revisions after 0001 change: the tables, (table, column) pairs and indexes
+    they add, and the indexes they drop (0001 creates those)."""
+
+    tables: set[str] = field(default_factory=set)
+    columns: set[tuple[str, str]] = field(default_factory=set)
+    indexes: set[str] = field(default_factory=set)
+    dropped: list[ops.CreateIndexOp] = field(default_factory=list)
+
+
+def later_revisions(at_initial: Engine) -> LaterRevisions:
+    later = LaterRevisions()
     for op in changes(at_initial).ops:
         if isinstance(op, ops.CreateTableOp):
-            tables.add(op.table_name)
+            later.tables.add(op.table_name)
             continue
         assert isinstance(op, ops.ModifyTableOps)
         for change in op.ops:
             if isinstance(change, ops.AddColumnOp):
-                columns.add((change.table_name, change.column.name))
+                later.columns.add((change.table_name, change.column.name))
             elif isinstance(change, ops.CreateIndexOp):
-                indexes.add(str(change.index_name))
+                later.indexes.add(str(change.index_name))
+            elif isinstance(change, ops.DropIndexOp):
+                later.dropped.append(change.reverse())
             else:
                 sys.exit(
                     f"0001 cannot be regenerated: a later revision does {type(change).__name__} "
                     f"on {op.table_name}; leave 0001 as it is."
                 )
-    return tables, columns, indexes
+    return later
 
 
 def initial_ops(empty: Engine, at_initial: Engine | None) -> ops.UpgradeOps:
-    """The whole schema from nothing, less what later revisions add."""
-    tables, columns, indexes = later_additions(at_initial) if at_initial else (set(), set(), set())
+    """The whole schema from nothing, less what later revisions add, with what they drop."""
+    later = later_revisions(at_initial) if at_initial else LaterRevisions()
+    tables, columns, indexes = later.tables, later.columns, later.indexes
     kept: list[ops.MigrateOperation] = []
     for op in changes(empty).ops:
         if isinstance(op, ops.CreateTableOp):
@@ -82,6 +94,7 @@ def initial_ops(empty: Engine, at_initial: Engine | None) -> ops.UpgradeOps:
                 continue
             op.ops = [o for o in op.ops if str(getattr(o, "index_name", "")) not in indexes]
         kept.append(op)
+    kept += [ops.ModifyTableOps(index.table_name, [index]) for index in later.dropped]
     return ops.UpgradeOps(ops=kept)
 
 
