@@ -268,3 +268,19 @@ def test_a_sqlite_writer_waits_for_another_and_says_so(
             directory_lock(conn)
         held.rollback()
     assert caught.value.locked
+
+
+def test_an_error_raised_before_the_driver_names_the_database_and_no_value(
+    engine: Engine,
+) -> None:
+    # rows of an executemany that lack a column: SQLAlchemy refuses them itself
+    rows = [
+        {"external_id": "S1", "uai": "0590001A", "name": "École Jean-Moulin"},
+        {"external_id": "S2"},
+    ]
+    with pytest.raises(DatabaseError) as refused, engine.begin() as conn:
+        conn.execute(schema.structures.insert(), rows)
+    said = str(refused.value)
+    database = "PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite"
+    assert said.startswith(f"{database} refused the change on the table structures"), said
+    assert "Jean-Moulin" not in said and "0590001A" not in said

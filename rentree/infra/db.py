@@ -199,7 +199,7 @@ def _copy_into(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:
                     copy.write_row(row)
     except psycopg.Error as error:
         # COPY bypasses SQLAlchemy's error hook: the same translation as any other statement.
-        raise describe_database_error(error, table_name) from None
+        raise describe_database_error(error, table_name, "postgresql") from None
 
 
 def load_rows(conn: Connection, table_name: str, frame: pl.DataFrame) -> None:

@@ -93,10 +93,18 @@ class RunFailed(SafeError):
     """A run or a delivery stopped by an error of another kind, said without its text."""
 
 
-def describe_database_error(orig: BaseException, table: str | None = None) -> DatabaseError:
-    """The sentence for a driver's error (sqlite3 or psycopg): what, never a value."""
+def describe_database_error(
+    orig: BaseException, table: str | None = None, database: str = "sqlite"
+) -> DatabaseError:
+    """The sentence for a driver's error (sqlite3 or psycopg): what, never a value.
+    `database` is the dialect's name: an error raised before the driver (SQLAlchemy's own)
+    is said of that database, by its type only."""
     kind = next((c.__name__ for c in type(orig).__mro__ if c.__name__ in _DBAPI_KINDS), "Error")
     where = f" on the table {table}" if table else ""
+    if database == "postgresql" and getattr(orig, "diag", None) is None:
+        return DatabaseError(
+            f"PostgreSQL refused the change{where}: {type(orig).__name__}", kind=kind
+        )
     diag = getattr(orig, "diag", None)
     if diag is not None:  # psycopg
         code = str(getattr(diag, "sqlstate", "") or "")
@@ -130,7 +138,7 @@ def translate_database_error(context: Any) -> DatabaseError | None:
     orig = context.original_exception
     if isinstance(orig, SafeError):
         return None
-    return describe_database_error(orig, _table_of(context.statement))
+    return describe_database_error(orig, _table_of(context.statement), context.dialect.name)
 
 
 def is_own_sentence(exc: BaseException) -> bool:
