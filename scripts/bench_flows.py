@@ -25,8 +25,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -123,16 +125,15 @@ def planned(engine: Engine, store: LocalStore, year: str, delivery: str) -> Chan
 def relatives_delta(sources: list[Path], folder: Path, delivery: str, count: int) -> Path:
     """A PersRelEleve Delta that moves `count` relatives of the Complet files to a new
     address: one change each, whatever the size of the directory."""
-    ids: list[str] = []
-    for source in sources:
-        for _event, element in etree.iterparse(str(source), tag="identifier"):
-            ids.append(element.findtext("id") or "")
-            element.clear()
-            if len(ids) == count:
-                break
-        if len(ids) == count:
-            # a region's relatives come in several files: the first `count` of them all
-            break
+
+    def every_id() -> Iterator[str]:
+        # a region's relatives come in several files: the first `count` of them all
+        for source in sources:
+            for _event, element in etree.iterparse(str(source), tag="identifier"):
+                yield element.findtext("id") or ""
+                element.clear()
+
+    ids = list(islice(every_id(), count))
     requests = "".join(
         '<modifyRequest><operationalAttributes><attr name="categoriePersonne"><value>'
         f"PersRelEleve</value></attr></operationalAttributes><identifier><id>{id_}</id>"

@@ -101,11 +101,11 @@ def describe_database_error(
     is said of that database, by its type only."""
     kind = next((c.__name__ for c in type(orig).__mro__ if c.__name__ in _DBAPI_KINDS), "Error")
     where = f" on the table {table}" if table else ""
-    if database == "postgresql" and getattr(orig, "diag", None) is None:
+    diag = getattr(orig, "diag", None)
+    if diag is None and database == "postgresql":
         return DatabaseError(
             f"PostgreSQL refused the change{where}: {type(orig).__name__}", kind=kind
         )
-    diag = getattr(orig, "diag", None)
     if diag is not None:  # psycopg
         code = str(getattr(diag, "sqlstate", "") or "")
         if not code and kind in ("OperationalError", "InterfaceError"):
