@@ -25,6 +25,7 @@ def one_sentence(output: str) -> str:
     assert "Traceback" not in output
     text = " ".join(output.split())
     assert text.startswith("rentree:"), output
+    assert text.count("rentree:") == 1, output  # one sentence, not a second one after it
     return text
 
 

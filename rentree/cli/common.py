@@ -86,7 +86,8 @@ def workspace(*, create: bool = False) -> Iterator[Workspace]:
     except DatabaseError as exc:
         fail(f"{exc}; {ADVICE}.")
     except Exception as exc:
-        if isinstance(exc, click.exceptions.Exit | click.exceptions.Abort):
+        # a sentence already said (`fail`) or a stop asked for: typer's Exit is not click's
+        if isinstance(exc, typer.Exit | click.exceptions.Exit | click.exceptions.Abort):
             raise
         # never a traceback, never a library's text (it may quote the data)
         fail(f"the command stopped: {safe_sentence(exc)}; {ADVICE}.")
