@@ -50,7 +50,7 @@ class Profile:
     held_seconds: float  # SQLite: the write lock held this long is the import's transaction
 
 
-FAST = Profile(pupils=400, held_seconds=0.5)
+FAST = Profile(pupils=1000, held_seconds=0.5)
 SLOW = Profile(pupils=800, held_seconds=1.0)
 
 
@@ -101,19 +101,17 @@ def _in_apply(engine: Engine, database: Path, held_seconds: float) -> Callable[[
     database's write lock held that long (the run's own small writes hold it for
     milliseconds); on PostgreSQL, a session writing rows of the directory."""
     if engine.dialect.name == "postgresql":
+        # the row lock on `users` is held from the import's first write of a user to its
+        # commit: a wider window than any one statement's (COPY is over in milliseconds)
+        held = text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'users' AND l.mode = 'RowExclusiveLock' AND l.granted "
+            "AND l.pid <> pg_backend_pid()"
+        )
 
         def writing() -> bool:
             with engine.connect() as conn:
-                return bool(
-                    conn.scalar(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                            "AND (query ILIKE 'COPY%' OR query ILIKE 'INSERT%') "
-                            "AND query NOT ILIKE '%runs%' "
-                            "AND pid <> pg_backend_pid()"
-                        )
-                    )
-                )
+                return bool(conn.scalar(held))
 
         return writing
     since: list[float] = []
@@ -135,7 +133,8 @@ def _in_apply(engine: Engine, database: Path, held_seconds: float) -> Callable[[
 
 
 def _kill_when(process: subprocess.Popen[bytes], seen: Callable[[], bool]) -> bool:
-    """SIGKILL the run as soon as `seen()` holds; False when the run ended first."""
+    """SIGKILL the run as soon as `seen()` holds; False when the run ended first (its process
+    group may be gone with it)."""
     deadline = time.monotonic() + RUN_SECONDS
     while process.poll() is None and time.monotonic() < deadline:
         try:
@@ -145,8 +144,9 @@ def _kill_when(process: subprocess.Popen[bytes], seen: Callable[[], bool]) -> bo
                 return True
         except Exception:  # the database mid-write: look again
             pass
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
+        time.sleep(0.005)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     return False
 
