@@ -1,18 +1,30 @@
 """A bulk apply refreshes PostgreSQL's planner statistics inside its own transaction, so the
 statements that follow it there (attachments, the late-entry watch) are planned on the
-tables' real sizes, not on the empty directory autovacuum last saw."""
+tables' real sizes, not on the empty directory autovacuum last saw; a large share purge does
+the same for the shares it stages."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 
-from rentree.infra.db import is_postgresql
-from rentree.infra.schema import users
-from rentree.tasks.sync.apply import STATISTICS_ROWS, apply_change_set, bulk_written
+from rentree.infra.db import STATISTICS_ROWS, is_postgresql
+from rentree.infra.schema import shares, users
+from rentree.tasks.content.purge.apply import apply_share_purge
+from rentree.tasks.content.purge.plan import plan_share_purge
+from rentree.tasks.sync.apply import apply_change_set, bulk_written
 from rentree.tasks.sync.changeset import ChangeSet, empty_frame
+from tests.content_builders import (
+    CLOSING,
+    groups_frame,
+    inserted,
+    resources_frame,
+    scolarite_school_group,
+    shares_frame,
+    users_frame,
+)
 
 
 def _pupils(count: int) -> pl.DataFrame:
@@ -75,3 +87,37 @@ def test_bulk_apply_gives_the_planner_the_new_sizes_in_its_transaction(engine: E
                 text("SELECT reltuples FROM pg_class WHERE relname = 'users'")
             ).scalar_one()
             assert believed >= pupils * 0.9, believed
+
+
+def test_large_share_purge_is_planned_on_its_staged_count(engine: Engine) -> None:
+    """A purge of many shares stages their keys and gives PostgreSQL their count before the
+    journal's insert and the delete (a nested loop of one probe per share otherwise)."""
+    planned = STATISTICS_ROWS + 500
+    uai = "0590001A"
+    group = scolarite_school_group(CLOSING, uai, "teachers")
+    resources = [(f"r{i:06d}", "t1", "documents", "own", 10) for i in range(planned)]
+    content = {
+        "users": users_frame([("t1", "Teacher", "Ada", "Durand", None, None)]),
+        "groups": groups_frame([group]),
+        "resources": resources_frame(resources),
+        # one closing-year group share per resource, and one user share each that stays
+        "shares": shares_frame(
+            [(r[0], "group", group["group_id"], "read") for r in resources]
+            + [(r[0], "user", "t2", "read") for r in resources]
+        ),
+    }
+    inserted(engine, content)
+    with engine.begin() as conn:
+        plan = plan_share_purge(conn, CLOSING)
+        counts = apply_share_purge(conn, plan, "purge-1", datetime.now(UTC))
+        if is_postgresql(conn):
+            believed = conn.execute(
+                text("SELECT reltuples FROM pg_class WHERE relname = 'tmp_share_purge'")
+            ).scalar_one()
+            assert believed >= planned * 0.9, believed
+    assert counts["shares_removed"] == planned
+    with engine.connect() as conn:
+        left = conn.execute(
+            select(shares.c.recipient_kind, func.count()).group_by(shares.c.recipient_kind)
+        ).all()
+    assert left == [("user", planned)]

@@ -67,9 +67,17 @@ def test_per_user_figures_equal_the_inventory_sums(
 ) -> None:
     report = report_of(engine)
     expected = expected_per_user(small_region_rows)
+    links = schools_of(small_region_rows)
+    people = {row["external_id"]: row for row in small_region_rows["users"].iter_rows(named=True)}
     got = {row["user_external_id"]: row for row in report.users.iter_rows(named=True)}
     assert set(got) == set(expected)
+    assert report.users["user_external_id"].to_list() == sorted(expected)
     for user, areas in expected.items():
+        # who they are and their schools, sorted (an owner the directory does not know has none)
+        assert got[user]["schools"] == (sorted(links[user]) if user in links else None)
+        if user in people:
+            assert got[user]["last_name"] == people[user]["last_name"]
+            assert got[user]["missing_since"] == people[user]["missing_since"]
         assert {c: got[user][c] for c in AREA_COLUMNS} == areas
         assert got[user]["total_bytes"] == sum(areas.values())
         assert got[user]["trash_bytes"] == areas["messaging_trash"] + areas["documents_trash"]

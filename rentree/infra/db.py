@@ -281,6 +281,10 @@ def cross_join(left: FromClause, right: FromClause) -> Join:
     return _CrossJoin(left, right, true())
 
 
+# a Delta's few rows leave the planner's picture of a table right; a first import does not
+STATISTICS_ROWS = 10_000
+
+
 def refresh_statistics(conn: Connection, tables: list[Table]) -> None:
     """PostgreSQL: `ANALYZE` tables just bulk-written inside the caller's transaction.
 

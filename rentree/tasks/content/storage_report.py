@@ -92,9 +92,15 @@ def _sum_areas(frame: pl.DataFrame, by: list[str], users: pl.Expr) -> pl.DataFra
 
 
 def _per_user(usage: pl.DataFrame, people: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    wide = usage.group_by("owner_external_id").agg(
-        *(pl.col("bytes").filter(pl.col("place") == c).sum().alias(c) for c in AREA_COLUMNS),
-        pl.col("items").sum().alias("items"),
+    # each place's bytes as a column first, then plain sums per owner (a filter inside the
+    # aggregation would run once per owner and place)
+    wide = (
+        usage.with_columns(
+            pl.when(pl.col("place") == c).then(pl.col("bytes")).otherwise(0).alias(c)
+            for c in AREA_COLUMNS
+        )
+        .group_by("owner_external_id")
+        .agg(*(pl.col(c).sum() for c in AREA_COLUMNS), pl.col("items").sum())
     )
     default_quota = (
         pl.when(pl.col("profile").is_in(STAFF_PROFILES))
@@ -146,10 +152,10 @@ def _by_app(usage: pl.DataFrame, by: list[str]) -> pl.DataFrame:
 
 def _owners(conn: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Who owns resources, and their schools: only owners are read (the report is about
-    them), their plain columns as the driver's tuples, the few missing dates apart."""
+    them), in one query of a row per school link (a user with none has one row, no school),
+    as the driver's tuples (`select_frame` converts SQLite's stored dates)."""
     u, us, r = users_table.c, user_structures.c, resources.c
-    owns = exists().where(r.owner_external_id == u.external_id)
-    people = select_frame(
+    rows = select_frame(
         conn,
         select(
             u.external_id.label("user_external_id"),
@@ -157,30 +163,24 @@ def _owners(conn: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
             u.last_name,
             u.first_name,
             u.quota_bytes,
-        ).where(owns),
+            u.missing_since,
+            us.structure_uai,
+        )
+        .select_from(users_table.outerjoin(user_structures, us.user_external_id == u.external_id))
+        .where(exists().where(r.owner_external_id == u.external_id)),
         {
             "user_external_id": pl.String,
             "profile": pl.String,
             "last_name": pl.String,
             "first_name": pl.String,
             "quota_bytes": pl.Int64,
+            "missing_since": pl.Date,
+            "structure_uai": pl.String,
         },
     )
-    missing = select_frame(
-        conn,
-        select(u.external_id.label("user_external_id"), u.missing_since).where(
-            u.missing_since.is_not(None), owns
-        ),
-        {"user_external_id": pl.String, "missing_since": pl.Date},
-    )
-    links = select_frame(
-        conn,
-        select(us.user_external_id, us.structure_uai).where(
-            exists().where(r.owner_external_id == us.user_external_id)
-        ),
-        {"user_external_id": pl.String, "structure_uai": pl.String},
-    )
-    return people.join(missing, on="user_external_id", how="left"), links
+    people = rows.drop("structure_uai").unique("user_external_id", keep="any")
+    links = rows.select("user_external_id", "structure_uai").drop_nulls("structure_uai")
+    return people, links
 
 
 def storage_report(conn: Connection, settings: Settings, with_charts: bool = True) -> StorageReport:
@@ -201,8 +201,11 @@ def storage_report(conn: Connection, settings: Settings, with_charts: bool = Tru
     people, links = _owners(conn)
     schools_named = school_names(conn)
     per_user = _per_user(usage, people, settings)
-    user_schools = links.group_by("user_external_id").agg(
-        pl.col("structure_uai").sort().alias("schools")
+    # a group keeps its rows' order: links sorted once give each user's schools sorted
+    user_schools = (
+        links.sort("structure_uai")
+        .group_by("user_external_id")
+        .agg(pl.col("structure_uai").alias("schools"))
     )
     users = (
         per_user.join(user_schools, on="user_external_id", how="left")
@@ -222,7 +225,17 @@ def storage_report(conn: Connection, settings: Settings, with_charts: bool = Tru
         .sort("user_external_id")
     )
 
-    in_schools = users.join(links, on="user_external_id", how="inner")
+    # a user's row once per school link, with only what the school figures and the top
+    # users use (no list of schools carried through the join)
+    in_schools = users.select(
+        *_PERSON,
+        *AREA_COLUMNS,
+        "total_bytes",
+        "trash_bytes",
+        "quota_bytes",
+        "quota_use",
+        "above_threshold",
+    ).join(links, on="user_external_id", how="inner")
     schools = (
         _sum_areas(in_schools, ["structure_uai"], pl.len())
         .join(schools_named, on="structure_uai", how="left")

@@ -16,7 +16,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import Connection, Table, delete, func, select, tuple_, update
 
-from rentree.infra.db import insert_frame, refresh_statistics
+from rentree.infra.db import STATISTICS_ROWS, insert_frame, refresh_statistics
 from rentree.infra.schema import (
     change_log,
     classes,
@@ -34,9 +34,6 @@ from rentree.tasks.intake.ledger import record_feed_files
 from rentree.tasks.rules.retirement.apply import reactivate_returning
 from rentree.tasks.sync.change_log import last_change_id
 from rentree.tasks.sync.changeset import STRUCTURE_ATTRIBUTES, USER_ATTRIBUTES, ChangeSet
-
-# a Delta's few rows leave the planner's picture of a table right; a first import does not
-STATISTICS_ROWS = 10_000
 
 
 def directory_fingerprint(conn: Connection, school_year: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from rentree.infra.db import STATISTICS_ROWS, refresh_statistics
 from rentree.infra.schema import (
     group_members,
     purge_journal,
@@ -85,6 +86,10 @@ def apply_share_purge(
     if plan.total == 0:
         return counts
     tmp = staging_table(conn, "share_purge", plan.shares.select(SHARE_KEY), list(SHARE_KEY))
+    # PostgreSQL plans the journal's insert and the delete below on the staged rows' real
+    # count, a hash join, not a nested loop of one index probe per planned share
+    if plan.total >= STATISTICS_ROWS:
+        refresh_statistics(conn, [tmp])
     s, j = shares.c, purge_journal.c
     removed = rows_written(
         conn,
@@ -104,10 +109,11 @@ def apply_share_purge(
     )
     purged = and_(j.run_id == run_id, j.derived.is_(False))
     log_shares(conn, run_id, now, "purge", purged, before=True)
+    # the journal's rows of this run are the staged shares that exist: delete those
     conn.execute(
         delete(shares).where(
             tuple_(s.resource_id, s.recipient_kind, s.recipient_id).in_(
-                select(j.resource_id, j.recipient_kind, j.recipient_id).where(purged)
+                select(tmp.c.resource_id, tmp.c.recipient_kind, tmp.c.recipient_id)
             )
         )
     )
