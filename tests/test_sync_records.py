@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest import mock
 
-from sqlalchemy import Engine, delete, event, select
+import polars as pl
+from sqlalchemy import Connection, Engine, delete, event, select
+from sqlalchemy.sql.base import Executable
 
-from rentree.infra import schema
+from rentree.infra import frames, schema
+from rentree.infra.arrow_reads import read_arrow
 from rentree.infra.storage import ObjectStore
 from tests.sync_builders import NEW, NOW
 from tests.test_imports import directory, family_delivery, land, run
@@ -19,14 +23,21 @@ FIRST, AGAIN, LATER = "20240902", "20240903", "20240904"
 
 @contextmanager
 def statements(engine: Engine) -> Iterator[list[str]]:
+    """Every statement run, through the engine or as an Arrow read of committed rows
+    (`infra.arrow_reads`, on a connection of its own)."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         seen.append(statement)
 
+    def arrow(conn: Connection, query: Executable) -> pl.DataFrame | None:
+        seen.append(str(query))
+        return read_arrow(conn, query)
+
     event.listen(engine, "before_cursor_execute", record)
     try:
-        yield seen
+        with mock.patch.object(frames, "read_arrow", arrow):
+            yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
 

@@ -10,6 +10,8 @@ import polars as pl
 from sqlalchemy import Connection, Table
 from sqlalchemy.sql.base import Executable
 
+from rentree.infra.arrow_reads import read_arrow
+
 
 def read_frame(
     conn: Connection,
@@ -40,9 +42,24 @@ _POSTGRESQL_RAW = (*_PLAIN_TYPES, pl.Date, pl.Boolean)
 _SQLITE_STORED: dict[Any, Any] = {pl.Date: pl.String, pl.Boolean: pl.Int64}
 
 
-def select_frame(conn: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
+def select_frame(
+    conn: Connection,
+    query: Executable,
+    schema: Mapping[str, Any],
+    *,
+    committed: bool = False,
+) -> pl.DataFrame:
     """A Core query's rows as a frame of `schema` (typed by SQLAlchemy: SQLite's dates and
-    timestamps come back as dates and datetimes), in one round trip."""
+    timestamps come back as dates and datetimes), in one round trip.
+
+    `committed`: the caller's transaction has written none of the rows the query reads (a
+    plan before its apply, a report), so that PostgreSQL's may be read as Arrow on a
+    connection of their own (`infra.arrow_reads`) when every column is text, an integer, a
+    date or a flag."""
+    if committed and all(t in _POSTGRESQL_RAW for t in schema.values()):
+        arrow = read_arrow(conn, query)
+        if arrow is not None:
+            return _as_schema(arrow, schema)
     result = conn.execute(query)
     dtypes = list(schema.values())
     if conn.dialect.name == "sqlite" and all(
@@ -62,6 +79,12 @@ def select_frame(conn: Connection, query: Executable, schema: Mapping[str, Any])
         return pl.DataFrame(result.cursor.fetchall(), schema=dict(schema), orient="row")
     # SQLAlchemy's rows are sequences: polars reads them as they are
     return pl.DataFrame(result.fetchall(), schema=dict(schema), orient="row")
+
+
+def _as_schema(frame: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """The driver's columns, by position, as `schema` (varchar as text, int4 as Int64)."""
+    frame = frame.rename(dict(zip(frame.columns, schema, strict=True)))
+    return frame.with_columns(pl.col(name).cast(t) for name, t in schema.items())
 
 
 def read_table(conn: Connection, table: Table) -> pl.DataFrame:

@@ -17,6 +17,7 @@ import polars as pl
 from sqlalchemy import BigInteger, Connection, cast, exists, func, select
 
 from rentree.contracts.vocabulary import FAMILY_PROFILES, STAFF_PROFILES
+from rentree.infra.arrow_reads import arrow_connection
 from rentree.infra.frames import select_frame
 from rentree.infra.reports import write_report, write_text
 from rentree.infra.schema import resources, user_structures
@@ -177,6 +178,7 @@ def _owners(conn: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
             "missing_since": pl.Date,
             "structure_uai": pl.String,
         },
+        committed=True,
     )
     people = rows.drop("structure_uai").unique("user_external_id", keep="any")
     links = rows.select("user_external_id", "structure_uai").drop_nulls("structure_uai")
@@ -187,18 +189,21 @@ def storage_report(conn: Connection, settings: Settings, with_charts: bool = Tru
     """Space per user, school and region by app and area, quota use, what emptying the
     trashes would free, users above 80% of their quota, and the top 50 users per school."""
     r = resources.c
-    usage = select_frame(
-        conn,
-        select(
-            r.owner_external_id,
-            r.app,
-            r.area,
-            cast(func.sum(r.size_bytes), BigInteger).label("bytes"),
-            func.count().label("items"),
-        ).group_by(r.owner_external_id, r.app, r.area),
-        _USAGE_SCHEMA,
-    ).with_columns(area_of(pl.col("app"), pl.col("area")).alias("place"))
-    people, links = _owners(conn)
+    # the report only reads: its two large reads may come as Arrow (infra.arrow_reads)
+    with arrow_connection(conn):
+        usage = select_frame(
+            conn,
+            select(
+                r.owner_external_id,
+                r.app,
+                r.area,
+                cast(func.sum(r.size_bytes), BigInteger).label("bytes"),
+                func.count().label("items"),
+            ).group_by(r.owner_external_id, r.app, r.area),
+            _USAGE_SCHEMA,
+            committed=True,
+        ).with_columns(area_of(pl.col("app"), pl.col("area")).alias("place"))
+        people, links = _owners(conn)
     schools_named = school_names(conn)
     per_user = _per_user(usage, people, settings)
     # a group keeps its rows' order: links sorted once give each user's schools sorted
