@@ -106,6 +106,20 @@ def test_a_committed_read_gives_the_drivers_frame(engine: Engine) -> None:
     assert (arrow is not None) is is_postgresql(engine)
 
 
+def test_a_literal_with_a_percent_sign_reads_the_same_rows(engine: Engine) -> None:
+    _directory(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            users.update().where(users.c.external_id == "p00002").values(last_name="Cent%")
+        )
+    query = _query().where(users.c.last_name == "Cent%")
+    with engine.connect() as conn:
+        through_driver = select_frame(conn, query, SCHEMA)
+        committed = select_frame(conn, query, SCHEMA, committed=True)
+    assert through_driver["external_id"].to_list() == ["p00002"]
+    assert committed.equals(through_driver)
+
+
 def test_an_empty_read_keeps_its_schema(engine: Engine) -> None:
     with engine.connect() as conn:
         frame = select_frame(conn, _query(), SCHEMA, committed=True)

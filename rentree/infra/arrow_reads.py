@@ -25,6 +25,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import CompileError
 from sqlalchemy.sql.base import Executable
@@ -57,8 +58,12 @@ def read_arrow(conn: Connection, query: Executable) -> pl.DataFrame | None:
     url = conn.engine.url
     if url.get_backend_name() != "postgresql" or not isinstance(query, ClauseElement):
         return None
+    # rendered with its values inline for a dialect of PostgreSQL's own quoting: psycopg's
+    # (pyformat) doubles every % of a literal for its parameters, and libpq would take the
+    # doubled sign as it is
+    inline = postgresql.dialect(paramstyle="qmark")
     try:
-        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        sql = str(query.compile(dialect=inline, compile_kwargs={"literal_binds": True}))
     except (CompileError, NotImplementedError):
         return None
     try:
