@@ -154,7 +154,7 @@ def _by_app(usage: pl.DataFrame, by: list[str]) -> pl.DataFrame:
 def _owners(conn: Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Who owns resources, and their schools: only owners are read (the report is about
     them), in one query of a row per school link (a user with none has one row, no school),
-    as the driver's tuples (`select_frame` converts SQLite's stored dates)."""
+    split here into the people and their links."""
     u, us, r = users_table.c, user_structures.c, resources.c
     rows = select_frame(
         conn,
