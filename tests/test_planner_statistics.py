@@ -111,7 +111,7 @@ def test_large_share_purge_is_planned_on_its_staged_count(engine: Engine) -> Non
         plan = plan_share_purge(conn, CLOSING)
         counts = apply_share_purge(conn, plan, "purge-1", datetime.now(UTC))
         if is_postgresql(conn):
-            # this session's own temporary table: another session may hold one of that name
+            # the connection's own temporary table: another connection may hold one of that name
             believed = conn.execute(
                 text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('tmp_share_purge')")
             ).scalar_one()

@@ -64,7 +64,7 @@ def read_arrow(conn: Connection, query: Executable) -> pl.DataFrame | None:
     inline = postgresql.dialect(paramstyle="qmark")
     try:
         sql = str(query.compile(dialect=inline, compile_kwargs={"literal_binds": True}))
-    except (CompileError, NotImplementedError):
+    except CompileError:
         return None
     try:
         adbc = conn.info.get(_SHARED) or _connect(url)
