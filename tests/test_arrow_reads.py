@@ -10,8 +10,10 @@ from datetime import date
 from typing import Any
 
 import polars as pl
+import pytest
 from sqlalchemy import Engine, select
 
+from rentree.infra import frames
 from rentree.infra.arrow_reads import read_arrow
 from rentree.infra.db import insert_frame, is_postgresql
 from rentree.infra.frames import select_frame
@@ -104,6 +106,22 @@ def test_a_committed_read_gives_the_drivers_frame(engine: Engine) -> None:
     assert committed.sort("external_id").equals(through_driver.sort("external_id"))
     # PostgreSQL's rows come as Arrow; SQLite's never through a second SQLite library
     assert (arrow is not None) is is_postgresql(engine)
+
+
+def test_a_read_taken_in_batches_gives_the_frame_of_one_batch(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's rows are taken a batch at a time: batches whose columns hold only nulls
+    still come out typed, and every row comes once, in the query's order."""
+    _directory(engine)
+    query = _query().order_by(users.c.external_id)
+    with engine.connect() as conn:
+        whole = select_frame(conn, query, SCHEMA)
+        monkeypatch.setattr(frames, "_BATCH_ROWS", 1_000)
+        batched = select_frame(conn, query, SCHEMA)
+    assert whole.height == PEOPLE + 10
+    assert batched.schema == pl.Schema(SCHEMA)
+    assert batched.equals(whole)
 
 
 def test_a_literal_with_a_percent_sign_reads_the_same_rows(engine: Engine) -> None:

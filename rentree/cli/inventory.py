@@ -66,7 +66,7 @@ def content_import(
     """
     from rich.table import Table
 
-    from rentree.infra.db import directory_lock
+    from rentree.infra.db import directory_lock, vacuum_after_bulk_write
     from rentree.tasks.content.inventory.apply import import_content
     from rentree.tasks.content.inventory.read import InventoryError, read_inventory
 
@@ -74,9 +74,11 @@ def content_import(
         inventory = read_inventory(folder)
     except InventoryError as exc:
         fail(str(exc))
-    with workspace() as ws, ws.engine.begin() as conn:
-        directory_lock(conn)
-        outcome = import_content(conn, ws.store, inventory, dry_run=dry_run)
+    with workspace() as ws:
+        with ws.engine.begin() as conn:
+            directory_lock(conn)
+            outcome = import_content(conn, ws.store, inventory, dry_run=dry_run)
+        vacuum_after_bulk_write(ws.engine, outcome.bulk_written)
     counts = Table(
         "table",
         "rows",

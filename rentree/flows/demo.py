@@ -35,6 +35,7 @@ from rentree.flows.run.artifacts import Progress
 from rentree.flows.share_purge import share_purge
 from rentree.flows.staff_import import staff_import
 from rentree.flows.storage_report import storage_report
+from rentree.infra.db import vacuum_after_bulk_write
 from rentree.infra.engine import make_engine
 from rentree.infra.migrate import schema_state
 from rentree.infra.schema import pending_attachments, runs, user_classes, users
@@ -231,6 +232,7 @@ def _timeline(
 
     with ws.engine.begin() as conn:
         content = import_content(conn, ws.store, read_inventory(region_dir / "content"))
+    vacuum_after_bulk_write(ws.engine, content.bulk_written)
     imported = int(content.counts()["imported"].sum())
     summary.add(
         "content inventory",

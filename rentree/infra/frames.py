@@ -40,6 +40,9 @@ _PLAIN_TYPES = (pl.String, pl.Int64)
 # and converts the column at once.
 _POSTGRESQL_RAW = (*_PLAIN_TYPES, pl.Date, pl.Boolean)
 _SQLITE_STORED: dict[Any, Any] = {pl.Date: pl.String, pl.Boolean: pl.Int64}
+# Rows taken from the driver at a time: the Python objects of a whole large read (the
+# directory's 1.5 M users, 23 M values) would all live at once before polars copies them.
+_BATCH_ROWS = 50_000
 
 
 def select_frame(
@@ -69,16 +72,25 @@ def select_frame(
         # costs as much as the read itself over millions of rows (the storage report's, the
         # users a plan reads)
         stored = {name: _SQLITE_STORED.get(t, t) for name, t in schema.items()}
-        frame = pl.DataFrame(result.cursor.fetchall(), schema=stored, orient="row")
+        frame = _batched_frame(result.cursor, stored)
         return frame.with_columns(
             pl.col(name).str.to_date("%Y-%m-%d") if t == pl.Date else pl.col(name).cast(t)
             for name, t in schema.items()
             if t in _SQLITE_STORED
         )
     if conn.dialect.name != "sqlite" and all(t in _POSTGRESQL_RAW for t in dtypes):
-        return pl.DataFrame(result.cursor.fetchall(), schema=dict(schema), orient="row")
+        return _batched_frame(result.cursor, schema)
     # SQLAlchemy's rows are sequences: polars reads them as they are
-    return pl.DataFrame(result.fetchall(), schema=dict(schema), orient="row")
+    return _batched_frame(result, schema)
+
+
+def _batched_frame(rows: Any, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """The rows of a driver cursor or a SQLAlchemy result as a frame of `schema`, taken
+    `_BATCH_ROWS` at a time."""
+    parts = [pl.DataFrame(schema=dict(schema))]
+    while batch := rows.fetchmany(_BATCH_ROWS):
+        parts.append(pl.DataFrame(batch, schema=dict(schema), orient="row"))
+    return pl.concat(parts, rechunk=True) if len(parts) > 2 else parts[-1]
 
 
 def _as_schema(frame: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:

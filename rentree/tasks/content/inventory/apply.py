@@ -14,7 +14,7 @@ from rentree.contracts.content import (
     primary_key,
     table,
 )
-from rentree.infra.db import insert_frame
+from rentree.infra.db import STATISTICS_ROWS, insert_frame
 from rentree.infra.naming import reports_prefix, school_year_of
 from rentree.infra.reports import WrittenReport, write_report
 from rentree.infra.runs import record_run
@@ -58,6 +58,14 @@ class ContentImport:
     @property
     def rejected(self) -> int:
         return sum(t.rejected for t in self.tables)
+
+    @property
+    def bulk_written(self) -> list[str]:
+        """The tables this import added or changed at least `STATISTICS_ROWS` rows of
+        (none for a dry run)."""
+        if self.dry_run:
+            return []
+        return [t.table for t in self.tables if t.imported + t.updated >= STATISTICS_ROWS]
 
     @property
     def purged(self) -> int:

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from rentree.infra.db import cross_join
 from rentree.infra.frames import select_frame
 from rentree.infra.schema import group_members, groups, resources, shares, user_structures, users
 from rentree.infra.settings import Settings
+from rentree.infra.staging import staging_table
 from rentree.tasks.content.purge.notice import notice_rows, school_names
 
 SHARE_KEY = ("resource_id", "recipient_kind", "recipient_id")
@@ -33,7 +34,10 @@ _PURGEABLE_SCHEMA: dict[str, Any] = {
 }
 
 
-_PURGEABLE_SHARE_SCHEMA = {k: v for k, v in _PURGEABLE_SCHEMA.items() if k != "group_members"}
+_SHARE_SCHEMA = {
+    k: _PURGEABLE_SCHEMA[k]
+    for k in ("resource_id", "recipient_id", "rights", "owner_external_id", "app")
+}
 
 
 class PurgeRunError(ValueError):
@@ -76,37 +80,36 @@ class PurgePlan:
 def _purgeable_shares(conn: Connection, closing_year: str) -> pl.DataFrame:
     """Each share to purge, once per school its owner is linked to (the notice's rows; the
     plan keeps one per share)."""
-    g, s, r, u = groups.c, shares.c, resources.c, users.c
-    us, gm = user_structures.c, group_members.c
+    g, s, r = groups.c, shares.c, resources.c
     closing = and_(g.kind == "scolarite", g.school_year == closing_year)
-    # The closing year's groups drive the joins: SQLite keeps a CROSS JOIN's order, so it
+    # The closing year's groups drive the join: SQLite keeps a CROSS JOIN's order, so it
     # walks the closing-year groups and their shares instead of every group share of the
     # region
-    query = (
-        select(
-            s.resource_id,
-            s.recipient_kind,
-            s.recipient_id,
-            s.rights,
-            r.owner_external_id,
-            r.app,
-            u.last_name.label("owner_last_name"),
-            u.first_name.label("owner_first_name"),
-            g.name.label("group_name"),
-            g.structure_uai.label("group_structure_uai"),
-            us.structure_uai.label("owner_structure_uai"),
-        )
+    purged = select_frame(
+        conn,
+        select(s.resource_id, s.recipient_id, s.rights, r.owner_external_id, r.app)
         .select_from(
-            cross_join(groups, shares)
-            .outerjoin(resources, r.resource_id == s.resource_id)
-            .outerjoin(users, u.external_id == r.owner_external_id)
-            .outerjoin(user_structures, us.user_external_id == r.owner_external_id)
+            cross_join(groups, shares).outerjoin(resources, r.resource_id == s.resource_id)
         )
-        .where(closing, s.recipient_kind == "group", s.recipient_id == g.group_id)
+        .where(closing, s.recipient_kind == "group", s.recipient_id == g.group_id),
+        _SHARE_SCHEMA,
     )
-    # The members per closing-year group in a query of their own: a few thousand groups
-    # counted from group_members' primary key, where a join in the shares' query would
-    # materialise and index the counts again for every share.
+    # The groups, their members and the owners each in a query of their own, joined here: a
+    # name or a school is read once per group or owner (a region's owners are half as many
+    # as the shares), not looked up again for every share.
+    return (
+        purged.with_columns(pl.lit("group").alias("recipient_kind"))
+        .join(_closing_groups(conn, closing), on="recipient_id", how="left")
+        .join(_owners(conn, purged), on="owner_external_id", how="left")
+        .with_columns(pl.col("group_members").fill_null(0))
+        .select(list(_PURGEABLE_SCHEMA))
+    )
+
+
+def _closing_groups(conn: Connection, closing: ColumnElement[bool]) -> pl.DataFrame:
+    """recipient_id, group_name, group_structure_uai, group_members of the closing year's
+    groups (members counted from group_members' primary key)."""
+    g, gm = groups.c, group_members.c
     members = select_frame(
         conn,
         select(gm.group_id.label("recipient_id"), func.count().label("group_members"))
@@ -114,11 +117,42 @@ def _purgeable_shares(conn: Connection, closing_year: str) -> pl.DataFrame:
         .group_by(gm.group_id),
         {"recipient_id": pl.String, "group_members": pl.Int64},
     )
-    return (
-        select_frame(conn, query, _PURGEABLE_SHARE_SCHEMA)
-        .join(members, on="recipient_id", how="left")
-        .with_columns(pl.col("group_members").fill_null(0))
-        .select(list(_PURGEABLE_SCHEMA))
+    named = select_frame(
+        conn,
+        select(
+            g.group_id.label("recipient_id"),
+            g.name.label("group_name"),
+            g.structure_uai.label("group_structure_uai"),
+        ).where(closing),
+        {"recipient_id": pl.String, "group_name": pl.String, "group_structure_uai": pl.String},
+    )
+    return named.join(members, on="recipient_id", how="left")
+
+
+def _owners(conn: Connection, purged: pl.DataFrame) -> pl.DataFrame:
+    """owner_external_id, names and owner_structure_uai (a row per school link) of the
+    owners of the purged shares' resources, through a staged list of them."""
+    u, us = users.c, user_structures.c
+    owners = purged.select(pl.col("owner_external_id").drop_nulls().unique())
+    staged = staging_table(conn, "purge_owners", owners, ["owner_external_id"])
+    return select_frame(
+        conn,
+        select(
+            staged.c.owner_external_id,
+            u.last_name.label("owner_last_name"),
+            u.first_name.label("owner_first_name"),
+            us.structure_uai.label("owner_structure_uai"),
+        ).select_from(
+            staged.outerjoin(users, u.external_id == staged.c.owner_external_id).outerjoin(
+                user_structures, us.user_external_id == staged.c.owner_external_id
+            )
+        ),
+        {
+            "owner_external_id": pl.String,
+            "owner_last_name": pl.String,
+            "owner_first_name": pl.String,
+            "owner_structure_uai": pl.String,
+        },
     )
 
 
