@@ -296,6 +296,11 @@ def school_group_id(year: str, uai: str, audience: str) -> str:
 # The same `<year>:<UAI>:...` ids read from a column, set-based (no per-row loop).
 
 
+def class_ids(year: str, uais: pl.Expr, codes: pl.Expr) -> pl.Expr:
+    """`class_id` of each row's school and class code (null when either is)."""
+    return f"{year}:" + uais + ":" + codes
+
+
 def year_of_ids(ids: pl.Expr) -> pl.Expr:
     """The school year of class and group ids (null for an id of another shape)."""
     return ids.str.extract(r"^(\d{4}-\d{4}):")

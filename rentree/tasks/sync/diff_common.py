@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 import polars as pl
 
@@ -54,6 +55,23 @@ class Directory:
     classes: pl.DataFrame  # the year's classes rows
     groups: pl.DataFrame  # the year's scolarite groups: group_id
     group_members: pl.DataFrame  # members of the year's groups rentree manages
+
+    # Derived once per plan: the diffs of each feed type ask for them again (a sort of the
+    # region's 1.6 M school links each time otherwise).
+    @cached_property
+    def current_schools(self) -> pl.DataFrame:
+        """external_id, structure_uai: each person's current school, their first link by
+        source ("feed" before "manual") then UAI."""
+        return (
+            self.structure_links.sort("source", "structure_uai")
+            .unique("user_external_id", keep="first")
+            .select(pl.col("user_external_id").alias("external_id"), "structure_uai")
+        )
+
+    @cached_property
+    def final_levels(self) -> pl.DataFrame:
+        """structure_uai, final_level of every school (`final_levels`)."""
+        return final_levels(self)
 
 
 @dataclass
@@ -271,13 +289,8 @@ def _attribute_updates(
 def _with_school(people: pl.DataFrame, directory: Directory) -> pl.DataFrame:
     """Add the person's current school (their first feed link) and whether they are an
     expected leaver: a student whose level is the final level of that school."""
-    schools = (
-        directory.structure_links.sort("source", "structure_uai")
-        .unique("user_external_id", keep="first")
-        .select(pl.col("user_external_id").alias("external_id"), "structure_uai")
-    )
-    out = people.join(schools, on="external_id", how="left").join(
-        final_levels(directory), on="structure_uai", how="left"
+    out = people.join(directory.current_schools, on="external_id", how="left").join(
+        directory.final_levels, on="structure_uai", how="left"
     )
     level = pl.col("level") if "level" in out.columns else pl.lit(None, dtype=pl.String)
     return out.with_columns(

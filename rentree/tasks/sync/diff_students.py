@@ -6,7 +6,7 @@ import dataclasses
 
 import polars as pl
 
-from rentree.infra.naming import class_id
+from rentree.infra.naming import class_ids
 from rentree.tasks.sync.accounts import activation_codes, assign_logins
 from rentree.tasks.sync.diff_common import (
     Changes,
@@ -23,17 +23,6 @@ from rentree.tasks.sync.identities import resolve, resolve_ids
 
 STUDENT_PROFILES = ("Student",)
 _OWNED = ("ine", "first_name", "last_name", "birth_date", "level")
-
-
-def class_ids(year: str, uais: pl.Series, codes: pl.Series) -> pl.Series:
-    """naming.class_id over two columns (null when either part is)."""
-    return pl.Series(
-        [
-            None if u is None or c is None else class_id(year, u, c)
-            for u, c in zip(uais.to_list(), codes.to_list(), strict=True)
-        ],
-        dtype=pl.String,
-    )
 
 
 def student_rows(frame: pl.DataFrame, structure_uais: pl.DataFrame) -> pl.DataFrame:
@@ -152,7 +141,7 @@ def plan_students(
         .rename({"class_codes": "class_code", "class_labels": "class_label"})
     )
     scoped = scoped.with_columns(
-        class_ids(year, scoped["school"], scoped["class_code"]).alias("class_id")
+        class_ids(year, pl.col("school"), pl.col("class_code")).alias("class_id")
     )
     current = links_of(directory.class_links.filter(pl.col("source") == "feed"), scoped)
     target = scoped.select(
