@@ -108,7 +108,7 @@ def apply_change_set(
     _insert(conn, relations, cs.relations_made)
     _insert(conn, group_members, cs.group_members_added)
     refresh_statistics(conn, bulk_written(cs))
-    logged = _log(conn, change_log_rows(cs), run_id, now)
+    logged = _log(conn, change_log_parts(cs), run_id, now)
     record_feed_files(conn, cs.files, "applied", school_year=cs.school_year, run_id=run_id, now=now)
     counts = cs.counts()
     counts["change_log"] = logged
@@ -184,6 +184,17 @@ def change_log_rows(cs: ChangeSet) -> pl.DataFrame:
 
     Activation codes are secrets: they never reach the log.
     """
+    parts = change_log_parts(cs)
+    if not parts:
+        return pl.DataFrame(
+            schema={c: pl.String for c in ("entity", "entity_id", "operation", "before", "after")}
+        )
+    return pl.concat(parts, how="vertical")
+
+
+def change_log_parts(cs: ChangeSet) -> list[pl.DataFrame]:
+    """The change log rows, one frame per kind of change (its entity and operation), in the
+    order they are logged."""
     user_columns = [c for c in cs.users_created.columns if c not in ("activation_code",)]
     specs: list[tuple[pl.DataFrame, str, pl.Expr, str, pl.Expr, pl.Expr]] = [
         (
@@ -317,7 +328,7 @@ def change_log_rows(cs: ChangeSet) -> pl.DataFrame:
             _none(),
         ),
     ]
-    parts = [
+    return [
         frame.select(
             pl.lit(entity).alias("entity"),
             entity_id.alias("entity_id"),
@@ -328,11 +339,6 @@ def change_log_rows(cs: ChangeSet) -> pl.DataFrame:
         for frame, entity, entity_id, operation, before, after in specs
         if frame.height
     ]
-    if not parts:
-        return pl.DataFrame(
-            schema={c: pl.String for c in ("entity", "entity_id", "operation", "before", "after")}
-        )
-    return pl.concat(parts, how="vertical")
 
 
 def stamped_log_rows(rows: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
@@ -340,7 +346,10 @@ def stamped_log_rows(rows: pl.DataFrame, run_id: str, now: datetime) -> pl.DataF
     return rows.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("at"))
 
 
-def _log(conn: Connection, rows: pl.DataFrame, run_id: str, now: datetime) -> int:
-    # `before` and `after` are JSON text already: they go in as they are
-    insert_frame(conn, change_log, stamped_log_rows(rows, run_id, now), json_text=True)
-    return rows.height
+def _log(conn: Connection, parts: list[pl.DataFrame], run_id: str, now: datetime) -> int:
+    # A part at a time, so that its entity and operation, with the run and time, are the
+    # same on every row: the bulk insert binds them once. `before` and `after` are JSON
+    # text already: they go in as they are.
+    for rows in parts:
+        insert_frame(conn, change_log, stamped_log_rows(rows, run_id, now), json_text=True)
+    return sum(rows.height for rows in parts)
