@@ -53,14 +53,20 @@ def postgres_engine() -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty SQLite directory database, for what only SQLite does."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'rentree.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty directory database."""
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'rentree.db'}")
-        upgrade(eng)
-        yield eng
-        eng.dispose()
+        yield request.getfixturevalue("sqlite_engine")
     else:
         eng = request.getfixturevalue("postgres_engine")
         with eng.begin() as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -36,7 +35,6 @@ def test_the_migrations_at_head_create_what_the_schema_declares(engine: Engine) 
 def test_the_migrations_go_down_to_nothing_and_up_again(tmp_path: Path) -> None:
     from alembic import command
 
-    from rentree.infra.engine import make_engine
     from rentree.infra.migrate import alembic_config
 
     eng = make_engine(f"sqlite:///{tmp_path / 'down.db'}")
@@ -118,14 +116,6 @@ def test_select_frame_reads_dates_and_flags_as_core_wrote_them(engine: Engine) -
         )
     assert people.rows() == [("A", date(2017, 2, 10), None), ("B", None, date(2024, 9, 3))]
     assert links.rows() == [("A", True), ("B", False)]
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'rentree.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _memberships(n: int, offset: int = 0) -> pl.DataFrame:
@@ -243,7 +233,6 @@ def test_a_sqlite_writer_waits_for_another_and_says_so(
     import threading
 
     from rentree.infra.db import directory_lock
-    from rentree.infra.engine import make_engine
     from rentree.infra.errors import DatabaseError
     from rentree.infra.migrate import upgrade
 

@@ -3,22 +3,17 @@ and stores exactly the rows it was given (property test against the frame itself
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event
 
 from rentree.infra import schema
 from rentree.infra.db import insert_frame
-from rentree.infra.engine import make_engine
 from rentree.infra.frames import read_table
-from rentree.infra.migrate import upgrade
 
 # text a literal must quote right: quotes, the driver's and Python's placeholders, accents
 TEXT = st.one_of(
@@ -26,14 +21,6 @@ TEXT = st.one_of(
     st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=8),
 )
 NULLABLE = ("district", "town", "postcode", "rpi")
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'rentree.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @st.composite
