@@ -288,22 +288,23 @@ def _constant_columns(frame: pl.DataFrame) -> dict[str, Any]:
     only values a SQLite literal says exactly (no NaN, no NUL character, no bytes)."""
     if frame.is_empty():
         return {}
-    first, last = frame.row(0), frame.row(-1)
-    candidates = [
-        c for c, a, b in zip(frame.columns, first, last, strict=True) if a == b and _literal_safe(a)
-    ]
+    first, last = frame.row(0, named=True), frame.row(-1, named=True)
+    candidates = [c for c, value in first.items() if value == last[c] and _literal_safe(value)]
     if not candidates:
         return {}
     # nulls compare equal here, so a column of nulls is a constant NULL
     same = frame.select(
         pl.col(c).eq_missing(pl.col(c).first()).all().alias(c) for c in candidates
     ).row(0, named=True)
-    return {c: first[frame.columns.index(c)] for c in candidates if same[c]}
+    return {c: first[c] for c in candidates if same[c]}
 
 
 def _literal_safe(value: Any) -> bool:
-    if value is None or isinstance(value, int):
+    if value is None:
         return True
+    if isinstance(value, int):
+        # what SQLite stores as an integer: a larger literal would turn into a REAL
+        return -(2**63) <= value < 2**63
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, str) and "\x00" not in value
