@@ -28,8 +28,9 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    or_,
     select,
+    tuple_,
+    union,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -105,19 +106,27 @@ def deactivate(
     return {"deactivated": deactivated, "group_memberships_removed": removed}
 
 
+def relations_of(ids: ColumnElement[str]) -> ColumnElement[bool]:
+    """The relations with one of the people `ids` on either side, as one IN on the
+    relation's key. PostgreSQL runs an OR of two IN lists as a subplan per row once the list
+    outgrows its work_mem: a region's retirement of 190,000 people against a million
+    relations had not finished that one statement after a quarter of an hour."""
+    either = relations.alias("either_side")
+    key = (either.c.student_external_id, either.c.relative_external_id)
+    return tuple_(relations.c.student_external_id, relations.c.relative_external_id).in_(
+        union(
+            select(*key).where(_in(either.c.student_external_id, ids)),
+            select(*key).where(_in(either.c.relative_external_id, ids)),
+        )
+    )
+
+
 def _retirement_targets(ids: ColumnElement[str]) -> list[tuple[Table, ColumnElement[bool], str]]:
     """Each table a retirement removes rows from, which rows, and the count's name."""
     return [
         (user_structures, _in(user_structures.c.user_external_id, ids), "school_links"),
         (user_classes, _in(user_classes.c.user_external_id, ids), "class_links"),
-        (
-            relations,
-            or_(
-                _in(relations.c.student_external_id, ids),
-                _in(relations.c.relative_external_id, ids),
-            ),
-            "relations",
-        ),
+        (relations, relations_of(ids), "relations"),
         (group_members, _in(group_members.c.user_external_id, ids), "group_memberships"),
         (
             bookmark_members,
@@ -182,13 +191,12 @@ def undo_retirement(conn: Connection, run_id: str, now: datetime) -> dict[str, i
         retirement_journal.c.entity == users.name,
         retirement_journal.c.undone_at.is_(None),
     )
+    # two statements, not an OR of the two (see `relations_of`)
+    conn.execute(delete(retirement_notices).where(retirement_notices.c.run_id == run_id))
     conn.execute(
         delete(retirement_notices).where(
-            or_(
-                retirement_notices.c.run_id == run_id,
-                retirement_notices.c.user_external_id.in_(
-                    restored_users.where(retirement_journal.c.stage == "deactivate")
-                ),
+            retirement_notices.c.user_external_id.in_(
+                restored_users.where(retirement_journal.c.stage == "deactivate")
             )
         )
     )
