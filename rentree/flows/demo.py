@@ -293,7 +293,7 @@ def _timeline(
     attached = attach_teachers(year=new, requests_key=requests_key)
     # Classes made only of late-entry pupils have none yet: their requests wait (R10).
     late_classes = [c for e in manifest["late_entries"] for c in e["late_classes"]]
-    waiting = f": {', '.join(late_classes)} has no pupil yet" if late_classes else ""
+    waiting = no_pupil_yet(late_classes)
     summary.add(
         "5 teacher attachments",
         "attach-teachers",
@@ -346,6 +346,17 @@ def _timeline(
         if result:
             summary.locations.append((label, ws.store.link(result) if "/" in result else result))
     progress.advance()
+
+
+def no_pupil_yet(classes: list[str], named: int = 3) -> str:
+    """Why attachment requests wait (R10), for the summary's cell: the classes named when
+    they are a few, counted otherwise (a region has hundreds)."""
+    if not classes:
+        return ""
+    if len(classes) > named:
+        return f": {len(classes):,} classes of late-entry pupils only have no pupil yet"
+    verb = "has" if len(classes) == 1 else "have"
+    return f": {', '.join(classes)} {verb} no pupil yet"
 
 
 def _pending(ws: Workspace, year: str) -> int:
