@@ -276,22 +276,29 @@ def test_dry_run_plan_changes_nothing(engine: Engine, region: object) -> None:
         assert_frame_equal(frame, before[name])
 
 
-def test_the_relations_of_the_retired_are_joined_not_probed_per_row_on_postgresql(
+def test_the_people_of_a_retirement_run_are_joined_not_probed_per_row_on_postgresql(
     postgres_engine: Engine,
 ) -> None:
-    """Either side of a relation may retire: an OR of two IN lists made PostgreSQL probe
-    the whole list for each relation once it outgrew work_mem (a quarter of an hour and
-    more at a region's 190,000 people); the condition plans as a join of the staged people."""
+    """Either side of a relation may retire, and a notice is written once: an OR of two IN
+    lists made PostgreSQL probe the whole list for each relation once it outgrew work_mem (a
+    quarter of an hour and more at a region's 190,000 people), as a NOT IN does for each
+    person; both conditions plan as joins of the staged people."""
     from sqlalchemy import select as sql_select
 
     from rentree.infra.staging import staging_table
-    from rentree.tasks.rules.retirement.apply import relations_of
+    from rentree.tasks.rules.retirement.apply import not_noticed, relations_of
 
     people = pl.DataFrame({"external_id": [f"P{i:06d}" for i in range(200_000)]})
     with postgres_engine.connect() as conn, conn.begin() as transaction:
         staged = staging_table(conn, "retiring_people", people, ["external_id"])
-        query = sql_select(schema.relations).where(relations_of(staged.c.external_id))
-        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+        ids = staged.c.external_id
+        plans = []
+        for query in (
+            sql_select(schema.relations).where(relations_of(ids)),
+            sql_select(ids).where(not_noticed(ids)),
+        ):
+            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+            plans.append("\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}")))
         transaction.rollback()
-    assert "SubPlan" not in plan, plan
+    for plan in plans:
+        assert "SubPlan" not in plan, plan

@@ -165,6 +165,13 @@ def retire(conn: Connection, people: pl.DataFrame, stamp: RunStamp) -> dict[str,
     return counts
 
 
+def not_noticed(ids: ColumnElement[str]) -> ColumnElement[bool]:
+    """The people of `ids` whom no notice names yet, as NOT EXISTS: PostgreSQL cannot make a
+    NOT IN an anti-join (a NULL in the list would change its answer) and probes the list per
+    person, like the OR of `relations_of`, once it outgrows its work_mem."""
+    return ~exists().where(retirement_notices.c.user_external_id == ids)
+
+
 def record_notices(conn: Connection, people: pl.DataFrame, run_id: str, now: datetime) -> int:
     """The notice about `people` was written now: their deactivation waits from now on."""
     if people.is_empty():
@@ -175,7 +182,7 @@ def record_notices(conn: Connection, people: pl.DataFrame, run_id: str, now: dat
         retirement_notices.insert().from_select(
             ["user_external_id", "run_id", "noticed_at"],
             select(ids, literal(run_id, String), literal(now, DateTime(timezone=True))).where(
-                ids.not_in(select(retirement_notices.c.user_external_id))
+                not_noticed(ids)
             ),
         ),
     )
