@@ -13,11 +13,14 @@ from polars.testing import assert_frame_equal
 from sqlalchemy import Engine, func, select
 
 from rentree.infra import schema
+from rentree.infra.staging import staging_table
 from rentree.infra.storage import ObjectStore
 from rentree.tasks.content.status import directory_status
 from rentree.tasks.rules.retirement.apply import (
     RetirementRunError,
     apply_retirement,
+    not_noticed,
+    relations_of,
     undo_retirement,
 )
 from rentree.tasks.rules.retirement.plan import (
@@ -283,19 +286,14 @@ def test_the_people_of_a_retirement_run_are_joined_not_probed_per_row_on_postgre
     lists made PostgreSQL probe the whole list for each relation once it outgrew work_mem (a
     quarter of an hour and more at a region's 190,000 people), as a NOT IN does for each
     person; both conditions plan as joins of the staged people."""
-    from sqlalchemy import select as sql_select
-
-    from rentree.infra.staging import staging_table
-    from rentree.tasks.rules.retirement.apply import not_noticed, relations_of
-
     people = pl.DataFrame({"external_id": [f"P{i:06d}" for i in range(200_000)]})
     with postgres_engine.connect() as conn, conn.begin() as transaction:
         staged = staging_table(conn, "retiring_people", people, ["external_id"])
         ids = staged.c.external_id
         plans = []
         for query in (
-            sql_select(schema.relations).where(relations_of(ids)),
-            sql_select(ids).where(not_noticed(ids)),
+            select(schema.relations).where(relations_of(ids)),
+            select(ids).where(not_noticed(ids)),
         ):
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             plans.append("\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}")))
